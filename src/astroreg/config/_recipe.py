@@ -1,0 +1,322 @@
+"""Recipes: YAML files validated into typed configuration.
+
+A recipe names the dataset, the inputs, the targets (with transforms), the
+preprocessing, the model, the training and the evaluation (metrics and
+baselines). Unknown keys are rejected with the allowed ones listed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Modality = Literal["images", "spectra", "tabular"]
+TargetTransform = Literal["none", "log10", "ln", "asinh"]
+
+
+class _Strict(BaseModel):
+    """Base of every recipe section: unknown keys are errors that list the allowed ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = set(cls.model_fields)
+            unknown = sorted(str(k) for k in data if k not in allowed)
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) {unknown}; allowed keys here: {sorted(allowed)}"
+                )
+        return data
+
+
+class SplitConfig(_Strict):
+    """Fractions used when the dataset file carries no stored splits."""
+
+    train: float = 0.6
+    val: float = 0.15
+    test: float = 0.25
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if abs(total - 1) > 1e-6 or min(self.train, self.val, self.test) < 0:
+            raise ValueError(f"train + val + test must be non-negative and sum to 1, got {total:g}")
+        return self
+
+
+class DatasetConfig(_Strict):
+    """Where the data is. ``path`` is relative to the current directory."""
+
+    path: str
+    splits: SplitConfig = SplitConfig()
+
+
+class InputConfig(_Strict):
+    """Which modality feeds the network, and how it is cut."""
+
+    modality: Modality = "images"
+    crop: int | None = Field(default=None, ge=1, description="centre-crop images to crop x crop pixels")
+    columns: list[str] | None = Field(default=None, description="tabular columns (default: all)")
+
+
+class TargetConfig(_Strict):
+    """One regression target."""
+
+    name: str
+    column: str | None = Field(default=None, description="dataset target to read (default: name)")
+    transform: TargetTransform = "none"
+    unit: str | None = None
+    redshift_like: bool = False
+    weight: float = Field(default=1.0, gt=0)
+
+    @property
+    def source(self) -> str:
+        """Name of the dataset target this one is computed from."""
+        return self.column or self.name
+
+
+class ImagePreprocess(_Strict):
+    """Image normalisation fitted on the training split."""
+
+    scale: Literal["none", "global_std", "global_mad"] = "global_std"
+    stretch: Literal["none", "asinh"] = "none"
+    nonfinite: Literal["error", "zero"] = "error"
+
+
+class PreprocessConfig(_Strict):
+    """Fitted transforms; they are saved with the run and applied at prediction."""
+
+    images: ImagePreprocess = ImagePreprocess()
+    features: Literal["none", "standard", "robust"] = "standard"
+    targets: Literal["none", "standard", "robust"] = "standard"
+
+
+class ModelConfig(_Strict):
+    """A registered network and its hyper-parameters (see ``astroreg models``)."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimizerConfig(_Strict):
+    """Optimiser choice."""
+
+    name: Literal["adam", "adamw", "adamax"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class SchedulerConfig(_Strict):
+    """Learning-rate schedule."""
+
+    name: Literal["none", "plateau", "warmup_cosine"] = "none"
+    warmup_fraction: float = Field(default=0.05, ge=0, lt=1)
+    min_lr_ratio: float = Field(default=0.01, ge=0, le=1)
+    patience: int = Field(default=3, ge=1)
+    factor: float = Field(default=0.5, gt=0, lt=1)
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stop when the validation loss has not improved for ``patience`` epochs."""
+
+    patience: int | None = Field(default=None, ge=1)
+    min_delta: float = 0.0
+
+
+class TrainingConfig(_Strict):
+    """How the network is trained."""
+
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    loss: Literal["mse", "huber", "weighted_huber", "weighted_mse"] = "mse"
+    huber_delta: float = Field(default=1.0, gt=0)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    weight_column: str | None = Field(default=None, description="tabular column of per-sample weights")
+    seed: int = 0
+    max_train_objects: int | None = Field(default=None, ge=1, description="use at most this many training objects")
+    in_memory: Literal["auto", "always", "never"] = "auto"
+    memory_limit_gb: float = Field(default=4.0, gt=0)
+    num_workers: int = Field(default=0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class FeatureSelection(_Strict):
+    """Tabular columns for a baseline: ``include`` (default all) minus ``exclude``."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+
+BaselineKind = Literal[
+    "mean",
+    "linear_regression",
+    "ridge",
+    "random_forest",
+    "decision_tree",
+    "lightgbm",
+    "logistic_regression",
+    "random_forest_classifier",
+]
+CLASSIFIER_KINDS = frozenset({"logistic_regression", "random_forest_classifier"})
+
+
+class BaselineConfig(_Strict):
+    """A classical model run through the same data, splits and evaluation."""
+
+    name: str
+    kind: BaselineKind
+    features: FeatureSelection = FeatureSelection()
+    params: dict[str, Any] = Field(default_factory=dict)
+    buckets: list[str] | None = Field(
+        default=None, description="classifiers: labels of equal-count target buckets, e.g. [low, medium, high]"
+    )
+
+    @model_validator(mode="after")
+    def _buckets_for_classifiers(self) -> BaselineConfig:
+        if self.kind in CLASSIFIER_KINDS and not self.buckets:
+            raise ValueError(f"baseline {self.name!r} is a classifier ({self.kind}); give buckets: [low, medium, high]")
+        if self.kind not in CLASSIFIER_KINDS and self.buckets:
+            raise ValueError(f"baseline {self.name!r} is a regressor ({self.kind}); remove 'buckets'")
+        return self
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether this baseline predicts target buckets instead of values."""
+        return self.kind in CLASSIFIER_KINDS
+
+
+class EvaluationConfig(_Strict):
+    """What is measured and against what."""
+
+    split: Literal["train", "val", "test"] = "test"
+    bins: int = Field(default=8, ge=1, description="bins of the true value for binned metrics")
+    baselines: list[BaselineConfig] = Field(default_factory=list)
+    reference: str | None = Field(default=None, description="baseline whose MSE the others are divided by")
+
+    @field_validator("baselines")
+    @classmethod
+    def _unique_names(cls, v: list[BaselineConfig]) -> list[BaselineConfig]:
+        names = [b.name for b in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"baseline names must be unique; repeated: {dup}")
+        return v
+
+
+class Recipe(_Strict):
+    """A whole recipe. Load one with :func:`load_recipe`.
+
+    Examples
+    --------
+    >>> recipe = load_recipe("recipes/galaxy-flux.yaml")  # doctest: +SKIP
+    >>> recipe.model.name
+    'paper_cnn'
+    """
+
+    name: str
+    description: str = ""
+    dataset: DatasetConfig
+    inputs: InputConfig = InputConfig()
+    targets: list[TargetConfig]
+    preprocess: PreprocessConfig = PreprocessConfig()
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, v: list[TargetConfig]) -> list[TargetConfig]:
+        if not v:
+            raise ValueError("give at least one target")
+        names = [t.name for t in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"target names must be unique, got {names}")
+        return v
+
+    @property
+    def target_names(self) -> list[str]:
+        """Names of the targets, in output order."""
+        return [t.name for t in self.targets]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
+        """A copy with dotted-key overrides applied, e.g. ``{"training.epochs": 2}``."""
+        data = self.model_dump(mode="python")
+        for key, value in overrides.items():
+            node = data
+            parts = key.split(".")
+            for p in parts[:-1]:
+                if not isinstance(node, dict) or p not in node:
+                    raise ValueError(f"override {key!r}: no section {p!r} in the recipe")
+                node = node[p]
+            if not isinstance(node, dict) or parts[-1] not in node:
+                allowed = sorted(node) if isinstance(node, dict) else []
+                raise ValueError(f"override {key!r}: unknown key {parts[-1]!r}; allowed: {allowed}")
+            node[parts[-1]] = value
+        return recipe_from_dict(data, source="overrides")
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid recipe {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  at {loc}: {msg}")
+    lines.append("fix these keys in the recipe (see recipes/galaxy-flux.yaml for a complete example)")
+    return "\n".join(lines)
+
+
+def recipe_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Recipe:
+    """Validate a plain mapping into a :class:`Recipe`; errors name the key and the source."""
+    if not isinstance(data, dict):
+        raise ValueError(f"invalid recipe {source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise ValueError(_format_validation_error(err, source)) from None
+
+
+def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a YAML recipe.
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML file.
+    overrides : dict, optional
+        Dotted keys to replace, e.g. ``{"training.epochs": 2, "dataset.path": "x.h5"}``.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the YAML is malformed or a key is unknown or invalid; the message names the key.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"recipe {p} not found; the shipped recipes are in the recipes/ folder")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {p} is not valid YAML: {err}") from None
+    recipe = recipe_from_dict(data, source=str(p))
+    return recipe.with_overrides(overrides) if overrides else recipe
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML text (every default spelled out)."""
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
