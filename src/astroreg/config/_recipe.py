@@ -64,6 +64,7 @@ class InputConfig(_Strict):
 
     modality: Modality = "images"
     crop: int | None = Field(default=None, ge=1, description="centre-crop images to crop x crop pixels")
+    bands: list[str] | None = Field(default=None, description="image bands to use, in order (default: all)")
     columns: list[str] | None = Field(default=None, description="tabular columns (default: all)")
 
 
@@ -285,13 +286,34 @@ def recipe_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Recipe:
         raise ValueError(_format_validation_error(err, source)) from None
 
 
+SHIPPED = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes shipped with astroreg (``recipes/*.yaml``)."""
+    return sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+
+
+def resolve_recipe_path(name_or_path: str | os.PathLike) -> Path:
+    """A recipe file: an existing path, or the name of a shipped recipe (e.g. ``galaxy-flux``)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    shipped = SHIPPED / f"{p.stem}.yaml"
+    if p.parent == Path(".") and shipped.is_file():
+        return shipped
+    raise FileNotFoundError(
+        f"recipe {str(name_or_path)!r} not found; give a YAML file or a shipped recipe name: {list_recipes()}"
+    )
+
+
 def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Recipe:
     """Read and validate a YAML recipe.
 
     Parameters
     ----------
     path : path-like
-        The YAML file.
+        The YAML file, or the name of a shipped recipe such as ``galaxy-flux``.
     overrides : dict, optional
         Dotted keys to replace, e.g. ``{"training.epochs": 2, "dataset.path": "x.h5"}``.
 
@@ -306,9 +328,7 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     ValueError
         If the YAML is malformed or a key is unknown or invalid; the message names the key.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"recipe {p} not found; the shipped recipes are in the recipes/ folder")
+    p = resolve_recipe_path(path)
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

@@ -1,0 +1,82 @@
+"""``astroreg train``, ``evaluate`` and ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from astroreg.cli._common import add_command, parse_overrides
+
+
+def register(sub) -> None:
+    p = add_command(sub, "train", help="train a recipe's model and every baseline; write the run folder",
+                    example="astroreg train recipes/galaxy-flux.yaml --set training.epochs=3")
+    p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. galaxy-flux)")
+    p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
+    p.add_argument("--runs", default="runs", help="parent folder of the run (default: ./runs)")
+    p.add_argument("--run-dir", help="exact run folder to write")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = add_command(sub, "evaluate", help="metrics of a finished run on its test split or on another dataset",
+                    example="astroreg evaluate runs/galaxy-flux-20261122-101500 --data other.h5")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--data", help="dataset (default: the run's own)")
+    p.add_argument("--split", help="stored split to use (default: the run's test rows, or all rows of --data)")
+    p.add_argument("--out", help="metrics JSON to write (default: <run>/evaluation/<data>.json)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = add_command(sub, "predict", help="apply a run to a dataset of any size; stream predictions to Parquet",
+                    example="astroreg predict runs/galaxy-flux-20261122-101500 --data new.h5 --out pred.parquet")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--data", required=True, help="astroreg dataset (.h5) to predict")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--split", help="predict only this stored split")
+    p.add_argument("--chunk-size", type=int, default=2048, help="objects read at a time (bounds memory)")
+    p.add_argument("--batch-size", type=int, default=256, help="objects per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_predict)
+
+
+def print_comparison(run_dir: Path) -> None:
+    """Print the run's comparison table and where its report is."""
+    from astroreg.evaluation import comparison_table, format_table
+    from astroreg.pipeline import Run
+
+    run = Run.open(run_dir)
+    metrics = run.metrics
+    recipe = run.recipe
+    print(f"\n{recipe.name}: test metrics ({metrics['split']} split)")
+    print(format_table(comparison_table(metrics, reference=recipe.evaluation.reference)))
+    print(f"\nrun folder: {run.path}\nreport:     {run.path / 'report.md'}")
+
+
+def _train(args) -> int:
+    from astroreg.config import load_recipe
+    from astroreg.pipeline import train_recipe
+
+    recipe = load_recipe(args.recipe, parse_overrides(args.set))
+    run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet)
+    print_comparison(run)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from astroreg.evaluation import comparison_table, format_table
+    from astroreg.pipeline import evaluate_run
+
+    metrics, path = evaluate_run(args.run, args.data, split=args.split, out=args.out, progress=not args.quiet)
+    print(format_table(comparison_table(metrics)))
+    print(f"\nmetrics: {path}")
+    return 0
+
+
+def _predict(args) -> int:
+    from astroreg.pipeline import predict
+
+    out = predict(args.run, args.data, args.out, split=args.split, chunk_size=args.chunk_size,
+                  batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    print(f"predictions: {out}")
+    return 0

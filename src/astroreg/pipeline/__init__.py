@@ -1,0 +1,19 @@
+"""Runs: train a recipe end to end, evaluate it, apply it to new data."""
+
+from astroreg.pipeline._evaluate import evaluate_run
+from astroreg.pipeline._predict import iter_predictions, predict, predict_frame
+from astroreg.pipeline._run import Run, environment, load_model, save_model
+from astroreg.pipeline._train import resolve_splits, train_recipe
+
+__all__ = [
+    "Run",
+    "environment",
+    "evaluate_run",
+    "iter_predictions",
+    "load_model",
+    "predict",
+    "predict_frame",
+    "resolve_splits",
+    "save_model",
+    "train_recipe",
+]

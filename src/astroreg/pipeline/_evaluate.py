@@ -1,0 +1,65 @@
+"""Evaluate a finished run on its own test split or on another dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from astroreg.data import Dataset, atomic_path
+from astroreg.evaluation import evaluate_predictions, write_metrics_json
+from astroreg.pipeline._predict import predict_frame
+from astroreg.pipeline._run import Run
+from astroreg.preprocess import check_targets_present
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    *,
+    split: str | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> tuple[dict, Path]:
+    """Metrics of a run's network on a dataset.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A finished run folder.
+    data : path-like, optional
+        Dataset to evaluate on (default: the run's own dataset).
+    split : str, optional
+        Rows to use: a stored split of ``data``. Default: the recipe's evaluation
+        split for the run's own dataset (with the run's rows), every row for another file.
+    out : path-like, optional
+        Where to write the metrics JSON (default ``<run>/evaluation/<data stem>[-<split>].json``).
+    progress : bool
+
+    Returns
+    -------
+    (dict, pathlib.Path)
+        Metrics in the ``metrics.json`` shape, and the file written.
+    """
+    run = Run.open(run_dir)
+    recipe = run.recipe
+    own = data is None or Path(data).resolve() == Path(recipe.dataset.path).resolve()
+    path = Path(recipe.dataset.path if data is None else data)
+    with Dataset(path) as ds:
+        check_targets_present(recipe, ds)
+        if split is None and own:
+            split = recipe.evaluation.split
+            rows = np.load(run.path / "splits.npz")[split]
+        else:
+            rows = ds.split(split) if split else None
+        frame = predict_frame(run, ds, rows, progress=progress)
+    redshift = [t.name for t in recipe.targets if t.redshift_like]
+    metrics = {"split": split or "all", "models": {recipe.model.name: evaluate_predictions(frame, recipe.target_names,
+                                                                                         redshift)}}
+    name = path.stem + (f"-{split}" if split else "")
+    target = Path(out) if out else run.path / "evaluation" / f"{name}.json"
+    write_metrics_json(target, metrics)
+    with atomic_path(target.with_suffix(".parquet")) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return metrics, target

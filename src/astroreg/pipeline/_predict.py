@@ -1,0 +1,206 @@
+"""Apply a run to data of any size: chunked reads, batched forward passes, streamed Parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from tqdm.auto import tqdm
+
+from astroreg.data import Dataset, atomic_path
+from astroreg.models import optimize_for_inference
+from astroreg.pipeline._run import Run
+from astroreg.preprocess import RecipePreprocessor, raw_targets
+from astroreg.training import select_device
+
+
+def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = "cpu") -> NDArray[np.float32]:
+    """Network outputs for inputs ``x`` (n, ...), computed ``batch_size`` at a time."""
+    out = np.empty((len(x), 0), dtype=np.float32)
+    parts = []
+    with torch.inference_mode():
+        for s in range(0, len(x), batch_size):
+            xb = torch.from_numpy(x[s:s + batch_size]).to(device, non_blocking=True)
+            parts.append(net(xb).float().cpu().numpy())
+    return np.concatenate(parts) if parts else out
+
+
+def _prepare(net: nn.Module, preprocessor: RecipePreprocessor, batch_size: int, device: str):
+    net = net.to(device).eval()
+    example = torch.zeros((batch_size, *preprocessor.input_shape), device=device)
+    return optimize_for_inference(net, example)
+
+
+def iter_predictions(
+    run: Run,
+    dataset: Dataset,
+    rows: NDArray | None = None,
+    *,
+    chunk_size: int = 2048,
+    batch_size: int = 256,
+    device: str = "auto",
+    with_truth: bool = True,
+    progress: bool = True,
+) -> Iterator[pd.DataFrame]:
+    """Yield prediction tables chunk by chunk; memory stays bounded by ``chunk_size``.
+
+    Parameters
+    ----------
+    run : Run
+        A finished run.
+    dataset : Dataset
+        Data with the run's input modality (and shape).
+    rows : array of int, optional
+        Rows to predict (default: all, in file order).
+    chunk_size : int
+        Objects read and preprocessed at a time.
+    batch_size : int
+        Objects per forward pass.
+    device : {"auto", "cpu", "cuda"}
+    with_truth : bool
+        Add ``<target>_true`` columns when the dataset holds the targets.
+    progress : bool
+        Show a progress bar.
+
+    Yields
+    ------
+    pandas.DataFrame
+        Columns ``id``, ``<target>_pred`` and, with truth, ``<target>_true``.
+    """
+    recipe, pre = run.recipe, run.load_preprocessor()
+    device = select_device(device)
+    _check_compatible(pre, dataset)
+    truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
+    net = _prepare(run.load_network(), pre, batch_size, device)
+    n = len(dataset) if rows is None else len(rows)
+    ids = dataset.ids
+
+    def load(start: int):
+        sel = slice(start, min(start + chunk_size, n)) if rows is None else rows[start:start + chunk_size]
+        return sel, pre.inputs(dataset, sel)
+
+    starts = list(range(0, n, chunk_size))
+    bar = tqdm(total=n, desc="predicting", unit="obj", disable=not progress, leave=False)
+    # Read and preprocess the next chunk in a thread while this one runs through the network.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, starts[0]) if starts else None
+        for k in range(len(starts)):
+            sel, x = pending.result()
+            if k + 1 < len(starts):
+                pending = pool.submit(load, starts[k + 1])
+            y = pre.unscale_targets(forward_batches(net, x, batch_size, device))
+            frame = {"id": ids[sel]}
+            if truth:
+                sel_rows = np.arange(n)[sel] if rows is None else sel
+                y_true = raw_targets(recipe, dataset, sel_rows)
+            for j, t in enumerate(pre.target_names):
+                if truth:
+                    frame[f"{t}_true"] = y_true[:, j]
+                frame[f"{t}_pred"] = y[:, j]
+            bar.update(len(x))
+            yield pd.DataFrame(frame)
+    bar.close()
+
+
+def _check_compatible(pre: RecipePreprocessor, dataset: Dataset) -> None:
+    if pre.modality not in dataset.modalities:
+        raise ValueError(
+            f"the run reads {pre.modality!r} but {dataset.path} has {list(dataset.modalities)}; "
+            "give a dataset of the same kind as the training set"
+        )
+    if pre.modality == "images":
+        spec = dataset.image_spec
+        if len(spec.bands) != pre.input_shape[0]:
+            raise ValueError(
+                f"the run was trained on {pre.input_shape[0]} band(s), {dataset.path} has {len(spec.bands)} "
+                f"({list(spec.bands)})"
+            )
+        if pre.images.crop is None and (spec.height, spec.width) != tuple(pre.input_shape[1:]):
+            raise ValueError(
+                f"the run expects {pre.input_shape[1]}x{pre.input_shape[2]} images, {dataset.path} has "
+                f"{spec.height}x{spec.width}"
+            )
+
+
+def _units_metadata(run: Run) -> dict[bytes, bytes]:
+    pre = run.load_preprocessor()
+    units = {}
+    for t, u in zip(pre.target_names, pre.target_units):
+        units[f"{t}_pred"] = units[f"{t}_true"] = u
+    meta = {"units": units, "run": str(run.path.resolve()), "recipe": run.recipe.name}
+    return {b"astroreg": json.dumps(meta).encode()}
+
+
+def predict(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str | None = None,
+    chunk_size: int = 2048,
+    batch_size: int = 256,
+    device: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Predict every object of ``data`` (or one split) and stream the table to Parquet.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A finished run folder.
+    data : path-like
+        An astroreg dataset (``.h5``).
+    out : path-like
+        Output ``.parquet``; written atomically, chunk by chunk.
+    split : str, optional
+        Predict only this stored split.
+    chunk_size, batch_size : int
+        Objects per read and per forward pass.
+    device : {"auto", "cpu", "cuda"}
+    progress : bool
+
+    Returns
+    -------
+    pathlib.Path
+        The Parquet file, with target units in its ``astroreg`` schema metadata.
+
+    Examples
+    --------
+    >>> predict("runs/galaxy-flux-20261122-101500", "new.h5", "pred.parquet")  # doctest: +SKIP
+    """
+    run = Run.open(run_dir)
+    out = Path(out)
+    with Dataset(data) as ds:
+        rows = ds.split(split) if split else None
+        writer = None
+        with atomic_path(out) as tmp:
+            try:
+                for frame in iter_predictions(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
+                                              device=device, progress=progress):
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        schema = table.schema.with_metadata(_units_metadata(run))
+                        writer = pq.ParquetWriter(tmp, schema)
+                    writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:
+                raise ValueError(f"{data} has no objects to predict")
+    return out
+
+
+def predict_frame(run: Run, dataset: Dataset, rows: NDArray | None = None, **kw) -> pd.DataFrame:
+    """All predictions in one table (for evaluation of a split that fits in memory)."""
+    frames = list(iter_predictions(run, dataset, rows, **kw))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

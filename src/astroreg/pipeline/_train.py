@@ -1,0 +1,170 @@
+"""Train a recipe end to end: splits, preprocessing, network, baselines, evaluation, report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from astroreg.baselines import run_baseline
+from astroreg.config import Recipe, recipe_to_yaml
+from astroreg.data import Dataset, atomic_path, atomic_write_text, random_splits
+from astroreg.evaluation import (
+    binned_metrics,
+    classification_metrics,
+    evaluate_predictions,
+    plot_loss_curves,
+    plot_pred_vs_true,
+    plot_residual_hist,
+    plot_residuals,
+    write_metrics_json,
+    write_report,
+)
+from astroreg.pipeline._predict import predict_frame
+from astroreg.pipeline._run import PARTIAL, Run, environment, finish_run, new_run_dir, save_model, write_json
+from astroreg.preprocess import RecipePreprocessor, check_targets_present, raw_targets
+from astroreg.training import fit_network
+
+log = logging.getLogger(__name__)
+
+
+def resolve_splits(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int64]]:
+    """Train/val/test rows: the file's stored splits, else the recipe's fractions and seed."""
+    if {"train", "val", "test"} <= set(dataset.split_names):
+        splits = {k: dataset.split(k) for k in ("train", "val", "test")}
+    else:
+        s = recipe.dataset.splits
+        splits = random_splits(len(dataset), {"train": s.train, "val": s.val, "test": s.test}, seed=s.seed)
+    cap = recipe.training.max_train_objects
+    if cap is not None and len(splits["train"]) > cap:
+        rng = np.random.default_rng(recipe.training.seed)
+        splits["train"] = np.sort(rng.choice(splits["train"], size=cap, replace=False))
+    return splits
+
+
+def _plot_model(plots_dir: Path, name: str, frame: pd.DataFrame, pre: RecipePreprocessor,
+                recipe: Recipe) -> list[Path]:
+    out = []
+    for t, unit in zip(pre.target_names, pre.target_units):
+        cfg = next(c for c in recipe.targets if c.name == t)
+        yt, yp = frame[f"{t}_true"].to_numpy(), frame[f"{t}_pred"].to_numpy()
+        ok = np.isfinite(yt)
+        title = f"{name}: {t}"
+        out.append(plot_pred_vs_true(yt[ok], yp[ok], plots_dir / f"{name}_{t}_pred_vs_true.png",
+                                     label=t, unit=unit, title=title))
+        out.append(plot_residuals(yt[ok], yp[ok], plots_dir / f"{name}_{t}_residuals.png", label=t, unit=unit,
+                                  title=title, redshift_like=cfg.redshift_like))
+        out.append(plot_residual_hist(yt[ok], yp[ok], plots_dir / f"{name}_{t}_residual_hist.png", label=t,
+                                      unit=unit, title=title, redshift_like=cfg.redshift_like))
+    return out
+
+
+def train_recipe(
+    recipe: Recipe,
+    *,
+    data: str | os.PathLike | None = None,
+    runs_root: str | os.PathLike = "runs",
+    run_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train the recipe's network and every baseline, evaluate them, write the run folder.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A validated recipe (see :func:`astroreg.config.load_recipe`).
+    data : path-like, optional
+        Dataset to use instead of ``recipe.dataset.path``.
+    runs_root : path-like
+        Parent of the new run folder (default ``./runs``).
+    run_dir : path-like, optional
+        Exact run folder to write (replaces ``runs_root``).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    pathlib.Path
+        The finished run folder.
+
+    Examples
+    --------
+    >>> run = train_recipe(load_recipe("recipes/galaxy-flux.yaml"))  # doctest: +SKIP
+    """
+    data_path = Path(data or recipe.dataset.path)
+    if data is not None:
+        recipe = recipe.with_overrides({"dataset.path": str(data_path)})
+    final = Path(run_dir) if run_dir else new_run_dir(recipe.name, runs_root)
+    partial = final.with_name(final.name + PARTIAL)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    plots_dir = partial / "plots"
+    with Dataset(data_path) as ds:
+        check_targets_present(recipe, ds)
+        splits = resolve_splits(recipe, ds)
+        with atomic_path(partial / "splits.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **splits)
+        atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
+        pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
+        pre.save(partial / "preprocessors.joblib")
+
+        fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
+        save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)
+        fit.history.to_csv(partial / "history.csv", index=False)
+        env = environment() | {"training_device": fit.device}
+        write_json(partial / "environment.json", env)
+
+        split = recipe.evaluation.split
+        rows = splits[split]
+        run = Run(partial)
+        frame = predict_frame(run, ds, rows, progress=progress)
+        with atomic_path(partial / "predictions.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+        redshift = [t.name for t in recipe.targets if t.redshift_like]
+        model_name = recipe.model.name
+        models = {model_name: evaluate_predictions(frame, recipe.target_names, redshift)}
+        binned = [binned_metrics(frame[f"{t}_true"], frame[f"{t}_pred"], bins=recipe.evaluation.bins)
+                  .assign(model=model_name, target=t) for t in recipe.target_names]
+        plots = {"Loss per epoch": [plot_loss_curves(fit.history, plots_dir / "loss_curves.png",
+                                                     title=f"{model_name} training")]}
+        plots[f"{model_name} on the {split} split"] = _plot_model(plots_dir, model_name, frame, pre, recipe)
+
+        classifiers: dict[str, dict] = {}
+        y_all = raw_targets(recipe, ds)
+        for cfg in recipe.evaluation.baselines:
+            res = run_baseline(cfg, ds, y_all, splits["train"], rows)
+            if cfg.is_classifier:
+                cm = classification_metrics(res.truth_labels, res.predictions, labels=res.labels)
+                classifiers[cfg.name] = {**cm, "labels": res.labels, "features": res.features}
+                models[cfg.name] = {recipe.target_names[0]: {"accuracy": cm["accuracy"]}}
+                continue
+            bframe = pd.DataFrame({"id": frame["id"]})
+            for j, t in enumerate(recipe.target_names):
+                bframe[f"{t}_true"] = frame[f"{t}_true"]
+                bframe[f"{t}_pred"] = res.predictions[:, j]
+                binned.append(binned_metrics(bframe[f"{t}_true"], bframe[f"{t}_pred"], bins=recipe.evaluation.bins)
+                              .assign(model=cfg.name, target=t))
+            models[cfg.name] = evaluate_predictions(bframe, recipe.target_names, redshift)
+        metrics = {"split": split, "models": models}
+        write_metrics_json(partial / "metrics.json", metrics)
+        with atomic_path(partial / "metrics_binned.csv") as tmp:
+            pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
+
+    regression = {"split": split, "models": {k: v for k, v in models.items() if k not in classifiers}}
+    notes = [
+        f"Dataset `{data_path}`: {len(splits['train'])} train, {len(splits['val'])} val, "
+        f"{len(splits['test'])} test objects; metrics on the {split} split.",
+        f"Network trained for {fit.epochs_run + 1} epoch(s) on {fit.device}; best validation loss "
+        f"{fit.best_val_loss:.4g} (scaled targets). Metrics per bin of the true value: `metrics_binned.csv`.",
+    ]
+    write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
+                 config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
+                 reference=recipe.evaluation.reference)
+    return finish_run(partial)

@@ -1,0 +1,189 @@
+"""The fitted preprocessing of one recipe: inputs and targets, saved with the run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+
+from astroreg.config import Recipe
+from astroreg.data import Dataset, atomic_path
+from astroreg.preprocess._transforms import (
+    FeatureScaler,
+    ImageNormalizer,
+    TargetScaler,
+    apply_target_transform,
+    invert_target_transform,
+)
+
+_FIT_SAMPLE = 1024  # training images used to fit the pixel scale
+
+
+def check_targets_present(recipe: Recipe, dataset: Dataset) -> None:
+    """Raise a clear error when a recipe target is not in the dataset."""
+    for t in recipe.targets:
+        if t.source not in dataset.target_names:
+            raise ValueError(
+                f"target {t.name!r} reads dataset target {t.source!r}, which {dataset.path} does not have; "
+                f"its targets are {list(dataset.target_names)}: set targets[].column in the recipe"
+            )
+
+
+def raw_targets(recipe: Recipe, dataset: Dataset, rows: NDArray | None = None) -> NDArray[np.float64]:
+    """Recipe targets (after their transforms, before scaling), shape (n, n_targets)."""
+    check_targets_present(recipe, dataset)
+    ids = dataset.ids if rows is None else dataset.ids[rows]
+    cols = [
+        apply_target_transform(dataset.target(t.source, rows), t.transform, name=t.name, ids=ids)
+        for t in recipe.targets
+    ]
+    return np.stack(cols, axis=1)
+
+
+@dataclass
+class RecipePreprocessor:
+    """Inputs and targets of a recipe, fitted on its training split.
+
+    Attributes
+    ----------
+    modality : str
+        ``images``, ``spectra`` or ``tabular``.
+    input_shape : tuple of int
+        Per-object network input shape after preprocessing.
+    """
+
+    modality: str
+    target_names: tuple[str, ...]
+    target_transforms: tuple[str, ...]
+    target_units: tuple[str, ...]
+    columns: tuple[str, ...] = ()
+    band_index: tuple[int, ...] | None = None
+    images: ImageNormalizer | None = None
+    features: FeatureScaler | None = None
+    targets: TargetScaler = field(default_factory=TargetScaler)
+    input_shape: tuple[int, ...] = ()
+
+    @classmethod
+    def fit(cls, recipe: Recipe, dataset: Dataset, train_rows: NDArray) -> RecipePreprocessor:
+        """Fit every transform on the training rows of ``dataset``."""
+        modality = recipe.inputs.modality
+        if modality not in dataset.modalities:
+            raise ValueError(
+                f"recipe {recipe.name!r} wants inputs.modality {modality!r} but {dataset.path} has "
+                f"{list(dataset.modalities)}; change inputs.modality or use another dataset"
+            )
+        units = tuple(t.unit or _derived_unit(dataset.unit(t.source), t.transform) for t in recipe.targets)
+        self = cls(
+            modality=modality,
+            target_names=tuple(recipe.target_names),
+            target_transforms=tuple(t.transform for t in recipe.targets),
+            target_units=units,
+        )
+        rng = np.random.default_rng(recipe.training.seed)
+        sample = np.sort(rng.choice(train_rows, size=min(_FIT_SAMPLE, len(train_rows)), replace=False))
+        if modality == "images":
+            p = recipe.preprocess.images
+            self.images = ImageNormalizer(crop=recipe.inputs.crop, scale=p.scale, stretch=p.stretch,
+                                          nonfinite=p.nonfinite)
+            self.band_index = _band_index(recipe.inputs.bands, dataset)
+            self.images.fit(self._select_bands(dataset.read_images(sample)))
+            b, h, w = dataset.image_spec.shape
+            self.input_shape = self.images.output_shape((len(self.band_index or range(b)), h, w))
+        elif modality == "tabular":
+            self.columns = tuple(recipe.inputs.columns or dataset.tabular_columns)
+            self.features = FeatureScaler(kind=recipe.preprocess.features, columns=self.columns)
+            self.features.fit(dataset.tabular(self.columns, train_rows).to_numpy(dtype=np.float64))
+            self.input_shape = (len(self.columns),)
+        else:
+            raise ValueError(
+                f"inputs.modality {modality!r} has no preprocessing in this version of astroreg; "
+                "use images or tabular"
+            )
+        y = raw_targets(recipe, dataset, train_rows)
+        self.targets = TargetScaler(kind=recipe.preprocess.targets).fit(y)
+        return self
+
+    # -- application ----------------------------------------------------------------
+    def inputs(self, dataset: Dataset, rows: NDArray | slice) -> NDArray[np.float32]:
+        """Network inputs for ``rows``, float32 of shape (n, *input_shape)."""
+        if self.modality == "images":
+            ids = dataset.ids[rows] if not isinstance(rows, slice) else None
+            return self.images.transform(self._select_bands(dataset.read_images(rows)), ids=ids)
+        idx = np.arange(len(dataset))[rows] if isinstance(rows, slice) else rows
+        return self.features.transform(dataset.tabular(self.columns, idx).to_numpy(dtype=np.float64))
+
+    def _select_bands(self, images: NDArray) -> NDArray:
+        return images if self.band_index is None else images[:, list(self.band_index)]
+
+    def scale_targets(self, y: NDArray) -> NDArray[np.float32]:
+        """Transformed targets (n, n_targets) to the network's scaled space."""
+        return self.targets.transform(y)
+
+    def unscale_targets(self, y: NDArray) -> NDArray[np.float64]:
+        """Network outputs (n, n_targets) back to the targets' units."""
+        return self.targets.inverse_transform(y)
+
+    def to_source_units(self, y: NDArray) -> NDArray[np.float64]:
+        """Targets (n, n_targets) back through their transforms (e.g. log10 flux -> flux)."""
+        return np.stack([invert_target_transform(y[:, j], t) for j, t in enumerate(self.target_transforms)], axis=1)
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically with joblib (the scikit-learn convention)."""
+        with atomic_path(path) as tmp:
+            joblib.dump(self, tmp)
+        return Path(path)
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> RecipePreprocessor:
+        """Read a preprocessor written by :meth:`save`."""
+        obj = joblib.load(path)
+        if not isinstance(obj, RecipePreprocessor):
+            raise ValueError(f"{path} does not hold an astroreg preprocessor")
+        return obj
+
+
+def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
+    """Per-object network input shape of a recipe, from its dataset when the file exists.
+
+    Without the file, image recipes need ``inputs.crop`` (and ``inputs.bands`` for
+    more than one band) and tabular recipes ``inputs.columns``.
+    """
+    path = Path(recipe.dataset.path)
+    inp = recipe.inputs
+    if path.exists():
+        with Dataset(path) as ds:
+            if inp.modality == "images":
+                b, h, w = ds.image_spec.shape
+                b = len(inp.bands) if inp.bands else b
+                return (b, inp.crop, inp.crop) if inp.crop else (b, h, w)
+            if inp.modality == "tabular":
+                return (len(inp.columns or ds.tabular_columns),)
+    if inp.modality == "images" and inp.crop:
+        return (len(inp.bands) if inp.bands else 1, inp.crop, inp.crop)
+    if inp.modality == "tabular" and inp.columns:
+        return (len(inp.columns),)
+    raise ValueError(
+        f"cannot tell the input shape of recipe {recipe.name!r}: dataset {path} does not exist and the recipe "
+        "does not fix it (set inputs.crop for images or inputs.columns for tabular data)"
+    )
+
+
+def _band_index(bands, dataset: Dataset) -> tuple[int, ...] | None:
+    if bands is None:
+        return None
+    have = list(dataset.image_spec.bands)
+    missing = [b for b in bands if b not in have]
+    if missing:
+        raise ValueError(f"inputs.bands {missing} not in {dataset.path}; its bands are {have}")
+    return tuple(have.index(b) for b in bands)
+
+
+def _derived_unit(unit: str, transform: str) -> str:
+    if transform == "none":
+        return unit
+    return f"{transform}({unit})" if unit else transform

@@ -1,0 +1,216 @@
+"""Fitted transforms of inputs and targets, saved with each run.
+
+Every transform is fitted on the training split only and stored in the run
+folder, so that ``predict`` applies exactly what training saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.preprocessing import RobustScaler, StandardScaler
+
+_FORWARD = {
+    "none": lambda x: x,
+    "log10": np.log10,
+    "ln": np.log,
+    "asinh": np.arcsinh,
+}
+_INVERSE = {
+    "none": lambda x: x,
+    "log10": lambda x: np.power(10.0, x),
+    "ln": np.exp,
+    "asinh": np.sinh,
+}
+
+
+def apply_target_transform(values: NDArray, transform: str, *, name: str, ids: Sequence[str] | None = None) -> NDArray:
+    """Apply a named target transform (``none``, ``log10``, ``ln``, ``asinh``).
+
+    Parameters
+    ----------
+    values : array of shape (n,)
+        Raw target values in their stored unit.
+    transform : str
+        Transform name.
+    name : str
+        Target name, for error messages.
+    ids : sequence of str, optional
+        Object ids, for error messages.
+
+    Raises
+    ------
+    ValueError
+        If a logarithm meets values <= 0; the message names the first objects.
+    """
+    if transform not in _FORWARD:
+        raise ValueError(f"unknown target transform {transform!r} for {name!r}; allowed: {sorted(_FORWARD)}")
+    values = np.asarray(values, dtype=np.float64)
+    if transform in ("log10", "ln"):
+        bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
+        if bad.size:
+            which = [str(ids[i]) for i in bad[:5]] if ids is not None else bad[:5].tolist()
+            raise ValueError(
+                f"target {name!r}: {bad.size} value(s) <= 0 cannot take {transform} (objects {which}); "
+                "drop them from the dataset or choose transform: none or asinh"
+            )
+    return _FORWARD[transform](values)
+
+
+def invert_target_transform(values: NDArray, transform: str) -> NDArray:
+    """Inverse of :func:`apply_target_transform`."""
+    return _INVERSE[transform](np.asarray(values, dtype=np.float64))
+
+
+def _make_scaler(kind: str):
+    return {"standard": StandardScaler(), "robust": RobustScaler(), "none": None}[kind]
+
+
+@dataclass
+class TargetScaler:
+    """Scale a (n, n_targets) matrix with a scikit-learn scaler fitted on training values.
+
+    Missing values (NaN) are ignored in the fit and pass through as NaN.
+
+    Parameters
+    ----------
+    kind : {"standard", "robust", "none"}
+        ``StandardScaler`` (mean, std), ``RobustScaler`` (median, IQR) or identity.
+    """
+
+    kind: str = "standard"
+    scaler_: object | None = field(default=None, init=False)
+
+    def fit(self, y: NDArray) -> TargetScaler:
+        """Fit on training targets of shape (n, n_targets)."""
+        self.scaler_ = _make_scaler(self.kind)
+        if self.scaler_ is not None:
+            self.scaler_.fit(np.asarray(y, dtype=np.float64))
+        return self
+
+    def transform(self, y: NDArray) -> NDArray[np.float32]:
+        """Scaled targets, shape (n, n_targets), float32."""
+        y = np.asarray(y, dtype=np.float64)
+        out = y if self.scaler_ is None else self.scaler_.transform(y)
+        return out.astype(np.float32)
+
+    def inverse_transform(self, y: NDArray) -> NDArray[np.float64]:
+        """Targets back in the (transformed) target space, float64."""
+        y = np.asarray(y, dtype=np.float64)
+        return y if self.scaler_ is None else self.scaler_.inverse_transform(y)
+
+    @property
+    def scale(self) -> NDArray[np.float64]:
+        """Per-target scale factor (1 for identity)."""
+        s = getattr(self.scaler_, "scale_", None)
+        return np.ones(1) if s is None else np.asarray(s, dtype=np.float64)
+
+
+@dataclass
+class ImageNormalizer:
+    """Centre-crop, divide by a global pixel scale fitted on training images, optionally stretch.
+
+    Parameters
+    ----------
+    crop : int, optional
+        Keep the central ``crop x crop`` pixels.
+    scale : {"global_std", "global_mad", "none"}
+        Divide by the standard deviation (or 1.4826 x MAD) of all training pixels,
+        per band. Pixel values keep their linear relation to flux.
+    stretch : {"none", "asinh"}
+        ``asinh`` compresses bright cores after scaling.
+    nonfinite : {"error", "zero"}
+        What to do with NaN or inf pixels: raise, or set them to 0.
+    """
+
+    crop: int | None = None
+    scale: str = "global_std"
+    stretch: str = "none"
+    nonfinite: str = "error"
+    scale_: NDArray[np.float64] | None = field(default=None, init=False)
+
+    def _crop(self, x: NDArray) -> NDArray:
+        if self.crop is None:
+            return x
+        h, w = x.shape[-2:]
+        if self.crop > min(h, w):
+            raise ValueError(
+                f"crop {self.crop} is larger than the {h}x{w} images; set inputs.crop to at most {min(h, w)}"
+            )
+        top, left = (h - self.crop) // 2, (w - self.crop) // 2
+        return x[..., top:top + self.crop, left:left + self.crop]
+
+    def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Per-object shape after cropping, from the stored ``(bands, H, W)``."""
+        b, h, w = shape
+        return (b, self.crop, self.crop) if self.crop else (b, h, w)
+
+    def fit(self, images: NDArray) -> ImageNormalizer:
+        """Fit the per-band scale on a sample of training images, shape (n, bands, H, W)."""
+        x = self._clean(self._crop(np.asarray(images, dtype=np.float32)), ids=None)
+        flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype(np.float64)
+        if self.scale == "global_std":
+            s = flat.std(axis=1)
+        elif self.scale == "global_mad":
+            med = np.median(flat, axis=1, keepdims=True)
+            s = 1.4826 * np.median(np.abs(flat - med), axis=1)
+        else:
+            s = np.ones(flat.shape[0])
+        self.scale_ = np.where(s > 0, s, 1.0)
+        return self
+
+    def _clean(self, x: NDArray, ids: Sequence[str] | None) -> NDArray:
+        bad = ~np.isfinite(x)
+        if bad.any():
+            if self.nonfinite == "zero":
+                x = np.where(bad, 0.0, x).astype(np.float32)
+            else:
+                rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
+                which = [str(ids[i]) for i in rows[:5]] if ids is not None else rows[:5].tolist()
+                raise ValueError(
+                    f"{rows.size} image(s) contain NaN or inf pixels (first: {which}); clean the data or set "
+                    "preprocess.images.nonfinite: zero"
+                )
+        return x
+
+    def transform(self, images: NDArray, ids: Sequence[str] | None = None) -> NDArray[np.float32]:
+        """Normalised images, float32 of shape (n, bands, crop, crop)."""
+        if self.scale_ is None:
+            raise RuntimeError("ImageNormalizer is not fitted; call fit() on training images first")
+        x = self._clean(self._crop(np.asarray(images, dtype=np.float32)), ids)
+        x = x / self.scale_.astype(np.float32)[None, :, None, None]
+        if self.stretch == "asinh":
+            x = np.arcsinh(x)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@dataclass
+class FeatureScaler:
+    """Scale tabular features (n, n_features) with a fitted scikit-learn scaler; NaN is rejected."""
+
+    kind: str = "standard"
+    columns: tuple[str, ...] = ()
+    scaler_: object | None = field(default=None, init=False)
+
+    def fit(self, x: NDArray) -> FeatureScaler:
+        """Fit on training features."""
+        self.scaler_ = _make_scaler(self.kind)
+        if self.scaler_ is not None:
+            self.scaler_.fit(self._check(x))
+        return self
+
+    def _check(self, x: NDArray) -> NDArray[np.float64]:
+        x = np.asarray(x, dtype=np.float64)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            cols = [self.columns[j] if j < len(self.columns) else str(j) for j in np.flatnonzero(bad.any(axis=0))]
+            raise ValueError(f"features contain NaN or inf in columns {cols}; fill or drop those rows")
+        return x
+
+    def transform(self, x: NDArray) -> NDArray[np.float32]:
+        """Scaled features, float32."""
+        x = self._check(x)
+        return (x if self.scaler_ is None else self.scaler_.transform(x)).astype(np.float32)

@@ -1,0 +1,175 @@
+"""Fit a recipe's network with Lightning: callbacks, checkpoints, seeds, device."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from numpy.typing import NDArray
+from torch import nn
+
+from astroreg.config import Recipe
+from astroreg.data import Dataset
+from astroreg.models import create_model
+from astroreg.preprocess import RecipePreprocessor, raw_targets
+from astroreg.training._data import BatchSource, RecipeDataModule
+from astroreg.training._module import RegressionModule
+
+log = logging.getLogger(__name__)
+
+
+def select_device(requested: str = "auto") -> str:
+    """``cuda`` when asked for or available (``auto``), else ``cpu``."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device is 'cuda' but no CUDA device is visible; use device: auto or cpu")
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_network` returns."""
+
+    backbone: nn.Module
+    history: pd.DataFrame
+    best_val_loss: float
+    device: str
+    epochs_run: int
+
+
+def _sample_weights(recipe: Recipe, dataset: Dataset, rows: NDArray) -> NDArray | None:
+    col = recipe.training.weight_column
+    if col is None:
+        return None
+    if col not in dataset.tabular_columns:
+        raise ValueError(
+            f"training.weight_column {col!r} not found in {dataset.path}; tabular columns are "
+            f"{list(dataset.tabular_columns)}"
+        )
+    w = dataset.tabular([col], rows)[col].to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"sample weights in column {col!r} must be finite and >= 0")
+    return w
+
+
+def _fits_in_memory(recipe: Recipe, preprocessor: RecipePreprocessor, n_rows: int) -> bool:
+    mode = recipe.training.in_memory
+    if mode != "auto":
+        return mode == "always"
+    nbytes = 4 * n_rows * int(np.prod(preprocessor.input_shape))
+    return nbytes <= recipe.training.memory_limit_gb * 1e9
+
+
+def build_backbone(recipe: Recipe, preprocessor: RecipePreprocessor) -> nn.Module:
+    """The recipe's network for the preprocessor's input shape."""
+    return create_model(recipe.model.name, input_shape=preprocessor.input_shape,
+                        n_outputs=len(recipe.targets), **recipe.model.params)
+
+
+def fit_network(
+    recipe: Recipe,
+    dataset: Dataset,
+    splits: dict[str, NDArray],
+    preprocessor: RecipePreprocessor,
+    run_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+) -> FitResult:
+    """Train the recipe's network; keep the weights of the best validation epoch.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    dataset : Dataset
+        Open dataset.
+    splits : dict
+        ``train`` and ``val`` row indices.
+    preprocessor : RecipePreprocessor
+        Fitted on the training rows.
+    run_dir : path-like
+        Lightning logs and checkpoints go under it.
+    progress : bool
+        Show Lightning's progress bar.
+
+    Returns
+    -------
+    FitResult
+    """
+    tr = recipe.training
+    L.seed_everything(tr.seed, workers=True, verbose=False)
+    run_dir = Path(run_dir)
+    train_rows, val_rows = splits["train"], splits["val"]
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise ValueError(
+            f"training needs non-empty train and val splits; got {len(train_rows)} train, {len(val_rows)} val "
+            "rows: adjust dataset.splits in the recipe"
+        )
+    y_train = preprocessor.scale_targets(raw_targets(recipe, dataset, train_rows))
+    y_val = preprocessor.scale_targets(raw_targets(recipe, dataset, val_rows))
+    in_mem = _fits_in_memory(recipe, preprocessor, len(train_rows) + len(val_rows))
+    train = BatchSource(dataset.path, train_rows, preprocessor, y_train, _sample_weights(recipe, dataset, train_rows),
+                        in_memory=in_mem, desc="loading train" if progress else None)
+    val = BatchSource(dataset.path, val_rows, preprocessor, y_val, _sample_weights(recipe, dataset, val_rows),
+                      in_memory=in_mem, desc="loading val" if progress else None)
+    data = RecipeDataModule(train, val, batch_size=tr.batch_size, seed=tr.seed, num_workers=tr.num_workers)
+
+    weights = None
+    if tr.loss.startswith("weighted"):
+        var = np.nanvar(y_train, axis=0)
+        weights = (1.0 / np.where(var > 0, var, 1.0)).tolist()
+    steps = tr.epochs * math.ceil(len(train_rows) / tr.batch_size)
+    backbone = build_backbone(recipe, preprocessor)
+    module = RegressionModule(
+        backbone, n_targets=len(recipe.targets), loss=tr.loss, target_weights=weights,
+        huber_delta=tr.huber_delta, optimizer=tr.optimizer.name, lr=tr.optimizer.lr,
+        weight_decay=tr.optimizer.weight_decay, scheduler=tr.scheduler.name, total_steps=steps,
+        warmup_fraction=tr.scheduler.warmup_fraction, min_lr_ratio=tr.scheduler.min_lr_ratio,
+        plateau_patience=tr.scheduler.patience, plateau_factor=tr.scheduler.factor,
+    )
+    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
+                           save_top_k=1)
+    callbacks = [ckpt]
+    if tr.early_stopping.patience:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
+                                       min_delta=tr.early_stopping.min_delta))
+    if tr.scheduler.name != "none":
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    device = select_device(tr.device)
+    logger = CSVLogger(run_dir, name="logs", version="")
+    trainer = L.Trainer(
+        max_epochs=tr.epochs, accelerator=device, devices=1, callbacks=callbacks, logger=logger,
+        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
+        deterministic=False, log_every_n_steps=max(1, min(50, len(train_rows) // tr.batch_size)),
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        trainer.fit(module, datamodule=data)
+    best = ckpt.best_model_path
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    history = _history(Path(logger.log_dir) / "metrics.csv")
+    best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
+    backbone = module.backbone.to("cpu").eval()
+    return FitResult(backbone, history, best_val, device, int(trainer.current_epoch))
+
+
+def _history(metrics_csv: Path) -> pd.DataFrame:
+    """Per-epoch train and validation loss from Lightning's CSV log."""
+    if not metrics_csv.exists():
+        return pd.DataFrame(columns=["epoch", "train_loss", "val_loss"])
+    m = pd.read_csv(metrics_csv)
+    cols = [c for c in ("train_loss", "val_loss", "lr-Adam", "lr-AdamW", "lr-Adamax") if c in m]
+    return m.groupby("epoch")[cols].mean().reset_index()
