@@ -248,14 +248,19 @@ class DatasetWriter:
         if self._n == 0:
             self.abort()
             raise ValueError(f"no objects were appended to {self.path}; nothing was written")
-        if self._split_fractions is not None:
-            self._splits = random_splits(self._n, self._split_fractions, self._split_seed or 0)
-        if self._splits is not None:
-            _write_splits(f, self._splits, self._split_seed, self._split_fractions)
-        f.attrs["n_objects"] = self._n
-        f.close()
-        self._file = None
-        os.replace(self._tmp, self.path)
+        try:
+            if self._split_fractions is not None:
+                self._splits = random_splits(self._n, self._split_fractions, self._split_seed or 0)
+            if self._splits is not None:
+                _write_splits(f, self._splits, self._split_seed, self._split_fractions)
+            f.attrs["n_objects"] = self._n
+            f.close()
+            self._file = None
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            # A failed close (bad split indices, full disk) must not leave the .part file behind.
+            self.abort()
+            raise
         return self.path
 
     # -- content ------------------------------------------------------------------
@@ -406,7 +411,8 @@ def random_splits(n: int, fractions: Mapping[str, float], seed: int = 0) -> dict
     _check_fractions(fractions)
     perm = np.random.default_rng(seed).permutation(n)
     names = list(fractions)
-    counts = np.floor(np.asarray([fractions[k] for k in names]) * n).astype(int)
+    # The epsilon keeps 0.29 * 100 = 28.999999999999996 from losing a row to the last split.
+    counts = np.floor(np.asarray([fractions[k] for k in names]) * n + 1e-9).astype(int)
     counts[-1] = n - counts[:-1].sum()
     edges = np.concatenate([[0], np.cumsum(counts)])
     return {k: np.sort(perm[edges[i]:edges[i + 1]]).astype(np.int64) for i, k in enumerate(names)}
@@ -608,12 +614,26 @@ class Dataset:
         return pd.DataFrame(data)
 
     def read_rows(self, array: h5py.Dataset, indices: ArrayLike | slice) -> np.ndarray:
-        """Read rows of a lazy array in the order given (h5py wants increasing indices)."""
+        """Read rows of a lazy array in the order given (h5py wants increasing indices).
+
+        ``indices`` may be a slice, a boolean mask of shape (n_objects,), or integer row
+        indices in any order, repeated or negative (counted from the end, as in numpy).
+        """
         if isinstance(indices, slice):
             return array[indices]
-        idx = np.asarray(indices, dtype=np.int64)
+        n = array.shape[0]
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise IndexError(f"boolean mask has shape {idx.shape}, expected ({n},) (one value per object)")
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64, copy=False).ravel()
         if idx.size == 0:
             return np.empty((0, *array.shape[1:]), dtype=array.dtype)
+        bad = idx[(idx < -n) | (idx >= n)]
+        if bad.size:
+            raise IndexError(f"row index {int(bad[0])} is out of range for {n} rows (valid: {-n}..{n - 1})")
+        idx = np.where(idx < 0, idx + n, idx)
         order = np.argsort(idx, kind="stable")
         sorted_idx = idx[order]
         uniq, inverse = np.unique(sorted_idx, return_inverse=True)
