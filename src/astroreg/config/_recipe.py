@@ -244,6 +244,14 @@ class Recipe(_Strict):
             raise ValueError(f"target names must be unique, got {names}")
         return v
 
+    @model_validator(mode="after")
+    def _known_reference(self) -> Recipe:
+        ref = self.evaluation.reference
+        names = [self.model.name] + [b.name for b in self.evaluation.baselines]
+        if ref is not None and ref not in names:
+            raise ValueError(f"evaluation.reference {ref!r} is not the model or a baseline; choose one of {names}")
+        return self
+
     @property
     def target_names(self) -> list[str]:
         """Names of the targets, in output order."""

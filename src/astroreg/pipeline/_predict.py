@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset, atomic_path
-from astroreg.models import optimize_for_inference
+from astroreg.models._fast import optimize_for_inference
 from astroreg.pipeline._run import Run
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.training import select_device

@@ -166,5 +166,5 @@ def train_recipe(
     ]
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
-                 reference=recipe.evaluation.reference)
+                 reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None)
     return finish_run(partial)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,20 @@ from astroreg.training._data import BatchSource, RecipeDataModule
 from astroreg.training._module import RegressionModule
 
 log = logging.getLogger(__name__)
+
+
+class EpochTimer(L.Callback):
+    """Wall time of each training epoch (without validation), in seconds."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._t0 = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.times.append(time.perf_counter() - self._t0)
 
 
 def select_device(requested: str = "auto") -> str:
@@ -107,6 +122,8 @@ def fit_network(
     FitResult
     """
     tr = recipe.training
+    # Lightning announces devices and tips at INFO level; astroreg prints its own progress.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     L.seed_everything(tr.seed, workers=True, verbose=False)
     run_dir = Path(run_dir)
     train_rows, val_rows = splits["train"], splits["val"]
@@ -139,7 +156,8 @@ def fit_network(
     )
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
                            save_top_k=1)
-    callbacks = [ckpt]
+    timer = EpochTimer()
+    callbacks = [ckpt, timer]
     if tr.early_stopping.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
                                        min_delta=tr.early_stopping.min_delta))
@@ -161,6 +179,9 @@ def fit_network(
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     history = _history(Path(logger.log_dir) / "metrics.csv")
+    if len(history) == len(timer.times):
+        history["epoch_time_s"] = timer.times
+        history["train_objects_per_s"] = len(train_rows) / np.asarray(timer.times)
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = module.backbone.to("cpu").eval()
     return FitResult(backbone, history, best_val, device, int(trainer.current_epoch))

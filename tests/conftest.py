@@ -1,0 +1,48 @@
+"""Shared fixtures: small seeded datasets made in the test, never downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astroreg.data import DatasetWriter, ImageSpec
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def make_blob_dataset(path: Path, n: int = 600, size: int = 32, seed: int = 0, noise: float = 2.0) -> Path:
+    """Gaussian 'galaxies' whose total flux is the target; R_e and bt carry no flux information."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    spec = ImageSpec(bands=("i",), height=size, width=size, pixel_scale=0.168)
+    with DatasetWriter(path, images=spec, targets={"total_flux": "ADU"},
+                       tabular={"R_e": "arcsec", "bt": "", "img_number": ""}) as w:
+        for start in range(0, n, 200):
+            m = min(200, n - start)
+            flux = rng.uniform(200, 30000, m)
+            sigma = rng.uniform(1.0, 3.5, m)
+            r2 = (xx**2 + yy**2)[None]
+            img = flux[:, None, None] * np.exp(-r2 / (2 * sigma[:, None, None] ** 2)) / (2 * np.pi * sigma[:, None, None] ** 2)
+            img = img + rng.normal(0, noise, img.shape)
+            w.append([f"g{start + i}" for i in range(m)], images=img[:, None].astype("f4"),
+                     targets={"total_flux": flux},
+                     tabular={"R_e": sigma * 1.1774 * 0.168, "bt": rng.uniform(0, 1, m),
+                              "img_number": np.arange(start, start + m)})
+        w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=seed)
+    return path
+
+
+@pytest.fixture(scope="session")
+def blob_dataset(tmp_path_factory) -> Path:
+    """A 600-object, 32x32 one-band image dataset with stored splits."""
+    return make_blob_dataset(tmp_path_factory.mktemp("data") / "blobs.h5")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder of real survey files; skips the test when absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} (real survey files) is absent")
+    return SHARED
