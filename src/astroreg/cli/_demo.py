@@ -7,7 +7,7 @@ from pathlib import Path
 
 from astroreg.cli._common import add_command, parse_overrides
 
-DEMO_N = 4000
+DEMO_N = 3000
 DEMO_EPOCHS = 8
 
 
@@ -16,7 +16,7 @@ def register(sub) -> None:
         sub, "demo",
         help="simulate a small HSC-like galaxy survey, train the galaxy-flux recipe in a quick setting, "
              "print the comparison with the baselines",
-        example="astroreg demo --n 4000 --epochs 8",
+        example="astroreg demo --n 3000 --epochs 8",
     )
     p.add_argument("--n", type=int, default=DEMO_N, help=f"galaxies to simulate (default {DEMO_N})")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help=f"training epochs (default {DEMO_EPOCHS})")

@@ -48,8 +48,16 @@ def print_comparison(run_dir: Path) -> None:
     run = Run.open(run_dir)
     metrics = run.metrics
     recipe = run.recipe
-    print(f"\n{recipe.name}: test metrics ({metrics['split']} split)")
-    print(format_table(comparison_table(metrics, reference=recipe.evaluation.reference)))
+    classifiers = {m: t for m, t in metrics["models"].items()
+                   if all(set(v) == {"accuracy"} for v in t.values())}
+    regression = {"split": metrics["split"],
+                  "models": {m: t for m, t in metrics["models"].items() if m not in classifiers}}
+    reference = recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None
+    print(f"\n{recipe.name}: metrics on the {metrics['split']} split")
+    print(format_table(comparison_table(regression, reference=reference)))
+    for name, targets in classifiers.items():
+        for target, values in targets.items():
+            print(f"{name} ({target} in equal-count buckets): accuracy {values['accuracy']:.3f}")
     print(f"\nrun folder: {run.path}\nreport:     {run.path / 'report.md'}")
 
 
