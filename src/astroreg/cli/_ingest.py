@@ -3,6 +3,8 @@
 Subcommands, one per input layout:
 
 - ``images``: a folder of FITS stamps plus a catalogue (CSV, FITS table, Parquet).
+- ``sdss-spectra``: a folder of SDSS ``spec-PLATE-MJD-FIBER.fits`` files plus a label
+  catalogue (e.g. SSPP's sppParams).
 """
 
 from __future__ import annotations
@@ -23,8 +25,31 @@ arguments or catalogue columns.
 """
 
 
+_INGEST_EPILOG = """\
+examples:
+  astroreg ingest images --catalog gal_morph.csv --images stamps/ --out data.h5 --target total_flux:ADU
+  astroreg ingest sdss-spectra --spectra spectra/ --catalog sppParams.fits --out stars.h5
+run `astroreg ingest LAYOUT --help` for the options of each layout.
+"""
+
+_SDSS_EPILOG = """\
+example (SDSS spectra labelled by the SEGUE Stellar Parameter Pipeline):
+  astroreg ingest sdss-spectra --spectra spectra/ --catalog sppParams.fits --out stars.h5 \\
+      --id-columns PLATE MJD FIBER --target TEFF_ADOP:K --target FEH_ADOP:dex \\
+      --target LOGG_ADOP:dex --target RV_ADOP:km/s --jobs 2
+
+Each file is joined with the catalogue row of the same plate, MJD and fiber (read from the
+file's HDU 2, else its header, else its name), or with --id-column on the file name without
+.fits. Spectra are stored losslessly on SDSS's common log-wavelength grid (padding: ivar 0),
+or resampled with --grid. Unreadable, truncated, duplicate and unmatched files are skipped;
+the summary and the full list (file, reason) go to <out>.ingest-report.json. Targets of
+-9999 are stored as missing (NaN). The exit status is 0 when at least one spectrum was
+ingested, 1 when none could be, 2 for bad arguments or catalogue columns.
+"""
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``ingest`` command (with its ``images`` subcommand) to a CLI.
+    """Add the ``ingest`` command (with its ``images`` and ``sdss-spectra`` subcommands) to a CLI.
 
     Parameters
     ----------
@@ -40,6 +65,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "ingest",
         help="turn survey files into an astroreg dataset (.h5)",
         description="Turn survey files into an astroreg dataset (.h5). Pick the input layout.",
+        epilog=_INGEST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     layouts = ingest.add_subparsers(title="input layouts", dest="ingest_layout", metavar="LAYOUT")
     layouts.required = True
@@ -82,7 +109,92 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="stamps read and written per chunk (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
+    _register_sdss(layouts)
     return ingest
+
+
+def _register_sdss(layouts: Any) -> None:
+    from astroreg.data._ingest_spectra import SDSS_ID_COLUMNS, SSPP_TARGETS
+
+    p = layouts.add_parser(
+        "sdss-spectra",
+        help="a folder of SDSS spec-PLATE-MJD-FIBER.fits files plus a label catalogue",
+        description="Ingest SDSS spectrum files (HDU 1 COADD, HDU 2 SPECOBJ/SPALL) and a label catalogue\n"
+                    "(FITS table, CSV or Parquet) joined on plate, MJD and fiber.",
+        epilog=_SDSS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--spectra", required=True, metavar="DIR",
+                   help="folder with the spec-*.fits files (searched recursively)")
+    p.add_argument("--catalog", required=True, metavar="FILE",
+                   help="labels: .fits .fit .fits.gz .csv .txt .parquet .pq")
+    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. stars.h5")
+    ids = p.add_mutually_exclusive_group()
+    ids.add_argument("--id-columns", nargs=3, default=list(SDSS_ID_COLUMNS), metavar=("PLATE", "MJD", "FIBER"),
+                     help=f"catalogue columns with plate, MJD and fiber (default: {' '.join(SDSS_ID_COLUMNS)})")
+    ids.add_argument("--id-column", default=None, metavar="COL",
+                     help="join on this catalogue column instead, holding file names without .fits")
+    p.add_argument("--target", action="append", type=_target, metavar="NAME[:UNIT]", dest="targets",
+                   help="catalogue column stored as a target, with its unit (repeat for more; default: "
+                        + " ".join(f"{k}:{v}" for k, v in SSPP_TARGETS.items()) + ")")
+    p.add_argument("--grid", nargs=3, type=float, default=None, metavar=("LOGLAM_MIN", "LOGLAM_MAX", "N"),
+                   help="resample at ingest onto N points uniform in log10(wavelength/Angstrom), e.g. the paper's "
+                        "3.5754 3.9670 4000 (default: store native pixels)")
+    splits = p.add_mutually_exclusive_group()
+    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
+                        help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
+    splits.add_argument("--no-splits", action="store_true", help="store no splits")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel workers (default: automatic, one per core; 1 = serial)")
+    p.add_argument("--threads", action="store_true",
+                   help="use threads rather than processes (faster on network file systems)")
+    p.add_argument("--chunk-size", type=int, default=256, metavar="N",
+                   help="files read and written per chunk (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=run_sdss_spectra)
+
+
+def run_sdss_spectra(args: argparse.Namespace) -> int:
+    """Run ``astroreg ingest sdss-spectra``; the exit status (0 when at least one spectrum was ingested).
+
+    Returns 1 when no spectrum could be ingested and 2 when the arguments or the catalogue
+    columns are wrong; the reason goes to stderr.
+    """
+    from astroreg.data._ingest_images import DEFAULT_SPLITS, NothingIngestedError
+    from astroreg.data._ingest_spectra import SSPP_TARGETS, ingest_sdss_spectra
+
+    if args.no_splits:
+        fractions = None
+    else:
+        fractions = args.splits if args.splits is not None else DEFAULT_SPLITS
+    grid = None
+    if args.grid is not None:
+        lo, hi, n = args.grid
+        grid = (lo, hi, int(n)) if n == int(n) else args.grid
+    try:
+        ingest_sdss_spectra(
+            args.spectra,
+            args.catalog,
+            args.out,
+            id_columns=tuple(args.id_columns),
+            id_column=args.id_column,
+            targets=dict(args.targets) if args.targets else SSPP_TARGETS,
+            grid=grid,
+            split_fractions=fractions,
+            seed=args.seed,
+            n_jobs=args.jobs,
+            parallel="threads" if args.threads else "processes",
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+        )
+    except NothingIngestedError as err:
+        print(f"astroreg ingest sdss-spectra: error: {err}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as err:
+        print(f"astroreg ingest sdss-spectra: error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

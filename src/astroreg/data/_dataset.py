@@ -8,7 +8,10 @@ Layout (``format_version`` 1)::
     /images/data           (N, bands, H, W) float32     attrs: bands, pixel_scale_arcsec, unit
     /spectra/flux          (N, L) float32               attrs: flux_unit
     /spectra/ivar          (N, L) float32 (optional)    inverse variance of flux
-    /spectra/mask          (N, L) uint8   (optional)    non-zero marks a bad pixel
+    /spectra/mask          (N, L) uint8, uint16 or uint32 (optional)
+                                                        attrs: bad_bits, bits; a pixel is bad
+                                                        where ``mask & bad_bits != 0`` (any
+                                                        non-zero value when bad_bits is absent)
     /spectra/wavelength    (L,) or (N, L) float64       attrs: unit (Angstrom), medium
     /tabular/<column>      (N,) numeric or string       attrs: unit
     /targets/<name>        (N,) float64; NaN = missing  attrs: unit, description
@@ -37,6 +40,7 @@ FORMAT_NAME = "astroreg-dataset"
 FORMAT_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
 _HOW_TO_MAKE = "make one with `astroreg ingest ...` or `astroreg simulate ...`"
+_MASK_DTYPES = ("uint8", "uint16", "uint32")
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,15 @@ class SpectraSpec:
         Whether inverse variance and bad-pixel mask arrays are stored.
     medium : {"vacuum", "air"}
         Wavelength medium.
+    mask_dtype : {"uint8", "uint16", "uint32"}
+        Integer type of the mask. Bit masks such as SDSS's 32-bit ``and_mask`` need
+        ``"uint32"``.
+    mask_bad_bits : int, optional
+        Bits of the mask that mark a bad pixel (``mask & mask_bad_bits != 0``), stored as
+        the mask's ``bad_bits`` attribute. ``None``: every bit (any non-zero value is bad).
+    mask_bits : str
+        Free-text meaning of the mask bits, stored as the mask's ``bits`` attribute,
+        e.g. ``"SDSS spPixMask (and_mask)"``.
     """
 
     n_pixels: int
@@ -99,8 +112,23 @@ class SpectraSpec:
     with_ivar: bool = True
     with_mask: bool = False
     medium: str = "vacuum"
+    mask_dtype: str = "uint8"
+    mask_bad_bits: int | None = None
+    mask_bits: str = ""
 
     def __post_init__(self) -> None:
+        if self.mask_dtype not in _MASK_DTYPES:
+            raise ValueError(
+                f"SpectraSpec.mask_dtype is {self.mask_dtype!r}; allowed: {list(_MASK_DTYPES)} "
+                "(use 'uint32' for SDSS and_mask bits)"
+            )
+        if self.mask_bad_bits is not None:
+            top = np.iinfo(self.mask_dtype).max
+            if not (isinstance(self.mask_bad_bits, (int, np.integer)) and 0 < self.mask_bad_bits <= top):
+                raise ValueError(
+                    f"SpectraSpec.mask_bad_bits is {self.mask_bad_bits!r}; give a positive bit mask that fits "
+                    f"{self.mask_dtype} (at most {top}), or None for every bit"
+                )
         if self.wavelength is not None:
             wl = tuple(float(w) for w in np.asarray(self.wavelength).ravel())
             if len(wl) != self.n_pixels:
@@ -217,7 +245,10 @@ class DatasetWriter:
             if s.with_ivar:
                 g.create_dataset("ivar", shape=(0, s.n_pixels), dtype="f4", **kw)
             if s.with_mask:
-                g.create_dataset("mask", shape=(0, s.n_pixels), dtype="u1", **kw)
+                m = g.create_dataset("mask", shape=(0, s.n_pixels), dtype=s.mask_dtype, **kw)
+                bad = np.iinfo(s.mask_dtype).max if s.mask_bad_bits is None else s.mask_bad_bits
+                m.attrs["bad_bits"] = np.asarray(bad, dtype=s.mask_dtype)
+                m.attrs["bits"] = s.mask_bits
             if s.wavelength is not None:
                 wl = g.create_dataset("wavelength", data=np.asarray(s.wavelength, dtype="f8"))
             else:
@@ -349,7 +380,7 @@ class DatasetWriter:
         _check_keys("spectra", dict(spectra), dict.fromkeys(wanted, ""))
         out = []
         for key in sorted(wanted):
-            dtype = {"mask": "u1", "wavelength": "f8"}.get(key, "f4")
+            dtype = {"mask": s.mask_dtype, "wavelength": "f8"}.get(key, "f4")
             arr = np.asarray(spectra[key], dtype=dtype)
             if arr.shape != (n, s.n_pixels):
                 raise ValueError(f"spectra[{key!r}] has shape {arr.shape}, expected ({n}, {s.n_pixels})")

@@ -1,0 +1,801 @@
+"""Ingest SDSS ``spec-PLATE-MJD-FIBER.fits`` files plus a label catalogue into an astroreg dataset.
+
+Storage decision. SDSS (and BOSS) co-added spectra are sampled on one global grid,
+``loglam = log10(wavelength / Angstrom) = i * 1e-4`` for integer ``i``; each file holds a
+contiguous stretch of it, so every spectrum is an integer offset into a common grid. By
+default the spectra are stored natively on that common grid, from the smallest to the
+largest loglam over the ingested files: no interpolation, no loss, and
+``/spectra/wavelength`` is one (L,) array of vacuum wavelengths in Angstrom. Pixels
+outside a spectrum's coverage have flux 0, ivar 0 and the mask bits :data:`PADDING_MASK`.
+The SDSS ``and_mask`` is stored as the 32-bit ``/spectra/mask``, with the bits that mark
+bad pixels (:data:`SDSS_BAD_PIXEL_BITS`) in its ``bad_bits`` attribute. Resampling onto
+an analysis grid (the paper's 4000 points) is a fitted preprocessing step
+(:class:`~astroreg.preprocess.LogLamResampler`); ``grid=`` does it at ingest time instead.
+
+The files are read twice, in bounded memory and in parallel: a scan reads the headers,
+the ids and the loglam range (so the common grid is known before anything is written and
+unmatched files are never read in full); then the spectra are read chunk by chunk and
+appended. Unreadable, truncated, off-grid, duplicate or unmatched files are skipped and
+reported, never fatal, unless none is usable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import threading
+import types
+import warnings
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from astroreg.data._atomic import atomic_write_text
+from astroreg.data._catalog import read_catalog, require_columns
+from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
+from astroreg.data._ingest_images import (
+    DEFAULT_SPLITS,
+    REPORT_SUFFIX,
+    IngestReport,
+    NothingIngestedError,
+    _short,
+    _stem,
+)
+
+SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
+    {"TEFF_ADOP": "K", "FEH_ADOP": "dex", "LOGG_ADOP": "dex", "RV_ADOP": "km/s"})
+"""Default targets: the SEGUE Stellar Parameter Pipeline's adopted values and their units."""
+
+SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
+"""Default catalogue columns joined with each file's plate, MJD and fiber."""
+
+SDSS_LOGLAM_STEP = 1e-4
+"""Pixel size of SDSS/BOSS co-added spectra in log10(wavelength / Angstrom)."""
+
+SDSS_NODATA = 1 << 24
+"""SDSS spPixMask bit NODATA: no data in the co-add."""
+
+OUTSIDE_COVERAGE = 1 << 31
+"""Mask bit (unused by SDSS) that astroreg sets on pixels outside a spectrum's coverage."""
+
+PADDING_MASK = SDSS_NODATA | OUTSIDE_COVERAGE
+"""Mask of the padding pixels of a spectrum on the common grid."""
+
+SDSS_BAD_PIXEL_BITS = (
+    0b1111  # NOPLUG, BADTRACE, BADFLAT, BADARC
+    | 1 << 18  # FULLREJECT
+    | SDSS_NODATA
+    | 1 << 25  # COMBINEREJ
+    | OUTSIDE_COVERAGE
+)
+"""spPixMask bits that make a pixel unusable. Others (BRIGHTSKY, MANYBADCOLUMNS, ...) are set
+on pixels that still carry data (SDSS DR12 bitmask documentation)."""
+
+_HDU2_COLUMNS = ("PLATE", "MJD", "FIBERID")
+_EXTRAS: Mapping[str, str] = types.MappingProxyType({"Z": "", "CLASS": "", "SUBCLASS": "", "SN_MEDIAN_ALL": ""})
+_COADD_COLUMNS = ("loglam", "flux", "ivar", "and_mask")
+_NAME_RE = re.compile(r"spec-(\d+)-(\d+)-(\d+)", re.IGNORECASE)
+_SUFFIXES = (".fits", ".fit")
+_MISSING_LABEL = -9999.0
+_MIN_FILES_FOR_POOL = 64
+_OFF_GRID_TOL = 0.05  # in pixels; float32 loglam is good to ~0.003 pixel
+_SUMMARY_LINES = 20
+_OFF_GRID_HINT = ("loglam is not on SDSS's global 1e-4 grid ({detail}); pass grid=(min, max, n) (CLI: --grid) "
+                  "to resample")
+
+
+@dataclass(frozen=True)
+class SpectraIngestReport(IngestReport):
+    """Outcome of :func:`ingest_sdss_spectra`: an :class:`IngestReport` for spectrum files.
+
+    ``n_rows`` counts the spectrum files found and ``skipped`` lists ``(file, reason)`` for
+    each file left out, in file order.
+
+    Attributes
+    ----------
+    n_pixels : int, optional
+        Pixels per stored spectrum (L).
+    wavelength_range : (float, float), optional
+        First and last wavelength of the stored grid, Angstrom (vacuum).
+    resampled : bool
+        Whether the spectra were resampled (``grid=``) rather than stored natively.
+    n_catalog_rows : int
+        Rows in the label catalogue.
+    n_catalog_unmatched : int
+        Catalogue rows that no ingested file matched.
+    """
+
+    n_pixels: int | None = None
+    wavelength_range: tuple[float, float] | None = None
+    resampled: bool = False
+    n_catalog_rows: int = 0
+    n_catalog_unmatched: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (paths as strings, skipped files as ``{"file", "reason"}``)."""
+        d = {k: v for k, v in super().to_dict().items() if k not in ("image_shape", "pixel_scale_arcsec")}
+        return {**d, "n_files": self.n_rows, "n_pixels": self.n_pixels,
+                "wavelength_range_angstrom": list(self.wavelength_range) if self.wavelength_range else None,
+                "resampled": self.resampled, "n_catalog_rows": self.n_catalog_rows,
+                "n_catalog_unmatched": self.n_catalog_unmatched}
+
+    def summary(self, max_lines: int = _SUMMARY_LINES) -> str:
+        """Human-readable summary: counts, then up to ``max_lines`` skipped files with reasons."""
+        if self.n_ok:
+            lo, hi = self.wavelength_range
+            how = "resampled onto" if self.resampled else "native pixels on"
+            head = (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} a common "
+                    f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom)")
+        else:
+            head = f"ingested none of {self.n_rows} spectrum files"
+        lines = [f"{head}; skipped {self.n_skipped}" + (":" if self.skipped else "")]
+        lines += [f"  {f}: {r}" for f, r in self.skipped[:max_lines]]
+        if self.n_skipped > max_lines:
+            lines.append(f"  ... and {self.n_skipped - max_lines} more")
+        lines.append(f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum")
+        lines.append(f"report: {self.report_path}")
+        return "\n".join(lines)
+
+
+def ingest_sdss_spectra(
+    spectra_dir: str | os.PathLike,
+    catalog: str | os.PathLike | pd.DataFrame,
+    out: str | os.PathLike,
+    *,
+    id_columns: Sequence[str] = SDSS_ID_COLUMNS,
+    id_column: str | None = None,
+    targets: Mapping[str, str] = SSPP_TARGETS,
+    grid: tuple[float, float, int] | None = None,
+    split_fractions: Mapping[str, float] | None = DEFAULT_SPLITS,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    parallel: Literal["processes", "threads"] = "processes",
+    chunk_size: int = 256,
+    progress: bool = True,
+) -> SpectraIngestReport:
+    """Turn a folder of SDSS spectrum files and a label catalogue into an astroreg dataset.
+
+    Every ``.fits``/``.fit`` file under ``spectra_dir`` (sub-folders included, e.g. SDSS's
+    ``PLATE/spec-PLATE-MJD-FIBER.fits`` layout) is read: HDU 1 (COADD: ``loglam``,
+    ``flux``, ``ivar``, ``and_mask``) and HDU 2 (SPECOBJ or SPALL: ``PLATE``, ``MJD``,
+    ``FIBERID``, ``Z``, ``CLASS``, ``SUBCLASS``, ``SN_MEDIAN_ALL``). The plate, MJD and
+    fiber come from HDU 2, else from the primary header (``PLATEID``, ``MJD``,
+    ``FIBERID``), else from the file name. Each file is joined with the catalogue row
+    with the same plate, MJD and fiber (or, with ``id_column``, the same file name).
+
+    Stored (see the module notes for the layout): ``/spectra`` flux (1e-17
+    erg/s/cm^2/Angstrom), ivar, the 32-bit ``and_mask`` as mask, and the wavelength grid
+    in Angstrom (vacuum); ``/targets/<column>`` with -9999 and NaN stored as NaN (kept,
+    as missing); ``/tabular`` ``Z``, ``CLASS``, ``SUBCLASS``, ``SN_MEDIAN_ALL`` where the
+    files have them; ids ``"PPPP-MMMMM-FFFF"`` (the file name's stem with ``id_column``).
+    Beware: a star's ``Z`` is its radial velocity over c, so it gives ``RV_ADOP`` away.
+
+    Skipped and reported, never fatal: files that are unreadable, truncated or corrupt,
+    lack the COADD columns, are off SDSS's loglam grid (native storage only), have no
+    plate/MJD/fiber (or match several catalogue rows, or repeat an earlier file's id),
+    or match no catalogue row.
+
+    Parameters
+    ----------
+    spectra_dir : path-like
+        Folder with the spectrum files (searched recursively; compressed files are not read).
+    catalog : path-like or pandas.DataFrame
+        Labels: a FITS table (e.g. SSPP's ``sppParams``), CSV or Parquet file (see
+        :func:`read_catalog`), or a DataFrame.
+    out : path-like
+        Dataset file to write (``.h5``); it appears only when complete.
+    id_columns : (str, str, str)
+        Catalogue columns with plate, MJD and fiber, e.g. ``("PLATE", "MJD", "FIBER")``.
+    id_column : str, optional
+        Join on this catalogue column instead, matched against the file name without
+        ``.fits`` (``"spec-0411-51817-0119"``, or a value with the suffix).
+    targets : mapping of str to str
+        Catalogue columns stored as targets, with units. Default :data:`SSPP_TARGETS`.
+        ``{}`` stores none (spectra to predict on).
+    grid : (float, float, int), optional
+        ``(loglam_min, loglam_max, n_pixels)``: resample at ingest time (cubic spline,
+        clamped ends, as :class:`~astroreg.preprocess.LogLamResampler`) instead of
+        storing native pixels; the mask holds the nearest native pixel's bits. E.g. the
+        paper's ``(3.5754, 3.9670, 4000)``.
+    split_fractions : mapping of str to float, or None
+        Random split fractions stored in the dataset; ``None`` stores no splits.
+    seed : int
+        Seed of the random splits.
+    n_jobs : int, optional
+        Parallel workers. ``1`` reads serially; ``None`` or ``-1``: serial below 64
+        files, else one process per core (or ``min(16, cores + 4)`` threads).
+    parallel : {"processes", "threads"}
+        Processes suit local disks: parsing FITS headers holds Python's GIL, so
+        processes scale with the cores while threads do not. Threads suit network file
+        systems, where waiting for the disk dominates.
+    chunk_size : int
+        Files read and appended per chunk; at most two chunks are in memory at a time.
+    progress : bool
+        Show progress bars and print the summary.
+
+    Returns
+    -------
+    SpectraIngestReport
+        Counts and the skipped ``(file, reason)`` pairs; also written as JSON to
+        ``<out>.ingest-report.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``spectra_dir`` or the catalogue does not exist.
+    ValueError
+        If there are no spectrum files, the catalogue lacks an id or target column, a
+        target is not numeric, or an option is invalid.
+    NothingIngestedError
+        A ``ValueError`` raised when no file could be ingested; the report is still written.
+
+    Examples
+    --------
+    >>> report = ingest_sdss_spectra("spectra/", "sppParams.fits", "stars.h5",  # doctest: +SKIP
+    ...                              id_columns=("PLATE", "MJD", "FIBER"))
+    >>> report.n_ok, report.n_skipped  # doctest: +SKIP
+    (49873, 127)
+    """
+    spectra_dir, out = Path(spectra_dir), Path(out)
+    _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions)
+    files = _find_spectra(spectra_dir)
+    if isinstance(catalog, pd.DataFrame):
+        frame, source = catalog.reset_index(drop=True), "the catalogue DataFrame"
+    else:
+        frame, source = read_catalog(catalog), str(catalog)
+    targets = {str(k): str(v) for k, v in targets.items()}
+    lookup = _CatalogLookup.build(frame, source, id_columns, id_column, targets)
+
+    workers = _n_workers(n_jobs, len(files), parallel)
+    skipped: dict[int, tuple[str, str]] = {}
+    writer: DatasetWriter | None = None
+    pool = _make_pool(parallel, workers)
+    try:
+        with warnings.catch_warnings():
+            from astropy.utils.exceptions import AstropyWarning
+
+            # astropy warns about odd headers and short files; the reasons go in the report.
+            warnings.simplefilter("ignore", AstropyWarning)
+            scanned: list[_SpecFile] = []
+            layouts: dict[np.dtype, np.dtype] = {}
+            with _progress_bar(len(files), progress, "scan spectra") as bar:
+                for chunk, results in _chunked(_scan_batch, files, (), chunk_size, pool, workers):
+                    for spec in results:
+                        # One shared dtype per table layout keeps the scan results small (~1 KB a file).
+                        spec.coadd = None if spec.coadd is None else layouts.setdefault(spec.coadd, spec.coadd)
+                    scanned += results
+                    bar.update(len(chunk))
+            kept = _match(scanned, lookup, skipped, native=grid is None)
+            loglam = _output_grid(kept, grid)
+            extras = [c for c in _EXTRAS if any(c in s.extras for s, _, _ in kept)]
+            with _progress_bar(len(files), progress, "read spectra") as bar:
+                bar.update(len(files) - len(kept))
+                items = [s for s, _, _ in kept]
+                offset = 0
+                for chunk, results in _chunked(_read_batch, items, (grid,), chunk_size, pool, workers):
+                    rows = kept[offset:offset + len(chunk)]
+                    offset += len(chunk)
+                    good = []
+                    for (spec, row, obj_id), (arrays, reason) in zip(rows, results):
+                        if arrays is None:
+                            skipped[spec.index] = (spec.rel, reason)
+                        else:
+                            good.append((spec, row, obj_id, arrays))
+                    if good:
+                        if writer is None:
+                            writer = _open_writer(out, loglam, targets, extras, source, spectra_dir,
+                                                  split_fractions, seed, resampled=grid is not None)
+                        _append(writer, good, loglam, grid is None, lookup, extras)
+                    bar.update(len(chunk))
+                    bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(skipped), refresh=False)
+        n_ok = writer.n_objects if writer is not None else 0
+        used = {row for s, row, _ in kept if s.index not in skipped}
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    wl = 10.0 ** loglam if n_ok else None
+    report = SpectraIngestReport(
+        out=out,
+        report_path=out.with_name(out.name + REPORT_SUFFIX),
+        n_rows=len(files),
+        n_ok=n_ok,
+        skipped=[skipped[i] for i in sorted(skipped)],
+        n_pixels=int(loglam.size) if n_ok else None,
+        wavelength_range=(float(wl[0]), float(wl[-1])) if n_ok else None,
+        resampled=grid is not None,
+        n_catalog_rows=len(frame),
+        n_catalog_unmatched=len(frame) - len(used),
+    )
+    settings = {"spectra_dir": str(spectra_dir), "catalog": source, "id_columns": list(id_columns),
+                "id_column": id_column, "targets": targets, "grid": None if grid is None else list(grid),
+                "split_fractions": None if split_fractions is None else dict(split_fractions), "seed": seed}
+    payload = {**report.to_dict(), "settings": settings,
+               "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_text(report.report_path, json.dumps(payload, indent=2) + "\n")
+    if progress:
+        print(report.summary())
+    if n_ok == 0:
+        reasons = "; ".join(f"{f}: {r}" for f, r in report.skipped[:3])
+        raise NothingIngestedError(
+            f"no usable spectrum in {spectra_dir}: all {len(files)} files were skipped (e.g. {reasons}); "
+            f"full list in {report.report_path}; check that the catalogue's id columns match the files"
+        )
+    return report
+
+
+# -- options, files and the catalogue -------------------------------------------------------
+def _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions) -> None:
+    if isinstance(id_columns, str) or len(tuple(id_columns)) != 3:
+        raise ValueError(f"id_columns must name 3 catalogue columns (plate, MJD, fiber), got {id_columns!r}")
+    if id_column is not None and tuple(id_columns) != SDSS_ID_COLUMNS:
+        raise ValueError("give either id_columns= (plate, MJD, fiber) or id_column= (file names), not both")
+    if grid is not None:
+        try:
+            lo, hi, n = grid
+            ok = float(lo) < float(hi) and int(n) == n and n >= 2
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"grid must be (loglam_min, loglam_max, n_pixels) with min < max and n >= 2, got {grid!r}")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1)):
+        raise ValueError(f"n_jobs must be a positive integer, -1 or None (automatic), got {n_jobs!r}")
+    if parallel not in ("processes", "threads"):
+        raise ValueError(f"parallel must be 'processes' or 'threads', got {parallel!r}")
+    if split_fractions is not None:
+        _check_fractions(split_fractions)
+
+
+def _find_spectra(spectra_dir: Path) -> list[tuple[int, Path, str]]:
+    """``(index, path, name relative to spectra_dir)`` of every spectrum file, sorted by name."""
+    if not spectra_dir.exists():
+        raise FileNotFoundError(
+            f"spectra folder {spectra_dir} does not exist; pass the folder with the spec-*.fits files")
+    if not spectra_dir.is_dir():
+        raise ValueError(f"spectra folder {spectra_dir} is a file, not a folder; pass the folder that holds it")
+    found, compressed = [], 0
+    for root, _, names in os.walk(spectra_dir):
+        for name in names:
+            low = name.lower()
+            if low.endswith(_SUFFIXES) and not name.startswith("."):
+                found.append(Path(root, name))
+            elif low.endswith((".fits.gz", ".fits.bz2", ".fits.fz")):
+                compressed += 1
+    if not found:
+        extra = f" ({compressed} compressed ones: decompress them first)" if compressed else ""
+        raise ValueError(f"no .fits or .fit files in {spectra_dir}{extra}; pass the folder with the spec-*.fits files")
+    found.sort(key=lambda p: p.relative_to(spectra_dir).as_posix())
+    return [(i, p, p.relative_to(spectra_dir).as_posix()) for i, p in enumerate(found)]
+
+
+@dataclass
+class _CatalogLookup:
+    rows: dict  # join key -> first catalogue row
+    repeats: dict  # join key -> number of rows, for keys on more than one row
+    targets: dict[str, np.ndarray]  # name -> (n_rows,) float64, NaN = missing
+    by_name: bool
+    source: str
+
+    @classmethod
+    def build(cls, frame, source, id_columns, id_column, targets) -> _CatalogLookup:
+        if id_column is not None:
+            require_columns(frame, [id_column], source, "pass an existing id_column= (CLI: --id-column)")
+            keys = [None if pd.isna(v) or not str(v).strip() else _stem(str(v).strip()) for v in frame[id_column]]
+        else:
+            cols = [str(c) for c in id_columns]
+            require_columns(frame, cols, source,
+                            "pass id_columns= naming the plate, MJD and fiber columns (CLI: --id-columns), "
+                            "or id_column= for a column of file names (CLI: --id-column)")
+            nums = [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan) for c in cols]
+            ok = np.all([np.isfinite(a) & (a == np.round(a)) for a in nums], axis=0)
+            keys = [(int(p), int(m), int(f)) if good else None for good, p, m, f in zip(ok, *nums)]
+        require_columns(frame, list(targets), source,
+                        "pass targets that are catalogue columns (CLI: --target NAME:UNIT)")
+        values = {}
+        for t in targets:
+            col = frame[t]
+            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                sample = col.dropna().astype(str).head(3).tolist()
+                raise ValueError(
+                    f"target column {t!r} in {source} is not numeric (dtype {col.dtype}, values like {sample}); "
+                    "targets must be numbers: pick a numeric column or clean the catalogue"
+                )
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            values[t] = np.where(v == _MISSING_LABEL, np.nan, v)
+        rows, repeats = {}, {}
+        for i, k in enumerate(keys):
+            if k is None:
+                continue
+            if k in rows:
+                repeats[k] = repeats.get(k, 1) + 1
+            else:
+                rows[k] = i
+        return cls(rows=rows, repeats=repeats, targets=values, by_name=id_column is not None, source=source)
+
+
+# -- scanning ---------------------------------------------------------------------------------
+@dataclass
+class _SpecFile:
+    """What the scan learned about one file (small, so it travels to worker processes)."""
+
+    index: int
+    path: str
+    rel: str
+    reason: str | None = None
+    key: tuple[int, int, int] | None = None
+    n_pixels: int = 0
+    pix0: int = 0  # global SDSS pixel index of the first pixel, round(loglam[0] / 1e-4)
+    on_grid: bool = False  # first and last pixel on SDSS's 1e-4 grid, n_pixels apart
+    loglam_ends: tuple[float, float] = (np.nan, np.nan)
+    data_offset: int = 0
+    coadd: np.dtype | None = None
+    extras: dict = field(default_factory=dict)
+
+
+_TFORM_RE = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
+_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16, "P": 8, "Q": 16}
+_TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+
+
+def _row_dtype(header, names: Sequence[str]) -> np.dtype:
+    """A numpy dtype reading the named scalar columns of a FITS binary-table row.
+
+    Why not ``hdu.data``: astropy builds a Column object per column first, about 20 ms for
+    the 236-column SPALL table of a BOSS file, ten times the cost of the rest of the read;
+    and even reading every TFORM card costs milliseconds, so the scan stops at the last
+    wanted column. Names match case-insensitively; columns absent (or arrays) are left out.
+    """
+    wanted = {n.upper(): n for n in names}
+    fields: dict[str, tuple[str, int]] = {}
+    offset, seen = 0, 0
+    n_fields = int(header["TFIELDS"])
+    while seen < n_fields and len(fields) < len(wanted):
+        seen += 1
+        tform = str(header.get(f"TFORM{seen}", ""))
+        m = _TFORM_RE.match(tform)
+        if m is None:
+            raise ValueError(f"column {seen} has an unknown format TFORM{seen}={tform!r}")
+        repeat, code = int(m.group(1) or 1), m.group(2).upper()
+        name = wanted.get(str(header.get(f"TTYPE{seen}", "")).strip().upper())
+        if name is not None and repeat >= 1:
+            if code == "A":
+                fields[name] = (f"S{repeat}", offset)
+            elif code in _TFORM_DTYPE and repeat == 1 and f"TSCAL{seen}" not in header and f"TZERO{seen}" not in header:
+                fields[name] = (_TFORM_DTYPE[code], offset)
+        offset += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+    row = int(header["NAXIS1"])
+    if offset > row or (seen == n_fields and offset != row):
+        raise ValueError(f"the columns take {offset} bytes per row but NAXIS1={row}")
+    return np.dtype({"names": list(fields), "formats": [f for f, _ in fields.values()],
+                     "offsets": [o for _, o in fields.values()], "itemsize": row})
+
+
+def _read_rows(fh, offset: int, dtype: np.dtype, start: int, count: int) -> np.ndarray:
+    """Rows ``start`` to ``start + count`` of a binary table whose data begin at byte ``offset``."""
+    fh.seek(offset + start * dtype.itemsize)
+    buf = fh.read(count * dtype.itemsize)
+    if len(buf) < count * dtype.itemsize:
+        raise EOFError(f"file ends {count * dtype.itemsize - len(buf)} bytes early")
+    return np.frombuffer(buf, dtype=dtype, count=count)
+
+
+def _scan_batch(items: Sequence[tuple[int, Path, str]]) -> list[_SpecFile]:
+    with _quiet_in_worker():
+        return [_scan(i, p, rel) for i, p, rel in items]
+
+
+def _scan(index: int, path: Path, rel: str) -> _SpecFile:
+    from astropy.io import fits
+
+    spec = _SpecFile(index=index, path=str(path), rel=rel)
+    try:
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+    except Exception as err:  # astropy raises OSError, ValueError, TypeError, ... for garbage
+        spec.reason = f"not a readable FITS file ({_short(err)})"
+        return spec
+    try:
+        with hdul:
+            primary = hdul[0].header
+            try:
+                coadd = hdul[1]
+            except IndexError:
+                spec.reason = "no HDU 1: not an SDSS spectrum file (expected the COADD table in HDU 1)"
+                return spec
+            if not isinstance(coadd, fits.BinTableHDU):
+                spec.reason = f"HDU 1 is a {type(coadd).__name__}, not the COADD table of an SDSS spectrum file"
+                return spec
+            dtype = _row_dtype(coadd.header, _COADD_COLUMNS)
+            missing = [c for c in _COADD_COLUMNS[:3] if c not in (dtype.names or ())]
+            if missing:
+                spec.reason = f"HDU 1 lacks column(s) {missing}; an SDSS COADD table has {list(_COADD_COLUMNS)}"
+                return spec
+            spec.n_pixels, spec.coadd = int(coadd.header["NAXIS2"]), dtype
+            # The HDU's own fileinfo: HDUList.fileinfo re-serialises every header to check for edits.
+            spec.data_offset = int(coadd.fileinfo()["datLoc"])
+            end1 = spec.data_offset + int(coadd.header["NAXIS1"]) * spec.n_pixels
+            try:
+                specobj = hdul[2]
+            except IndexError:
+                specobj = None
+            size = path.stat().st_size
+            if specobj is None and size > end1 + 2880:
+                spec.reason = "truncated or corrupt FITS file (HDU 2, the SPECOBJ table, cannot be read)"
+                return spec
+            hdu2 = None
+            if isinstance(specobj, fits.BinTableHDU) and int(specobj.header.get("NAXIS2", 0)) >= 1:
+                hdu2 = (int(specobj.fileinfo()["datLoc"]), _row_dtype(specobj.header, _HDU2_COLUMNS + tuple(_EXTRAS)))
+    except Exception as err:
+        spec.reason = f"truncated or corrupt FITS file ({_short(err)})"
+        return spec
+    if spec.n_pixels < 2:
+        spec.reason = f"the COADD table has {spec.n_pixels} pixel(s)"
+        return spec
+    try:
+        with open(path, "rb") as fh:
+            first = _read_rows(fh, spec.data_offset, dtype, 0, 1)["loglam"][0]
+            last = _read_rows(fh, spec.data_offset, dtype, spec.n_pixels - 1, 1)["loglam"][0]
+            row = _read_rows(fh, hdu2[0], hdu2[1], 0, 1)[0] if hdu2 is not None else None
+    except (OSError, EOFError) as err:
+        spec.reason = f"truncated or unreadable FITS file ({_short(err)})"
+        return spec
+    if not (np.isfinite(first) and np.isfinite(last) and 2.0 < first < last < 6.0):
+        spec.reason = (f"loglam runs from {first} to {last}; expected increasing log10(wavelength / Angstrom), "
+                       "between 2 and 6")
+        return spec
+    spec.loglam_ends = (float(first), float(last))
+    spec.pix0 = int(round(float(first) / SDSS_LOGLAM_STEP))
+    span = (float(last) - float(first)) / SDSS_LOGLAM_STEP
+    spec.on_grid = (abs(float(first) / SDSS_LOGLAM_STEP - spec.pix0) < _OFF_GRID_TOL
+                    and abs(span - (spec.n_pixels - 1)) < _OFF_GRID_TOL)
+    spec.key = _file_key(row, primary, rel)
+    if row is not None:
+        for name in _EXTRAS:
+            if name in row.dtype.names:
+                v = row[name]
+                spec.extras[name] = v.decode("ascii", "replace").strip() if isinstance(v, bytes) else float(v)
+    return spec
+
+
+def _file_key(row, primary, rel: str) -> tuple[int, int, int] | None:
+    """Plate, MJD and fiber from HDU 2, else the primary header, else the file name."""
+    if row is not None and all(c in row.dtype.names for c in _HDU2_COLUMNS):
+        return tuple(int(row[c]) for c in _HDU2_COLUMNS)
+    values = [primary.get(k) for k in ("PLATEID", "MJD", "FIBERID")]
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return tuple(int(v) for v in values)
+    m = _NAME_RE.search(Path(rel).name)
+    return tuple(int(g) for g in m.groups()) if m else None
+
+
+def _match(scanned: list[_SpecFile], lookup: _CatalogLookup, skipped: dict, native: bool) -> list:
+    """``(spec, catalogue row, id)`` of the files to read; the others go to ``skipped``."""
+    kept, first = [], {}
+    for spec in scanned:
+        if spec.reason is None and native and not spec.on_grid:
+            # Before the common grid is made: one stray file must not stretch it.
+            spec.reason = _OFF_GRID_HINT.format(detail=f"loglam {spec.loglam_ends[0]:.6f} to {spec.loglam_ends[1]:.6f} "
+                                                       f"over {spec.n_pixels} pixels")
+        if spec.reason is None:
+            obj_id = _stem(Path(spec.rel).name) if lookup.by_name else _format_key(spec.key)
+            key = obj_id if lookup.by_name else spec.key
+            if not lookup.by_name and spec.key is None:
+                spec.reason = ("no PLATE/MJD/FIBERID in HDU 2, the primary header or the file name "
+                               "(spec-PLATE-MJD-FIBER.fits); join on file names with id_column= (CLI: --id-column)")
+            elif obj_id in first:
+                spec.reason = f"duplicate id {obj_id!r} (same as {first[obj_id]})"
+            elif key not in lookup.rows:
+                what = f"id {obj_id!r}" if lookup.by_name else "PLATE={}, MJD={}, FIBERID={}".format(*spec.key)
+                spec.reason = f"no catalogue row with {what} in {lookup.source}"
+            elif key in lookup.repeats:
+                spec.reason = (f"{lookup.repeats[key]} catalogue rows match id {obj_id!r} in {lookup.source}; "
+                               "remove the duplicates from the catalogue")
+            else:
+                first[obj_id] = spec.rel
+                kept.append((spec, lookup.rows[key], obj_id))
+                continue
+        skipped[spec.index] = (spec.rel, spec.reason)
+    return kept
+
+
+def _format_key(key: tuple[int, int, int] | None) -> str:
+    return "" if key is None else f"{key[0]:04d}-{key[1]:05d}-{key[2]:04d}"
+
+
+def _output_grid(kept: list, grid) -> np.ndarray:
+    """loglam of the stored pixels: the resampling grid, or the native pixels of all kept files."""
+    if grid is not None:
+        return np.linspace(float(grid[0]), float(grid[1]), int(grid[2]))
+    if not kept:
+        return np.zeros(0)
+    lo = min(s.pix0 for s, _, _ in kept)
+    hi = max(s.pix0 + s.n_pixels for s, _, _ in kept)
+    return np.arange(lo, hi) * SDSS_LOGLAM_STEP
+
+
+# -- reading ----------------------------------------------------------------------------------
+def _read_batch(specs: Sequence[_SpecFile], grid) -> list[tuple[tuple | None, str | None]]:
+    with _quiet_in_worker():
+        return [_read_spectrum(s, grid) for s in specs]
+
+
+def _read_spectrum(spec: _SpecFile, grid) -> tuple[tuple | None, str | None]:
+    """``(pix0, flux, ivar, mask)`` (native) or ``(flux, ivar, mask)`` on ``grid``, or a reason."""
+    try:
+        with open(spec.path, "rb") as fh:
+            rows = _read_rows(fh, spec.data_offset, spec.coadd, 0, spec.n_pixels)
+    except (OSError, EOFError) as err:
+        return None, f"truncated or unreadable COADD table ({_short(err)})"
+    loglam = rows["loglam"].astype(np.float64)
+    flux = rows["flux"].astype(np.float32)
+    ivar = rows["ivar"].astype(np.float32)
+    if "and_mask" in spec.coadd.names:
+        mask = rows["and_mask"].astype(np.int64).astype(np.uint32)
+    else:
+        mask = np.zeros(spec.n_pixels, np.uint32)
+    if (float(loglam[0]), float(loglam[-1])) != spec.loglam_ends:
+        return None, "the file changed while it was being ingested; run the ingest again"
+    if grid is None:
+        pix = loglam / SDSS_LOGLAM_STEP
+        expect = spec.pix0 + np.arange(spec.n_pixels)
+        off = np.abs(pix - expect)
+        if not np.all(off < _OFF_GRID_TOL):
+            i = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
+            return None, _OFF_GRID_HINT.format(detail=f"pixel {i}: loglam {loglam[i]:.6f}, {off[i]:.3g} pixels off")
+        return (spec.pix0, flux, ivar, mask), None
+    return _resample(loglam, flux, ivar, mask, grid)
+
+
+def _resample(loglam, flux, ivar, mask, grid) -> tuple[tuple | None, str | None]:
+    from astroreg.preprocess._spectra import _bad_pixels, resample_spectrum
+
+    if not np.all(np.isfinite(loglam)) or not np.all(np.diff(loglam) > 0):
+        return None, "loglam is not finite and strictly increasing; cannot resample"
+    target = np.linspace(float(grid[0]), float(grid[1]), int(grid[2]))
+    bad = _bad_pixels(flux, ivar, mask, SDSS_BAD_PIXEL_BITS)
+    out, out_ivar, _ = resample_spectrum(loglam, np.where(bad, 0.0, flux).astype(np.float64), target,
+                                         ivar=ivar.astype(np.float64), bad=bad)
+    nearest = np.clip(np.searchsorted(loglam, target), 1, loglam.size - 1)
+    nearest -= (target - loglam[nearest - 1]) < (loglam[nearest] - target)
+    outside = (target < loglam[0]) | (target > loglam[-1])
+    out_mask = np.where(outside, np.uint32(PADDING_MASK), mask[nearest])
+    return (out.astype(np.float32), out_ivar.astype(np.float32), out_mask.astype(np.uint32)), None
+
+
+def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, resampled) -> DatasetWriter:
+    spec = SpectraSpec(
+        n_pixels=int(loglam.size), wavelength=tuple(10.0 ** loglam), with_ivar=True, with_mask=True,
+        medium="vacuum", mask_dtype="uint32", mask_bad_bits=SDSS_BAD_PIXEL_BITS,
+        mask_bits=("SDSS spPixMask bits of and_mask" + (" (nearest native pixel)" if resampled else "")
+                   + "; bits 24 (NODATA) and 31 set outside a spectrum's coverage"),
+    )
+    how = "resampled" if resampled else "native pixels on the common SDSS loglam grid"
+    writer = DatasetWriter(out, targets=targets, spectra=spec, tabular={c: _EXTRAS[c] for c in extras},
+                           description=f"SDSS spectra from {spectra_dir} ({how}) with labels from {source}")
+    writer.open()
+    if split_fractions is not None:
+        writer.make_splits(split_fractions, seed=seed)
+    return writer
+
+
+def _append(writer: DatasetWriter, good: list, loglam: np.ndarray, native: bool, lookup, extras) -> None:
+    n, width = len(good), loglam.size
+    if native:
+        flux = np.zeros((n, width), np.float32)
+        ivar = np.zeros((n, width), np.float32)
+        mask = np.full((n, width), PADDING_MASK, np.uint32)
+        start = int(round(loglam[0] / SDSS_LOGLAM_STEP))
+        for j, (_, _, _, (pix0, f, iv, m)) in enumerate(good):
+            a = pix0 - start
+            flux[j, a:a + f.size], ivar[j, a:a + f.size], mask[j, a:a + f.size] = f, iv, m
+    else:
+        flux, ivar, mask = (np.stack([arrays[k] for *_, arrays in good]) for k in range(3))
+    rows = np.asarray([row for _, row, _, _ in good])
+    tabular = {}
+    for c in extras:
+        values = [s.extras.get(c) for s, *_ in good]
+        if c in ("CLASS", "SUBCLASS"):
+            tabular[c] = np.asarray(["" if v is None else str(v) for v in values], dtype=object)
+        else:
+            tabular[c] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    writer.append(
+        [obj_id for _, _, obj_id, _ in good],
+        spectra={"flux": flux, "ivar": ivar, "mask": mask},
+        tabular=tabular,
+        targets={t: v[rows] for t, v in lookup.targets.items()},
+    )
+
+
+# -- parallel map -----------------------------------------------------------------------------
+def _n_workers(n_jobs: int | None, n_files: int, parallel: str) -> int:
+    if n_jobs is None or n_jobs == -1:
+        if n_files < _MIN_FILES_FOR_POOL:
+            return 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return cores if parallel == "processes" else min(16, cores + 4)
+    return int(n_jobs)
+
+
+def _make_pool(parallel: str, workers: int) -> Executor | None:
+    if workers <= 1:
+        return None
+    if parallel == "threads":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astroreg-ingest")
+    # fork is fast and, unlike forkserver and spawn, needs no `if __name__ == "__main__":` guard in
+    # the caller's script; but forking a process that runs threads can deadlock, so it is used only
+    # while this one runs a single thread (and on Linux: macOS system libraries break after a fork).
+    single = threading.active_count() == 1 and sys.platform.startswith("linux")
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if single and "fork" in methods else "forkserver" if "forkserver" in methods else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    # Start the workers now, before the progress bars start their monitor thread.
+    for f in [pool.submit(int, 0) for _ in range(workers)]:
+        f.result()
+    return pool
+
+
+def _chunked(func, items: list, args: tuple, chunk_size: int, pool: Executor | None, workers: int) -> Iterator:
+    """Yield ``(chunk, results)`` in order, computing one chunk ahead on ``pool``."""
+    starts = range(0, len(items), chunk_size)
+    if pool is None:
+        for s in starts:
+            yield items[s:s + chunk_size], func(items[s:s + chunk_size], *args)
+        return
+    pending: deque[tuple[list, list[Future]]] = deque()
+    try:
+        for s in starts:
+            chunk = items[s:s + chunk_size]
+            step = max(1, math.ceil(len(chunk) / (2 * workers)))
+            pending.append((chunk, [pool.submit(func, chunk[b:b + step], *args) for b in range(0, len(chunk), step)]))
+            if len(pending) > 1:
+                done, futures = pending.popleft()
+                yield done, [r for f in futures for r in f.result()]
+        while pending:
+            done, futures = pending.popleft()
+            yield done, [r for f in futures for r in f.result()]
+    finally:
+        for _, futures in pending:
+            for f in futures:
+                f.cancel()
+
+
+class _quiet_in_worker:
+    """Silence astropy's warnings in worker processes (the main process silences its own)."""
+
+    def __enter__(self):
+        self._ctx = None
+        if multiprocessing.parent_process() is not None:
+            from astropy.utils.exceptions import AstropyWarning
+
+            self._ctx = warnings.catch_warnings()
+            self._ctx.__enter__()
+            warnings.simplefilter("ignore", AstropyWarning)
+        return self
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="file", desc=desc, disable=not enabled, file=sys.stderr)

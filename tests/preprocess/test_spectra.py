@@ -1,0 +1,305 @@
+"""Spectrum preprocessing: resampling, rest-frame shift, standardisation, augmentation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from scipy.interpolate import CubicSpline
+from sklearn.base import clone
+
+from astroreg.preprocess import (
+    PAPER_LOGLAM_GRID,
+    GaussianNoiseAugmenter,
+    LogLamResampler,
+    SpectrumStandardizer,
+    loglam_grid,
+    rest_frame_shift,
+)
+from astroreg.preprocess._spectra import SPEED_OF_LIGHT_KMS
+
+pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
+
+
+@pytest.fixture(scope="module")
+def sdss_files(shared_dir):
+    folder = shared_dir / "data" / "sdss" / "spectra"
+    files = sorted(folder.glob("*.fits"))
+    if not files:
+        pytest.skip(f"{folder} (real SDSS spectra) is absent")
+    return files
+
+
+def _read(path):
+    d = fits.getdata(path, 1)
+    return (np.asarray(d["loglam"], np.float64), np.asarray(d["flux"], np.float64),
+            np.asarray(d["ivar"], np.float64), np.asarray(d["and_mask"]))
+
+
+# -- LogLamResampler -----------------------------------------------------------------------------
+def test_resampling_real_spectra_round_trips_to_one_percent(sdss_files):
+    """Onto a 7x finer grid covering each file (its nodes off the file's pixels) and back."""
+    for path in sdss_files:
+        loglam, flux, ivar, mask = _read(path)
+        fine = LogLamResampler(loglam_min=loglam[0], loglam_max=loglam[-1], n_pixels=7 * loglam.size).fit()
+        f, iv = fine.transform(flux[None], loglam=loglam, ivar=ivar[None], mask=mask[None])
+        assert f.shape == iv.shape == (1, 7 * loglam.size) and np.isfinite(f).all()
+        back = CubicSpline(fine.grid_, f[0].astype(np.float64))(loglam)
+        good = ivar > 0
+        # 1% of the flux, or of the spectrum's median flux level where the flux crosses zero.
+        level = np.maximum(np.abs(flux[good]), np.median(np.abs(flux[good])))
+        assert np.max(np.abs(back[good] - flux[good]) / level) < 0.01, path.name
+
+
+def test_resampling_onto_the_spectrum_own_grid_is_the_identity(sdss_files):
+    loglam, flux, ivar, mask = _read(sdss_files[0])
+    exact = np.round(loglam / 1e-4) * 1e-4  # SDSS pixels sit at multiples of 1e-4; float32 blurs that
+    own = LogLamResampler(loglam_min=exact[0], loglam_max=exact[-1], n_pixels=exact.size, bad_mask_bits=0).fit()
+    f, iv = own.transform(flux[None], loglam=exact, ivar=ivar[None])
+    good = ivar > 0
+    np.testing.assert_allclose(f[0][good], flux[good], rtol=1e-6)
+    np.testing.assert_allclose(iv[0][good], ivar[good], rtol=1e-6)
+    np.testing.assert_allclose(own.wavelength_, 10**exact, rtol=1e-12)
+
+
+def test_resampling_the_ingested_dataset_equals_resampling_the_file(sdss_files, tmp_path):
+    """Native storage plus padding loses nothing: both paths give the same resampled spectra."""
+    import pandas as pd
+
+    from astroreg.data import Dataset, ingest_sdss_spectra
+
+    keys = []
+    for path in sdss_files:
+        row = fits.getdata(path, 2)[0]
+        keys.append((int(row["PLATE"]), int(row["MJD"]), int(row["FIBERID"])))
+    pd.DataFrame(keys, columns=["PLATE", "MJD", "FIBERID"]).assign(TEFF_ADOP=5000.0).to_csv(tmp_path / "l.csv")
+    ingest_sdss_spectra(sdss_files[0].parent, tmp_path / "l.csv", tmp_path / "d.h5", targets={"TEFF_ADOP": "K"},
+                        progress=False)
+    res = LogLamResampler().fit()
+    with Dataset(tmp_path / "d.h5") as ds:
+        s = ds.read_spectra(slice(None), keys=("flux", "ivar", "mask", "wavelength"))
+        from_ds, ivar_ds = res.transform(s["flux"], loglam=np.log10(s["wavelength"]), ivar=s["ivar"], mask=s["mask"])
+        ids = list(ds.ids)
+    for path, (p, m, f) in zip(sdss_files, keys):
+        loglam, flux, ivar, mask = _read(path)
+        direct, ivar_direct = res.transform(flux[None], loglam=loglam, ivar=ivar[None], mask=mask[None])
+        row = ids.index(f"{p:04d}-{m:05d}-{f:04d}")
+        # Only the float32 rounding of the file's loglam (< 0.002 pixel) separates the two.
+        level = np.median(np.abs(flux))
+        np.testing.assert_allclose(from_ds[row], direct[0], atol=0.01 * level, err_msg=path.name)
+        np.testing.assert_array_equal(ivar_ds[row] > 0, ivar_direct[0] > 0)
+
+
+def test_paper_grid_and_clamping_at_the_ends():
+    res = LogLamResampler().fit()
+    assert res.grid_.shape == (4000,) and (res.grid_[0], res.grid_[-1]) == PAPER_LOGLAM_GRID[:2]
+    assert round(res.wavelength_[0]) == 3762 and round(res.wavelength_[-1]) == 9268
+    loglam = np.arange(36000, 39000) * 1e-4  # 3981-7943 Angstrom: inside the paper's grid
+    flux = 5.0 + np.sin(loglam * 300)
+    f, iv = res.transform(flux[None], loglam=loglam, ivar=np.ones((1, loglam.size)))
+    below, above = res.grid_ < loglam[0], res.grid_ > loglam[-1]
+    assert below.sum() > 100 and above.sum() > 100
+    np.testing.assert_allclose(f[0, below], flux[0], rtol=1e-6)
+    np.testing.assert_allclose(f[0, above], flux[-1], rtol=1e-6)
+    assert np.all(iv[0, below | above] == 0) and np.all(iv[0, ~(below | above)] > 0)
+
+
+def test_bad_pixels_are_interpolated_over_or_masked():
+    loglam = np.arange(36000, 36100) * 1e-4
+    flux = np.full(100, 10.0)
+    flux[50] = 1e6  # a cosmic ray
+    ivar = np.ones(100)
+    mask = np.zeros(100, np.uint32)
+    mask[50] = 1 << 18  # FULLREJECT
+    res = LogLamResampler(loglam_min=loglam[0], loglam_max=loglam[-1], n_pixels=199).fit()
+    f, iv = res.transform(flux[None], loglam=loglam, ivar=ivar[None], mask=mask[None])
+    np.testing.assert_allclose(f[0], 10.0, rtol=1e-9)
+    near = np.abs(res.grid_ - loglam[50]) < 0.75e-4  # the node and the half-pixels beside it
+    assert near.sum() == 3 and np.all(iv[0, near] == 0) and np.all(iv[0, ~near] > 0)
+    masked, _ = LogLamResampler(loglam_min=loglam[0], loglam_max=loglam[-1], n_pixels=199,
+                                bad_pixels="mask").fit().transform(flux[None], loglam=loglam, mask=mask[None])
+    assert np.isnan(masked[0, near]).all() and np.allclose(masked[0, ~near], 10.0)
+    # Bits that do not mark bad pixels (BRIGHTSKY) keep the pixel; bad_mask_bits=None counts every bit.
+    mask[50] = 1 << 23
+    kept, _ = res.transform(flux[None], loglam=loglam, mask=mask[None])
+    assert kept[0].max() == pytest.approx(1e6)
+    dropped, _ = clone(res).set_params(bad_mask_bits=None).fit().transform(flux[None], loglam=loglam, mask=mask[None])
+    np.testing.assert_allclose(dropped[0], 10.0)
+
+
+def test_propagated_ivar_at_half_pixels():
+    loglam = np.arange(36000, 36010) * 1e-4
+    ivar = np.array([1.0, 4.0] * 5)
+    res = LogLamResampler(loglam_min=loglam[0], loglam_max=loglam[-1], n_pixels=19).fit()
+    _, iv = res.transform(np.ones((1, 10)), loglam=loglam, ivar=ivar[None])
+    np.testing.assert_allclose(iv[0, ::2], ivar)
+    # Half-way: the mean of the two variances, 1 and 1/4.
+    np.testing.assert_allclose(iv[0, 1::2], 1 / 0.625)
+
+
+def test_grid_ends_are_learned_when_not_given():
+    loglam = np.arange(36000, 36100) * 1e-4
+    ivar = np.ones((2, 100))
+    ivar[0, :10] = 0
+    ivar[1, -5:] = 0
+    res = LogLamResampler(loglam_min=None, loglam_max=None, n_pixels=50)
+    res.fit(np.ones((2, 100)), loglam=loglam, ivar=ivar)
+    assert res.grid_[0] == pytest.approx(loglam[0]) and res.grid_[-1] == pytest.approx(loglam[-1])
+    ragged = res.fit([np.ones(5), np.ones(3)], loglam=[loglam[10:15], loglam[2:5]])
+    assert ragged.grid_[0] == pytest.approx(loglam[2]) and ragged.grid_[-1] == pytest.approx(loglam[14])
+
+
+def test_resampler_is_picklable_and_clonable():
+    res = LogLamResampler(n_pixels=100, bad_pixels="mask").fit()
+    again = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(again.grid_, res.grid_)
+    assert clone(res).get_params() == res.get_params() and not hasattr(clone(res), "grid_")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bad_pixels": "drop"}, "bad_pixels is 'drop'"),
+    ({"n_pixels": 1}, "n_pixels must be an integer >= 2"),
+    ({"loglam_min": 3.9, "loglam_max": 3.6}, "loglam_min < loglam_max"),
+    ({"loglam_min": 3800.0, "loglam_max": 9200.0}, "look like wavelengths"),
+    ({"loglam_min": None}, "learns it from the training spectra"),
+])
+def test_resampler_settings_are_checked_in_fit(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LogLamResampler(**kwargs).fit()
+
+
+def test_resampler_input_errors():
+    res = LogLamResampler().fit()
+    with pytest.raises(ValueError, match="increase strictly"):
+        res.transform(np.ones((1, 3)), loglam=np.array([3.6, 3.6, 3.7]))
+    with pytest.raises(ValueError, match="shape"):
+        res.transform(np.ones(3), loglam=np.array([3.6, 3.65, 3.7]))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LogLamResampler().transform(np.ones((1, 3)), loglam=np.array([3.6, 3.65, 3.7]))
+
+
+# -- rest-frame shift -------------------------------------------------------------------------------
+@pytest.mark.parametrize("rv", [-300.0, 137.0, 850.0])
+def test_line_moves_to_its_rest_wavelength(rv):
+    rest = 6564.61  # H-alpha, vacuum
+    beta = rv / SPEED_OF_LIGHT_KMS
+    observed = rest * np.sqrt((1 + beta) / (1 - beta))
+    loglam = np.arange(35800, 39600) * 1e-4  # SDSS pixels
+    wave = 10**loglam
+    flux = 1.0 - 0.6 * np.exp(-0.5 * ((wave - observed) / 2.5) ** 2)
+    res = LogLamResampler().fit()
+    step = res.grid_[1] - res.grid_[0]
+
+    def centre(spectrum):
+        depth = 1.0 - spectrum
+        near = np.abs(res.grid_ - np.log10(rest)) < 40 * step
+        return np.sum(res.grid_[near] * depth[near]) / np.sum(depth[near])
+
+    # One interpolation, shifting the input pixels ...
+    shifted, _ = res.transform(flux[None], loglam=loglam, rv_kms=[rv])
+    assert abs(centre(shifted[0]) - np.log10(rest)) / step < 0.1
+    # ... or the paper's two: resample, then shift the grid and interpolate back onto it.
+    observed_grid, _ = res.transform(flux[None], loglam=loglam)
+    assert abs(centre(observed_grid[0]) - np.log10(observed)) / step < 0.1
+    back, _ = res.transform(observed_grid, loglam=rest_frame_shift(res.grid_, [rv]))
+    assert abs(centre(back[0]) - np.log10(rest)) / step < 0.1
+
+
+def test_rest_frame_shift_shapes_and_formula():
+    loglam = np.array([3.6, 3.7, 3.8])
+    shift = 0.5 * np.log10((1 + 0.001) / (1 - 0.001))
+    np.testing.assert_allclose(rest_frame_shift(loglam, SPEED_OF_LIGHT_KMS * 0.001), loglam - shift)
+    both = rest_frame_shift(loglam, [0.0, SPEED_OF_LIGHT_KMS * 0.001])
+    assert both.shape == (2, 3)
+    np.testing.assert_allclose(both, [loglam, loglam - shift])
+    per_row = rest_frame_shift(np.stack([loglam, loglam + 0.1]), [0.0, 0.0])
+    np.testing.assert_allclose(per_row[1], loglam + 0.1)
+    with pytest.raises(ValueError, match="RV_ADOP = -9999 is stored as NaN"):
+        rest_frame_shift(loglam, [10.0, np.nan])
+    with pytest.raises(ValueError, match="below c"):
+        rest_frame_shift(loglam, 4e5)
+    with pytest.raises(ValueError, match="has 2 spectra but rv_kms has 3"):
+        rest_frame_shift(np.stack([loglam, loglam]), [0.0, 0.0, 0.0])
+
+
+def test_loglam_grid():
+    g = loglam_grid(*PAPER_LOGLAM_GRID)
+    assert g.shape == (4000,) and g[0] == 3.5754 and g[-1] == 3.9670
+
+
+# -- SpectrumStandardizer ----------------------------------------------------------------------------
+def test_standardizer_gives_mean_zero_std_one():
+    rng = np.random.default_rng(0)
+    flux = rng.normal(0, 1, (5, 300)) * rng.uniform(1, 1000, (5, 1)) + rng.uniform(-50, 500, (5, 1))
+    z = SpectrumStandardizer().fit_transform(flux)
+    assert z.dtype == np.float32 and z.shape == flux.shape
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1, rtol=1e-5)
+    # Scale-free: a spectrum 1000 times brighter standardises to the same thing.
+    np.testing.assert_allclose(SpectrumStandardizer().fit_transform(1000 * flux + 3), z, atol=1e-5)
+
+
+def test_standardizer_uses_good_pixels_only():
+    rng = np.random.default_rng(1)
+    flux = rng.normal(10, 2, (2, 200))
+    ivar = np.ones_like(flux)
+    flux[0, :20] = 1e5  # no data here
+    ivar[0, :20] = 0
+    flux[1, 5] = np.nan
+    std = SpectrumStandardizer().fit(flux)
+    z = std.transform(flux, ivar)
+    good = (ivar > 0) & np.isfinite(flux)
+    for i in range(2):
+        assert z[i, good[i]].mean() == pytest.approx(0, abs=1e-5) and z[i, good[i]].std() == pytest.approx(1, rel=1e-5)
+    assert np.all(z[~good] == 0)
+    kept = SpectrumStandardizer(fill_bad=None).fit_transform(flux, ivar)
+    assert np.isnan(kept[1, 5]) and kept[0, 0] > 1000
+    assert np.all(SpectrumStandardizer().fit_transform(np.full((1, 4), 7.0)) == 0)
+    with pytest.raises(ValueError, match="fitted on 200 pixels"):
+        std.transform(flux[:, :100])
+    assert pickle.loads(pickle.dumps(std)).n_pixels_ == 200
+
+
+# -- GaussianNoiseAugmenter --------------------------------------------------------------------------
+def test_augmenter_adds_k_copies_at_the_right_noise_level():
+    rng = np.random.default_rng(2)
+    flux = rng.normal(0, 1, (30, 4000)) * rng.uniform(0.5, 20, (30, 1))
+    aug = GaussianNoiseAugmenter(copies=2, level=(0.01, 0.05), seed=7)
+    out, rows = aug.fit_transform(flux)
+    assert out.shape == (90, 4000) and out.dtype == np.float32
+    np.testing.assert_array_equal(rows, np.tile(np.arange(30), 3))
+    np.testing.assert_allclose(out[:30], flux, rtol=1e-6)
+    std = flux.std(axis=1)
+    levels = np.concatenate([(out[30 * k:30 * (k + 1)] - flux).std(axis=1) / std for k in (1, 2)])
+    # Each copy's noise is 1%-5% of its spectrum's std (4000 pixels estimate it to ~1.1%).
+    assert levels.min() > 0.01 * 0.96 and levels.max() < 0.05 * 1.04
+    assert levels.max() - levels.min() > 0.02  # drawn across the range, not fixed
+    fixed, _ = GaussianNoiseAugmenter(copies=1, level=(0.03, 0.03), seed=0).fit_transform(flux)
+    np.testing.assert_allclose((fixed[30:] - flux).std(axis=1) / std, 0.03, rtol=0.05)
+
+
+def test_augmenter_is_reproducible_with_a_seed():
+    flux = np.random.default_rng(3).normal(size=(4, 50))
+    a, _ = GaussianNoiseAugmenter(seed=11).fit_transform(flux)
+    b, _ = GaussianNoiseAugmenter(seed=11).fit_transform(flux)
+    c, _ = GaussianNoiseAugmenter(seed=12).fit_transform(flux)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    aug = GaussianNoiseAugmenter(seed=11).fit(flux)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(aug)).transform(flux)[0], a)
+    only, rows = GaussianNoiseAugmenter(copies=3, include_original=False, seed=0).fit_transform(flux)
+    assert only.shape == (12, 50) and not np.any(np.all(only[:4] == flux, axis=1))
+    assert rows.tolist() == [0, 1, 2, 3] * 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"copies": -1}, "copies must be a non-negative integer"),
+    ({"level": (0.05, 0.01)}, "0 <= low <= high"),
+    ({"level": 0.05}, "pair"),
+    ({"copies": 0, "include_original": False}, "no spectra"),
+])
+def test_augmenter_settings_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianNoiseAugmenter(**kwargs).fit(np.ones((2, 3)))
