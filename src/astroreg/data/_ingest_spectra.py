@@ -16,7 +16,8 @@ The files are read twice, in bounded memory and in parallel: a scan reads the he
 the ids and the loglam range (so the common grid is known before anything is written and
 unmatched files are never read in full); then the spectra are read chunk by chunk and
 appended. Unreadable, truncated, off-grid, duplicate or unmatched files are skipped and
-reported, never fatal, unless none is usable.
+reported, never fatal, unless none is usable. Reading one file is
+:mod:`astroreg.data._sdss_fits`'s part; this module joins, chunks, parallelises and reports.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import json
 import math
 import multiprocessing
 import os
-import re
 import sys
 import threading
 import types
@@ -34,7 +34,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -49,8 +49,17 @@ from astroreg.data._ingest_images import (
     REPORT_SUFFIX,
     IngestReport,
     NothingIngestedError,
-    _short,
     _stem,
+)
+from astroreg.data._sdss_fits import (
+    EXTRA_COLUMNS,
+    OFF_GRID_HINT,
+    PADDING_MASK,
+    SDSS_BAD_PIXEL_BITS,
+    SDSS_LOGLAM_STEP,
+    SpecFile,
+    read_spectrum_file,
+    scan_spectrum_file,
 )
 
 SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
@@ -60,39 +69,10 @@ SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
 SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 """Default catalogue columns joined with each file's plate, MJD and fiber."""
 
-SDSS_LOGLAM_STEP = 1e-4
-"""Pixel size of SDSS/BOSS co-added spectra in log10(wavelength / Angstrom)."""
-
-SDSS_NODATA = 1 << 24
-"""SDSS spPixMask bit NODATA: no data in the co-add."""
-
-OUTSIDE_COVERAGE = 1 << 31
-"""Mask bit (unused by SDSS) that astroreg sets on pixels outside a spectrum's coverage."""
-
-PADDING_MASK = SDSS_NODATA | OUTSIDE_COVERAGE
-"""Mask of the padding pixels of a spectrum on the common grid."""
-
-SDSS_BAD_PIXEL_BITS = (
-    0b1111  # NOPLUG, BADTRACE, BADFLAT, BADARC
-    | 1 << 18  # FULLREJECT
-    | SDSS_NODATA
-    | 1 << 25  # COMBINEREJ
-    | OUTSIDE_COVERAGE
-)
-"""spPixMask bits that make a pixel unusable. Others (BRIGHTSKY, MANYBADCOLUMNS, ...) are set
-on pixels that still carry data (SDSS DR12 bitmask documentation)."""
-
-_HDU2_COLUMNS = ("PLATE", "MJD", "FIBERID")
-_EXTRAS: Mapping[str, str] = types.MappingProxyType({"Z": "", "CLASS": "", "SUBCLASS": "", "SN_MEDIAN_ALL": ""})
-_COADD_COLUMNS = ("loglam", "flux", "ivar", "and_mask")
-_NAME_RE = re.compile(r"spec-(\d+)-(\d+)-(\d+)", re.IGNORECASE)
 _SUFFIXES = (".fits", ".fit")
 _MISSING_LABEL = -9999.0
 _MIN_FILES_FOR_POOL = 64
-_OFF_GRID_TOL = 0.05  # in pixels; float32 loglam is good to ~0.003 pixel
 _SUMMARY_LINES = 20
-_OFF_GRID_HINT = ("loglam is not on SDSS's global 1e-4 grid ({detail}); pass grid=(min, max, n) (CLI: --grid) "
-                  "to resample")
 
 
 @dataclass(frozen=True)
@@ -267,18 +247,14 @@ def ingest_sdss_spectra(
 
             # astropy warns about odd headers and short files; the reasons go in the report.
             warnings.simplefilter("ignore", AstropyWarning)
-            scanned: list[_SpecFile] = []
-            layouts: dict[np.dtype, np.dtype] = {}
+            scanned: list[SpecFile] = []
             with _progress_bar(len(files), progress, "scan spectra") as bar:
                 for chunk, results in _chunked(_scan_batch, files, (), chunk_size, pool, workers):
-                    for spec in results:
-                        # One shared dtype per table layout keeps the scan results small (~1 KB a file).
-                        spec.coadd = None if spec.coadd is None else layouts.setdefault(spec.coadd, spec.coadd)
                     scanned += results
                     bar.update(len(chunk))
             kept = _match(scanned, lookup, skipped, native=grid is None)
             loglam = _output_grid(kept, grid)
-            extras = [c for c in _EXTRAS if any(c in s.extras for s, _, _ in kept)]
+            extras = [c for c in EXTRA_COLUMNS if any(c in s.extras for s, _, _ in kept)]
             with _progress_bar(len(files), progress, "read spectra") as bar:
                 bar.update(len(files) - len(kept))
                 items = [s for s, _, _ in kept]
@@ -433,167 +409,19 @@ class _CatalogLookup:
 
 
 # -- scanning ---------------------------------------------------------------------------------
-@dataclass
-class _SpecFile:
-    """What the scan learned about one file (small, so it travels to worker processes)."""
-
-    index: int
-    path: str
-    rel: str
-    reason: str | None = None
-    key: tuple[int, int, int] | None = None
-    n_pixels: int = 0
-    pix0: int = 0  # global SDSS pixel index of the first pixel, round(loglam[0] / 1e-4)
-    on_grid: bool = False  # first and last pixel on SDSS's 1e-4 grid, n_pixels apart
-    loglam_ends: tuple[float, float] = (np.nan, np.nan)
-    data_offset: int = 0
-    coadd: np.dtype | None = None
-    extras: dict = field(default_factory=dict)
-
-
-_TFORM_RE = re.compile(r"^\s*(\d*)\s*([LXBIJKAEDCMPQ])", re.IGNORECASE)
-_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16, "P": 8, "Q": 16}
-_TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
-
-
-def _row_dtype(header, names: Sequence[str]) -> np.dtype:
-    """A numpy dtype reading the named scalar columns of a FITS binary-table row.
-
-    Why not ``hdu.data``: astropy builds a Column object per column first, about 20 ms for
-    the 236-column SPALL table of a BOSS file, ten times the cost of the rest of the read;
-    and even reading every TFORM card costs milliseconds, so the scan stops at the last
-    wanted column. Names match case-insensitively; columns absent (or arrays) are left out.
-    """
-    wanted = {n.upper(): n for n in names}
-    fields: dict[str, tuple[str, int]] = {}
-    offset, seen = 0, 0
-    n_fields = int(header["TFIELDS"])
-    while seen < n_fields and len(fields) < len(wanted):
-        seen += 1
-        tform = str(header.get(f"TFORM{seen}", ""))
-        m = _TFORM_RE.match(tform)
-        if m is None:
-            raise ValueError(f"column {seen} has an unknown format TFORM{seen}={tform!r}")
-        repeat, code = int(m.group(1) or 1), m.group(2).upper()
-        name = wanted.get(str(header.get(f"TTYPE{seen}", "")).strip().upper())
-        if name is not None and repeat >= 1:
-            if code == "A":
-                fields[name] = (f"S{repeat}", offset)
-            elif code in _TFORM_DTYPE and repeat == 1 and f"TSCAL{seen}" not in header and f"TZERO{seen}" not in header:
-                fields[name] = (_TFORM_DTYPE[code], offset)
-        offset += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
-    row = int(header["NAXIS1"])
-    if offset > row or (seen == n_fields and offset != row):
-        raise ValueError(f"the columns take {offset} bytes per row but NAXIS1={row}")
-    return np.dtype({"names": list(fields), "formats": [f for f, _ in fields.values()],
-                     "offsets": [o for _, o in fields.values()], "itemsize": row})
-
-
-def _read_rows(fh, offset: int, dtype: np.dtype, start: int, count: int) -> np.ndarray:
-    """Rows ``start`` to ``start + count`` of a binary table whose data begin at byte ``offset``."""
-    fh.seek(offset + start * dtype.itemsize)
-    buf = fh.read(count * dtype.itemsize)
-    if len(buf) < count * dtype.itemsize:
-        raise EOFError(f"file ends {count * dtype.itemsize - len(buf)} bytes early")
-    return np.frombuffer(buf, dtype=dtype, count=count)
-
-
-def _scan_batch(items: Sequence[tuple[int, Path, str]]) -> list[_SpecFile]:
+def _scan_batch(items: Sequence[tuple[int, Path, str]]) -> list[SpecFile]:
     with _quiet_in_worker():
-        return [_scan(i, p, rel) for i, p, rel in items]
+        return [scan_spectrum_file(i, p, rel) for i, p, rel in items]
 
 
-def _scan(index: int, path: Path, rel: str) -> _SpecFile:
-    from astropy.io import fits
-
-    spec = _SpecFile(index=index, path=str(path), rel=rel)
-    try:
-        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
-    except Exception as err:  # astropy raises OSError, ValueError, TypeError, ... for garbage
-        spec.reason = f"not a readable FITS file ({_short(err)})"
-        return spec
-    try:
-        with hdul:
-            primary = hdul[0].header
-            try:
-                coadd = hdul[1]
-            except IndexError:
-                spec.reason = "no HDU 1: not an SDSS spectrum file (expected the COADD table in HDU 1)"
-                return spec
-            if not isinstance(coadd, fits.BinTableHDU):
-                spec.reason = f"HDU 1 is a {type(coadd).__name__}, not the COADD table of an SDSS spectrum file"
-                return spec
-            dtype = _row_dtype(coadd.header, _COADD_COLUMNS)
-            missing = [c for c in _COADD_COLUMNS[:3] if c not in (dtype.names or ())]
-            if missing:
-                spec.reason = f"HDU 1 lacks column(s) {missing}; an SDSS COADD table has {list(_COADD_COLUMNS)}"
-                return spec
-            spec.n_pixels, spec.coadd = int(coadd.header["NAXIS2"]), dtype
-            # The HDU's own fileinfo: HDUList.fileinfo re-serialises every header to check for edits.
-            spec.data_offset = int(coadd.fileinfo()["datLoc"])
-            end1 = spec.data_offset + int(coadd.header["NAXIS1"]) * spec.n_pixels
-            try:
-                specobj = hdul[2]
-            except IndexError:
-                specobj = None
-            size = path.stat().st_size
-            if specobj is None and size > end1 + 2880:
-                spec.reason = "truncated or corrupt FITS file (HDU 2, the SPECOBJ table, cannot be read)"
-                return spec
-            hdu2 = None
-            if isinstance(specobj, fits.BinTableHDU) and int(specobj.header.get("NAXIS2", 0)) >= 1:
-                hdu2 = (int(specobj.fileinfo()["datLoc"]), _row_dtype(specobj.header, _HDU2_COLUMNS + tuple(_EXTRAS)))
-    except Exception as err:
-        spec.reason = f"truncated or corrupt FITS file ({_short(err)})"
-        return spec
-    if spec.n_pixels < 2:
-        spec.reason = f"the COADD table has {spec.n_pixels} pixel(s)"
-        return spec
-    try:
-        with open(path, "rb") as fh:
-            first = _read_rows(fh, spec.data_offset, dtype, 0, 1)["loglam"][0]
-            last = _read_rows(fh, spec.data_offset, dtype, spec.n_pixels - 1, 1)["loglam"][0]
-            row = _read_rows(fh, hdu2[0], hdu2[1], 0, 1)[0] if hdu2 is not None else None
-    except (OSError, EOFError) as err:
-        spec.reason = f"truncated or unreadable FITS file ({_short(err)})"
-        return spec
-    if not (np.isfinite(first) and np.isfinite(last) and 2.0 < first < last < 6.0):
-        spec.reason = (f"loglam runs from {first} to {last}; expected increasing log10(wavelength / Angstrom), "
-                       "between 2 and 6")
-        return spec
-    spec.loglam_ends = (float(first), float(last))
-    spec.pix0 = int(round(float(first) / SDSS_LOGLAM_STEP))
-    span = (float(last) - float(first)) / SDSS_LOGLAM_STEP
-    spec.on_grid = (abs(float(first) / SDSS_LOGLAM_STEP - spec.pix0) < _OFF_GRID_TOL
-                    and abs(span - (spec.n_pixels - 1)) < _OFF_GRID_TOL)
-    spec.key = _file_key(row, primary, rel)
-    if row is not None:
-        for name in _EXTRAS:
-            if name in row.dtype.names:
-                v = row[name]
-                spec.extras[name] = v.decode("ascii", "replace").strip() if isinstance(v, bytes) else float(v)
-    return spec
-
-
-def _file_key(row, primary, rel: str) -> tuple[int, int, int] | None:
-    """Plate, MJD and fiber from HDU 2, else the primary header, else the file name."""
-    if row is not None and all(c in row.dtype.names for c in _HDU2_COLUMNS):
-        return tuple(int(row[c]) for c in _HDU2_COLUMNS)
-    values = [primary.get(k) for k in ("PLATEID", "MJD", "FIBERID")]
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        return tuple(int(v) for v in values)
-    m = _NAME_RE.search(Path(rel).name)
-    return tuple(int(g) for g in m.groups()) if m else None
-
-
-def _match(scanned: list[_SpecFile], lookup: _CatalogLookup, skipped: dict, native: bool) -> list:
+def _match(scanned: list[SpecFile], lookup: _CatalogLookup, skipped: dict, native: bool) -> list:
     """``(spec, catalogue row, id)`` of the files to read; the others go to ``skipped``."""
     kept, first = [], {}
     for spec in scanned:
         if spec.reason is None and native and not spec.on_grid:
             # Before the common grid is made: one stray file must not stretch it.
-            spec.reason = _OFF_GRID_HINT.format(detail=f"loglam {spec.loglam_ends[0]:.6f} to {spec.loglam_ends[1]:.6f} "
-                                                       f"over {spec.n_pixels} pixels")
+            spec.reason = OFF_GRID_HINT.format(detail=f"loglam {spec.loglam_ends[0]:.6f} to {spec.loglam_ends[1]:.6f} "
+                                                      f"over {spec.n_pixels} pixels")
         if spec.reason is None:
             obj_id = _stem(Path(spec.rel).name) if lookup.by_name else _format_key(spec.key)
             key = obj_id if lookup.by_name else spec.key
@@ -632,52 +460,9 @@ def _output_grid(kept: list, grid) -> np.ndarray:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _read_batch(specs: Sequence[_SpecFile], grid) -> list[tuple[tuple | None, str | None]]:
+def _read_batch(specs: Sequence[SpecFile], grid) -> list[tuple[tuple | None, str | None]]:
     with _quiet_in_worker():
-        return [_read_spectrum(s, grid) for s in specs]
-
-
-def _read_spectrum(spec: _SpecFile, grid) -> tuple[tuple | None, str | None]:
-    """``(pix0, flux, ivar, mask)`` (native) or ``(flux, ivar, mask)`` on ``grid``, or a reason."""
-    try:
-        with open(spec.path, "rb") as fh:
-            rows = _read_rows(fh, spec.data_offset, spec.coadd, 0, spec.n_pixels)
-    except (OSError, EOFError) as err:
-        return None, f"truncated or unreadable COADD table ({_short(err)})"
-    loglam = rows["loglam"].astype(np.float64)
-    flux = rows["flux"].astype(np.float32)
-    ivar = rows["ivar"].astype(np.float32)
-    if "and_mask" in spec.coadd.names:
-        mask = rows["and_mask"].astype(np.int64).astype(np.uint32)
-    else:
-        mask = np.zeros(spec.n_pixels, np.uint32)
-    if (float(loglam[0]), float(loglam[-1])) != spec.loglam_ends:
-        return None, "the file changed while it was being ingested; run the ingest again"
-    if grid is None:
-        pix = loglam / SDSS_LOGLAM_STEP
-        expect = spec.pix0 + np.arange(spec.n_pixels)
-        off = np.abs(pix - expect)
-        if not np.all(off < _OFF_GRID_TOL):
-            i = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
-            return None, _OFF_GRID_HINT.format(detail=f"pixel {i}: loglam {loglam[i]:.6f}, {off[i]:.3g} pixels off")
-        return (spec.pix0, flux, ivar, mask), None
-    return _resample(loglam, flux, ivar, mask, grid)
-
-
-def _resample(loglam, flux, ivar, mask, grid) -> tuple[tuple | None, str | None]:
-    from astroreg.preprocess._spectra import _bad_pixels, resample_spectrum
-
-    if not np.all(np.isfinite(loglam)) or not np.all(np.diff(loglam) > 0):
-        return None, "loglam is not finite and strictly increasing; cannot resample"
-    target = np.linspace(float(grid[0]), float(grid[1]), int(grid[2]))
-    bad = _bad_pixels(flux, ivar, mask, SDSS_BAD_PIXEL_BITS)
-    out, out_ivar, _ = resample_spectrum(loglam, np.where(bad, 0.0, flux).astype(np.float64), target,
-                                         ivar=ivar.astype(np.float64), bad=bad)
-    nearest = np.clip(np.searchsorted(loglam, target), 1, loglam.size - 1)
-    nearest -= (target - loglam[nearest - 1]) < (loglam[nearest] - target)
-    outside = (target < loglam[0]) | (target > loglam[-1])
-    out_mask = np.where(outside, np.uint32(PADDING_MASK), mask[nearest])
-    return (out.astype(np.float32), out_ivar.astype(np.float32), out_mask.astype(np.uint32)), None
+        return [read_spectrum_file(s, grid) for s in specs]
 
 
 def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, resampled) -> DatasetWriter:
@@ -688,7 +473,7 @@ def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fracti
                    + "; bits 24 (NODATA) and 31 set outside a spectrum's coverage"),
     )
     how = "resampled" if resampled else "native pixels on the common SDSS loglam grid"
-    writer = DatasetWriter(out, targets=targets, spectra=spec, tabular={c: _EXTRAS[c] for c in extras},
+    writer = DatasetWriter(out, targets=targets, spectra=spec, tabular={c: EXTRA_COLUMNS[c] for c in extras},
                            description=f"SDSS spectra from {spectra_dir} ({how}) with labels from {source}")
     writer.open()
     if split_fractions is not None:
