@@ -1,0 +1,47 @@
+"""Evaluation: metrics, diagnostic plots and the run report.
+
+Metrics use ``e = pred - true``; redshift statistics use ``(pred - true) / (1 + true)``.
+Plots are PNGs written atomically; :func:`write_report` assembles ``report.md``.
+"""
+
+from astroreg.evaluation._metrics import (
+    binned_metrics,
+    classification_metrics,
+    evaluate_predictions,
+    redshift_metrics,
+    regression_metrics,
+)
+from astroreg.evaluation._plots import (
+    plot_comparison,
+    plot_confusion_matrix,
+    plot_loss_curves,
+    plot_pred_vs_true,
+    plot_residual_hist,
+    plot_residuals,
+)
+from astroreg.evaluation._report import (
+    comparison_table,
+    format_table,
+    read_metrics_json,
+    write_metrics_json,
+    write_report,
+)
+
+__all__ = [
+    "regression_metrics",
+    "redshift_metrics",
+    "classification_metrics",
+    "binned_metrics",
+    "evaluate_predictions",
+    "plot_pred_vs_true",
+    "plot_residuals",
+    "plot_residual_hist",
+    "plot_loss_curves",
+    "plot_confusion_matrix",
+    "plot_comparison",
+    "comparison_table",
+    "format_table",
+    "write_metrics_json",
+    "read_metrics_json",
+    "write_report",
+]

@@ -1,0 +1,539 @@
+"""Diagnostic figures for regression and classification runs.
+
+Every function draws on its own :class:`matplotlib.figure.Figure` with the Agg canvas
+(no pyplot, so no global backend switch and no figure leaks), writes a PNG atomically
+(temporary file in the same folder, then :func:`os.replace`) and returns its path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike, NDArray
+
+from astroreg.evaluation._metrics import _check_pair, _robust_stats, regression_metrics
+
+__all__ = [
+    "plot_pred_vs_true",
+    "plot_residuals",
+    "plot_residual_hist",
+    "plot_loss_curves",
+    "plot_confusion_matrix",
+    "plot_comparison",
+]
+
+#: Above this many points, scatter plots become hexbin density plots.
+HEXBIN_THRESHOLD = 5000
+_DPI = 120
+
+
+@contextlib.contextmanager
+def _atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` that replaces ``path`` on success.
+
+    The temporary file shares the destination's folder so that :func:`os.replace` is
+    atomic; it is removed if the block raises, so no half-written file is ever seen
+    under the final name.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _png_path(path: str | os.PathLike) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"plot path must end in '.png'; got '{out}'")
+    return out
+
+
+def _new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    with _atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def _axis_label(prefix: str, label: str, unit: str | None) -> str:
+    text = f"{prefix} {label}".strip()
+    return f"{text} [{unit}]" if unit else text
+
+
+def _unit_suffix(unit: str | None) -> str:
+    return f" {unit}" if unit else ""
+
+
+def _density(ax: Any, fig: Figure, x: NDArray, y: NDArray, threshold: int, extent: Any = None) -> None:
+    """Scatter for small samples, log-scaled hexbin above ``threshold`` points."""
+    if x.size > threshold:
+        hb = ax.hexbin(x, y, gridsize=60, mincnt=1, bins="log", cmap="viridis", extent=extent)
+        fig.colorbar(hb, ax=ax, label="objects per cell")
+    else:
+        size = 12.0 if x.size < 500 else 4.0
+        ax.scatter(x, y, s=size, alpha=0.6, edgecolors="none", rasterized=True)
+
+
+def _text_box(ax: Any, text: str) -> None:
+    ax.text(
+        0.03,
+        0.97,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize=9,
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85},
+    )
+
+
+def _residuals(t: NDArray, p: NDArray, redshift_like: bool) -> NDArray:
+    if redshift_like:
+        if np.any(t <= -1.0):
+            raise ValueError("redshift_like=True needs y_true > -1 so that 1 + z is positive")
+        return (p - t) / (1.0 + t)
+    return p - t
+
+
+def _residual_label(label: str, unit: str | None, redshift_like: bool) -> str:
+    if redshift_like:
+        return "(pred - true) / (1 + true)"
+    return _axis_label("pred - true", label, unit)
+
+
+def plot_pred_vs_true(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    label: str = "value",
+    unit: str | None = None,
+    title: str | None = None,
+    hexbin_threshold: int = HEXBIN_THRESHOLD,
+) -> Path:
+    """Predicted against true values, with the 1:1 line and a metrics box.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_objects,)
+        True and predicted values, in ``unit``.
+    path : path-like
+        Output PNG file; parent folders are created.
+    label : str, default "value"
+        Name of the quantity, e.g. ``"teff"``.
+    unit : str, optional
+        Unit shown on the axes and in the metrics box, e.g. ``"K"`` or ``"dex"``.
+    title : str, optional
+        Figure title.
+    hexbin_threshold : int, default 5000
+        Above this many objects a log-density hexbin replaces the scatter plot.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        On invalid arrays (see :func:`~astroreg.evaluation.regression_metrics`) or a
+        path that does not end in ``.png``.
+
+    Examples
+    --------
+    >>> plot_pred_vs_true([1, 2, 3], [1.1, 2.0, 2.8], "runs/x/plots/teff.png",
+    ...                   label="teff", unit="K")  # doctest: +SKIP
+    """
+    out = _png_path(path)
+    t, p = _check_pair(y_true, y_pred)
+    metrics = regression_metrics(t, p)
+    lo = float(min(t.min(), p.min()))
+    hi = float(max(t.max(), p.max()))
+    pad = 0.02 * (hi - lo) if hi > lo else 0.5
+    lo, hi = lo - pad, hi + pad
+
+    fig = _new_figure(6.0, 5.5)
+    ax = fig.add_subplot()
+    _density(ax, fig, t, p, hexbin_threshold, extent=(lo, hi, lo, hi))
+    ax.plot([lo, hi], [lo, hi], color="black", lw=1.0, ls="--", label="1:1")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_aspect("equal")
+    ax.set_xlabel(_axis_label("true", label, unit))
+    ax.set_ylabel(_axis_label("predicted", label, unit))
+    u = _unit_suffix(unit)
+    _text_box(
+        ax,
+        f"n    = {t.size}\nRMSE = {metrics['rmse']:.4g}{u}\n"
+        f"NMAD = {metrics['nmad']:.4g}{u}\nbias = {metrics['bias']:+.4g}{u}",
+    )
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_residuals(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    label: str = "value",
+    unit: str | None = None,
+    title: str | None = None,
+    n_bins: int = 15,
+    redshift_like: bool = False,
+    hexbin_threshold: int = HEXBIN_THRESHOLD,
+) -> Path:
+    """Residual against true value, with the running median and 16/84th percentiles.
+
+    The running statistics are computed in ``n_bins`` bins holding equal numbers of
+    objects (quantiles of ``y_true``); bins with fewer than 3 objects are skipped.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_objects,)
+        True and predicted values, in ``unit``.
+    path : path-like
+        Output PNG file.
+    label, unit, title : str, optional
+        Quantity name, unit and figure title (see :func:`plot_pred_vs_true`).
+    n_bins : int, default 15
+        Number of bins for the running statistics.
+    redshift_like : bool, default False
+        Plot ``(pred - true) / (1 + true)`` instead of ``pred - true``.
+    hexbin_threshold : int, default 5000
+        Above this many objects a hexbin replaces the scatter plot.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        On invalid arrays, ``n_bins < 1`` or a path not ending in ``.png``.
+    """
+    out = _png_path(path)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1; got {n_bins}")
+    t, p = _check_pair(y_true, y_pred)
+    r = _residuals(t, p, redshift_like)
+
+    fig = _new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    _density(ax, fig, t, r, hexbin_threshold)
+    ax.axhline(0.0, color="black", lw=1.0, ls="--")
+    edges = np.unique(np.quantile(t, np.linspace(0.0, 1.0, n_bins + 1)))
+    if edges.size >= 2:
+        index = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, edges.size - 2)
+        centers, med, p16, p84 = [], [], [], []
+        for k in range(edges.size - 1):
+            in_bin = index == k
+            if in_bin.sum() < 3:
+                continue
+            centers.append(np.median(t[in_bin]))
+            q16, q50, q84 = np.percentile(r[in_bin], [16.0, 50.0, 84.0])
+            med.append(q50)
+            p16.append(q16)
+            p84.append(q84)
+        if centers:
+            ax.fill_between(centers, p16, p84, color="tab:orange", alpha=0.3, label="16-84%")
+            ax.plot(centers, med, color="tab:orange", lw=2.0, label="running median")
+            ax.legend(loc="upper right")
+    ax.set_xlabel(_axis_label("true", label, unit))
+    ax.set_ylabel(_residual_label(label, unit, redshift_like))
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_residual_hist(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    label: str = "value",
+    unit: str | None = None,
+    title: str | None = None,
+    bins: int = 50,
+    redshift_like: bool = False,
+) -> Path:
+    """Histogram of residuals with their median, NMAD and the zero line.
+
+    The histogram spans the 0.5th to 99.5th percentiles so that a few outliers do not
+    squash the core; the number left outside is printed in the text box.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_objects,)
+        True and predicted values, in ``unit``.
+    path : path-like
+        Output PNG file.
+    label, unit, title : str, optional
+        Quantity name, unit and figure title.
+    bins : int, default 50
+        Number of histogram bins.
+    redshift_like : bool, default False
+        Histogram ``(pred - true) / (1 + true)`` instead of ``pred - true``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        On invalid arrays, ``bins < 1`` or a path not ending in ``.png``.
+    """
+    out = _png_path(path)
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1; got {bins}")
+    t, p = _check_pair(y_true, y_pred)
+    r = _residuals(t, p, redshift_like)
+    median, nmad = _robust_stats(r)
+    lo, hi = (float(v) for v in np.percentile(r, [0.5, 99.5]))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    outside = int(np.sum((r < lo) | (r > hi)))
+
+    fig = _new_figure(6.0, 4.5)
+    ax = fig.add_subplot()
+    ax.hist(r, bins=bins, range=(lo, hi), color="tab:blue", alpha=0.8)
+    ax.axvline(0.0, color="black", lw=1.0, ls="--")
+    ax.axvline(median, color="tab:red", lw=1.5, label="median")
+    ax.set_xlabel(_residual_label(label, unit, redshift_like))
+    ax.set_ylabel("objects")
+    u = "" if redshift_like else _unit_suffix(unit)
+    _text_box(
+        ax,
+        f"n       = {r.size}\nbias    = {median:+.4g}{u}\nNMAD    = {nmad:.4g}{u}\n"
+        f"outside = {outside}",
+    )
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_loss_curves(
+    history: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None,
+    log_scale: bool | None = None,
+) -> Path:
+    """Training and validation loss against epoch, marking the best validation epoch.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        One row per epoch with columns ``epoch``, ``train_loss`` and ``val_loss``; NaN
+        entries (an epoch without validation) are skipped.
+    path : path-like
+        Output PNG file.
+    title : str, optional
+        Figure title.
+    log_scale : bool, optional
+        Logarithmic loss axis. By default it is used when all losses are positive and
+        span more than a factor of 30.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``history`` is not a DataFrame, lacks a column, has no finite loss, or the
+        path does not end in ``.png``.
+    """
+    out = _png_path(path)
+    if not isinstance(history, pd.DataFrame):
+        raise ValueError(f"history must be a pandas.DataFrame; got {type(history).__name__}")
+    required = ["epoch", "train_loss", "val_loss"]
+    missing = [c for c in required if c not in history.columns]
+    if missing:
+        raise ValueError(
+            f"history lacks column(s) {missing}; columns are: {list(history.columns)}; "
+            f"expected {required}"
+        )
+    epoch = history["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
+    curves = {}
+    for col in ("train_loss", "val_loss"):
+        loss = history[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        keep = np.isfinite(loss) & np.isfinite(epoch)
+        curves[col] = (epoch[keep], loss[keep])
+    values = np.concatenate([c[1] for c in curves.values()])
+    if values.size == 0:
+        raise ValueError("history has no finite train_loss or val_loss values to plot")
+    if log_scale is None:
+        log_scale = bool(np.all(values > 0) and values.max() / values.min() > 30.0)
+
+    fig = _new_figure(6.5, 4.5)
+    ax = fig.add_subplot()
+    styles = {"train_loss": ("training", "tab:blue"), "val_loss": ("validation", "tab:orange")}
+    for col, (x, y) in curves.items():
+        if y.size:
+            name, color = styles[col]
+            ax.plot(x, y, marker="o" if y.size < 30 else None, ms=3, color=color, label=name)
+    x_val, y_val = curves["val_loss"]
+    if y_val.size:
+        best = int(np.argmin(y_val))
+        ax.axvline(x_val[best], color="grey", lw=1.0, ls=":",
+                   label=f"best val: epoch {x_val[best]:g} ({y_val[best]:.4g})")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(loc="upper right")
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_confusion_matrix(
+    matrix: ArrayLike,
+    labels: Sequence[Any],
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> Path:
+    """Confusion matrix coloured by row fraction and annotated with counts.
+
+    Parameters
+    ----------
+    matrix : array-like of shape (n_labels, n_labels)
+        Counts; rows are true classes, columns predicted ones (as returned by
+        :func:`~astroreg.evaluation.classification_metrics`).
+    labels : sequence of length n_labels
+        Class names in row / column order.
+    path : path-like
+        Output PNG file.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``matrix`` is not square, has negative or non-finite entries, does not match
+        ``labels``, or the path does not end in ``.png``.
+    """
+    out = _png_path(path)
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValueError(f"matrix must be square of shape (n_labels, n_labels); got {m.shape}")
+    if not np.all(np.isfinite(m)) or np.any(m < 0):
+        raise ValueError("matrix entries must be finite, non-negative counts")
+    names = [str(v) for v in labels]
+    if len(names) != m.shape[0]:
+        raise ValueError(f"got {len(names)} labels for a {m.shape[0]}x{m.shape[0]} matrix")
+    row_sum = m.sum(axis=1, keepdims=True)
+    fraction = np.divide(m, row_sum, out=np.zeros_like(m), where=row_sum > 0)
+
+    n = m.shape[0]
+    size = min(max(4.0, 0.8 * n + 2.0), 14.0)
+    fig = _new_figure(size + 1.0, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="fraction of true class")
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{m[i, j]:g}", ha="center", va="center", fontsize=9,
+                        color="white" if fraction[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_comparison(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    metric: str = "rmse",
+    title: str | None = None,
+) -> Path:
+    """Bar chart of one metric across models, one panel per target.
+
+    Targets get their own panels because their units differ.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Long table with columns ``model``, ``target`` and ``metric``, such as the
+        output of :func:`~astroreg.evaluation.comparison_table`.
+    path : path-like
+        Output PNG file.
+    metric : str, default "rmse"
+        Column to plot.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, the table is empty, or the path does not end in ``.png``.
+    """
+    out = _png_path(path)
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas.DataFrame; got {type(table).__name__}")
+    missing = [c for c in ("model", "target", metric) if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"table lacks column(s) {missing}; columns are: {list(table.columns)}"
+        )
+    if table.empty:
+        raise ValueError("table is empty; nothing to compare")
+    targets = list(dict.fromkeys(table["target"]))
+    n_models = table["model"].nunique()
+    fig = _new_figure(4.0 * min(len(targets), 4), 1.2 + 0.4 * n_models)
+    axes = fig.subplots(1, len(targets), squeeze=False)[0]
+    for ax, target in zip(axes, targets):
+        rows = table[table["target"] == target]
+        values = rows[metric].to_numpy(dtype=np.float64, na_value=np.nan)
+        ax.barh(range(len(rows)), values, color="tab:blue")
+        ax.set_yticks(range(len(rows)), [str(m) for m in rows["model"]])
+        ax.invert_yaxis()
+        ax.set_title(str(target))
+        ax.set_xlabel(metric)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out)

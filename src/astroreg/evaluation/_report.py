@@ -1,0 +1,596 @@
+"""Run report: model comparison table, metrics file and the Markdown report.
+
+The metrics of a run share one shape, used by :func:`write_metrics_json`,
+:func:`comparison_table` and :func:`write_report`::
+
+    {"split": "test",
+     "models": {"<model name>": {"<target>": {"mae": .., "mse": .., "rmse": ..,
+                                               "r2": .., "nmad": .., "bias": ..}}}}
+
+Classifier results have the shape ``{"<model name>": {"accuracy": .., "confusion_matrix":
+[[..]], "labels": [..]}}`` (the output of
+:func:`~astroreg.evaluation.classification_metrics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from astroreg.evaluation._metrics import REGRESSION_METRICS
+from astroreg.evaluation._plots import _atomic_output, plot_confusion_matrix
+
+__all__ = [
+    "REPORT_NAME",
+    "comparison_table",
+    "format_table",
+    "write_metrics_json",
+    "read_metrics_json",
+    "write_report",
+]
+
+#: File name of the report inside a run folder.
+REPORT_NAME = "report.md"
+#: Prefix of the model used by default as the MSE reference.
+REFERENCE_PREFIX = "linear_regression"
+
+_METRICS_KEYS = ("split", "models")
+_HEADERS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "nmad": "NMAD", "bias": "bias"}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (Real, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _validate_metrics(metrics: Any) -> None:
+    """Raise ValueError unless ``metrics`` has the run-metrics shape (see module doc)."""
+    if not isinstance(metrics, Mapping):
+        raise ValueError(
+            f"metrics must be a dict with keys {list(_METRICS_KEYS)}; got {type(metrics).__name__}"
+        )
+    missing = [k for k in _METRICS_KEYS if k not in metrics]
+    unknown = [k for k in metrics if k not in _METRICS_KEYS]
+    if missing or unknown:
+        raise ValueError(
+            f"metrics must have exactly the keys {list(_METRICS_KEYS)}; missing {missing}, "
+            f"unknown {unknown}"
+        )
+    if not isinstance(metrics["split"], str):
+        raise ValueError(f"metrics['split'] must be a str such as 'test'; got {metrics['split']!r}")
+    models = metrics["models"]
+    if not isinstance(models, Mapping):
+        raise ValueError(
+            f"metrics['models'] must be a dict of model name -> {{target: metrics}}; got "
+            f"{type(models).__name__}"
+        )
+    for model, targets in models.items():
+        if not isinstance(model, str):
+            raise ValueError(f"model names must be str; got {model!r}")
+        if not isinstance(targets, Mapping) or not targets:
+            raise ValueError(
+                f"metrics['models'][{model!r}] must be a non-empty dict of target -> metric "
+                f"dict, e.g. {{'teff': {{'mae': 80.0, ...}}}}; got {targets!r}"
+            )
+        for target, values in targets.items():
+            where = f"metrics['models'][{model!r}][{target!r}]"
+            if not isinstance(target, str):
+                raise ValueError(f"target names must be str; got {target!r} for model {model!r}")
+            if not isinstance(values, Mapping) or not values:
+                raise ValueError(
+                    f"{where} must be a non-empty dict of metric name -> number, e.g. "
+                    f"{{'mae': 80.0, 'rmse': 110.0}}; got {values!r}"
+                )
+            bad = {k: v for k, v in values.items()
+                   if not isinstance(k, str) or not (v is None or _is_number(v))}
+            if bad:
+                raise ValueError(f"{where} must map metric names (str) to numbers; bad entries: {bad}")
+
+
+def _validate_classifiers(classifier_metrics: Any) -> None:
+    if not isinstance(classifier_metrics, Mapping):
+        raise ValueError(
+            "classifier_metrics must be a dict of model name -> {'accuracy', "
+            f"'confusion_matrix', 'labels'}}; got {type(classifier_metrics).__name__}"
+        )
+    required = ("accuracy", "confusion_matrix", "labels")
+    for model, entry in classifier_metrics.items():
+        where = f"classifier_metrics[{model!r}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be a dict with keys {list(required)}; got {entry!r}")
+        missing = [k for k in required if k not in entry]
+        if missing:
+            raise ValueError(
+                f"{where} lacks key(s) {missing}; it has {list(entry)}; expected {list(required)}"
+            )
+        if not _is_number(entry["accuracy"]):
+            raise ValueError(f"{where}['accuracy'] must be a number; got {entry['accuracy']!r}")
+        try:
+            matrix = np.asarray(entry["confusion_matrix"], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}['confusion_matrix'] must be a list of lists of counts") from exc
+        n = len(entry["labels"])
+        if matrix.shape != (n, n):
+            raise ValueError(
+                f"{where}['confusion_matrix'] has shape {matrix.shape} but there are {n} labels; "
+                f"expected ({n}, {n})"
+            )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _default_reference(models: Sequence[str]) -> str | None:
+    for name in models:
+        if name.startswith(REFERENCE_PREFIX):
+            return name
+    return models[0] if models else None
+
+
+def comparison_table(metrics: Mapping[str, Any], reference: str | None = None) -> pd.DataFrame:
+    """One row per model and target with the regression metrics and an MSE ratio.
+
+    Parameters
+    ----------
+    metrics : dict
+        Run metrics, ``{"split": ..., "models": {model: {target: {metric: value}}}}``.
+    reference : str, optional
+        Model whose MSE divides every other model's MSE on the same target. By default
+        the first model whose name starts with ``linear_regression``, else the first
+        model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, target, mae, mse, rmse, r2, nmad, bias`` and
+        ``"MSE / MSE(<reference>)"`` (NaN where the reference lacks the target); a
+        missing metric is NaN. ``table.attrs`` holds ``reference``, ``ratio_column``
+        and ``split``.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` does not have the run-metrics shape, or ``reference`` is not
+        one of its models.
+
+    Examples
+    --------
+    >>> m = {"split": "test", "models": {
+    ...     "linear_regression": {"teff": {"mse": 4.0}}, "mlp": {"teff": {"mse": 1.0}}}}
+    >>> comparison_table(m)["MSE / MSE(linear_regression)"].tolist()
+    [1.0, 0.25]
+    """
+    _validate_metrics(metrics)
+    models = metrics["models"]
+    names = list(models)
+    if reference is None:
+        reference = _default_reference(names)
+    elif reference not in models:
+        raise ValueError(
+            f"reference model {reference!r} is not among the models {names}; pick one of them"
+        )
+    ratio_column = f"MSE / MSE({reference})"
+    rows = []
+    for model, targets in models.items():
+        for target, values in targets.items():
+            row: dict[str, Any] = {"model": model, "target": target}
+            for key in REGRESSION_METRICS:
+                value = values.get(key)
+                row[key] = np.nan if value is None else float(value)
+            ref_value = models.get(reference, {}).get(target, {}).get("mse") if reference else None
+            if ref_value is None or np.isnan(row["mse"]):
+                row[ratio_column] = np.nan
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row[ratio_column] = float(np.float64(row["mse"]) / np.float64(ref_value))
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["model", "target", *REGRESSION_METRICS, ratio_column])
+    table.attrs.update(reference=reference, ratio_column=ratio_column, split=metrics["split"])
+    return table
+
+
+def _format_cell(value: Any, float_format: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "nan" if math.isnan(value) else float_format.format(float(value))
+    return str(value)
+
+
+def _is_numeric_column(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def format_table(df: pd.DataFrame, *, float_format: str = "{:.4g}") -> str:
+    """Render a DataFrame as a plain fixed-width text table for the terminal.
+
+    Numbers are right-aligned, text left-aligned; the index is not shown.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Table to render, e.g. from :func:`comparison_table`.
+    float_format : str, default "{:.4g}"
+        :meth:`str.format` pattern for floats.
+
+    Returns
+    -------
+    str
+        Header line, a dashed rule and one line per row (no trailing newline).
+
+    Examples
+    --------
+    >>> print(format_table(pd.DataFrame({"model": ["mlp"], "rmse": [0.1234567]})))
+    model    rmse
+    -----  ------
+    mlp    0.1235
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas.DataFrame; got {type(df).__name__}")
+    headers = [str(c) for c in df.columns]
+    columns = []
+    for name in df.columns:
+        series = df[name]
+        cells = [_format_cell(v, float_format) for v in series.tolist()]
+        columns.append((cells, _is_numeric_column(series)))
+    widths = [max([len(h)] + [len(c) for c in cells]) for h, (cells, _) in zip(headers, columns)]
+
+    def line(items: Sequence[str]) -> str:
+        parts = [
+            item.rjust(w) if numeric else item.ljust(w)
+            for item, w, (_, numeric) in zip(items, widths, columns)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out.extend(line([cells[i] for cells, _ in columns]) for i in range(len(df)))
+    return "\n".join(out)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+    headers = [_md_escape(_HEADERS.get(str(c), str(c))) for c in df.columns]
+    aligns = ["---:" if _is_numeric_column(df[c]) else ":---" for c in df.columns]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_md_escape(_format_cell(v, float_format)) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _extra_metrics_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Long table of the metrics beyond the regression set (e.g. redshift statistics)."""
+    rows = []
+    keys: list[str] = []
+    for model, targets in metrics["models"].items():
+        for target, values in targets.items():
+            extra = {k: v for k, v in values.items() if k not in REGRESSION_METRICS}
+            if extra:
+                keys.extend(k for k in extra if k not in keys)
+                rows.append({"model": model, "target": target,
+                             **{k: np.nan if v is None else float(v) for k, v in extra.items()}})
+    return pd.DataFrame(rows, columns=["model", "target", *keys])
+
+
+# --------------------------------------------------------------------------- metrics.json
+
+
+def _to_json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    def number(v: Any) -> float | None:
+        if v is None:
+            return None
+        f = float(v)
+        # NaN and inf are not valid JSON; null is the portable "undefined".
+        return f if math.isfinite(f) else None
+
+    return {
+        "split": metrics["split"],
+        "models": {
+            model: {target: {k: number(v) for k, v in values.items()}
+                    for target, values in targets.items()}
+            for model, targets in metrics["models"].items()
+        },
+    }
+
+
+def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
+    """Validate run metrics and write them as JSON, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file, usually ``<run_dir>/metrics.json``; parent folders are created.
+    metrics : dict
+        ``{"split": str, "models": {model: {target: {metric: number}}}}``. Numpy scalars
+        are written as plain numbers; NaN and infinities as ``null``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` does not have that shape (unknown top-level keys, a model entry
+        that is not a dict of target -> metric dict, a non-numeric metric, ...).
+
+    Examples
+    --------
+    >>> write_metrics_json("runs/x/metrics.json",
+    ...     {"split": "test", "models": {"mlp": {"teff": {"rmse": 95.0}}}})  # doctest: +SKIP
+    """
+    _validate_metrics(metrics)
+    text = json.dumps(_to_json_metrics(metrics), indent=2, allow_nan=False) + "\n"
+    out = Path(path)
+    with _atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
+
+
+def read_metrics_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a file written by :func:`write_metrics_json`.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``metrics.json`` file.
+
+    Returns
+    -------
+    dict
+        Run metrics; ``null`` values come back as NaN.
+
+    Raises
+    ------
+    ValueError
+        If the file is not valid JSON or does not have the run-metrics shape.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    _validate_metrics(data)
+    for targets in data["models"].values():
+        for values in targets.values():
+            for k, v in values.items():
+                if v is None:
+                    values[k] = float("nan")
+    return data
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _plain_tree(obj: Any) -> Any:
+    """Turn a config / environment object into YAML-safe builtins."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    elif hasattr(obj, "model_dump") and callable(obj.model_dump):
+        obj = obj.model_dump()
+    if isinstance(obj, Mapping):
+        return {str(k): _plain_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [_plain_tree(v) for v in items]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, enum.Enum):
+        return _plain_tree(obj.value)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.extend(_flatten(value, prefix=f"{name}."))
+        else:
+            rows.append((name, "" if value is None else str(value)))
+    return rows
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+
+
+def _resolve_plot(run_dir: Path, path: str | os.PathLike) -> Path | None:
+    p = Path(path)
+    candidates = [p] if p.is_absolute() else [run_dir / p, p]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _link(run_dir: Path, path: Path) -> str:
+    rel = os.path.relpath(path.resolve(), run_dir.resolve())
+    return quote(Path(rel).as_posix(), safe="/._-~")
+
+
+def write_report(
+    run_dir: str | os.PathLike,
+    *,
+    title: str,
+    metrics: Mapping[str, Any],
+    classifier_metrics: Mapping[str, Mapping[str, Any]],
+    config: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    plots: Mapping[str, Sequence[str | os.PathLike]],
+    notes: Sequence[str] = (),
+    reference: str | None = None,
+) -> Path:
+    """Write ``<run_dir>/report.md``, the human-readable summary of a run, atomically.
+
+    The report holds, in order: the title and notes; the regression comparison table
+    (one row per model and target with MAE, MSE, RMSE, R², NMAD, bias and the MSE
+    ratio to ``reference``); further metrics such as the redshift statistics; the
+    classifier table with accuracies and confusion matrices (drawn to
+    ``<run_dir>/plots/confusion_<model>.png``); the plots, linked relative to
+    ``run_dir``; the resolved configuration as a YAML block; and the environment.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        Run folder; created if needed.
+    title : str
+        Report title (first heading).
+    metrics : dict
+        Regression metrics, ``{"split": str, "models": {model: {target: {metric: value}}}}``.
+    classifier_metrics : dict
+        ``{model: {"accuracy": float, "confusion_matrix": [[int]], "labels": [..]}}``;
+        may be empty.
+    config : dict
+        Resolved configuration (dicts, dataclasses or pydantic models), shown as YAML.
+    environment : dict
+        Versions and hardware, e.g. ``{"python": "3.11.9", "torch": "2.3.1",
+        "device": "cuda:0 (NVIDIA H100)"}``; nested dicts are flattened with dots.
+    plots : dict of str to list of path-like
+        Section heading -> PNG files. Relative paths are looked up under ``run_dir``
+        first, then from the working directory. Every file must exist.
+    notes : sequence of str, optional
+        Bullet points shown under the title (caveats, warnings from the run).
+    reference : str, optional
+        Reference model of the MSE ratio; see :func:`comparison_table`.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``report.md``.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` or ``classifier_metrics`` are malformed, ``reference`` is unknown,
+        or a plot file does not exist.
+
+    Examples
+    --------
+    >>> write_report("runs/demo", title="Mock survey", metrics=metrics,
+    ...              classifier_metrics={}, config=cfg, environment=env,
+    ...              plots={"teff": [Path("runs/demo/plots/teff_pred_vs_true.png")]})
+    ... # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    table = comparison_table(metrics, reference)
+    _validate_classifiers(classifier_metrics)
+    if isinstance(notes, str):
+        notes = [notes]
+
+    resolved: dict[str, list[Path]] = {}
+    missing: list[str] = []
+    for section, paths in plots.items():
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        found = []
+        for p in paths:
+            hit = _resolve_plot(run, p)
+            if hit is None:
+                missing.append(str(p))
+            else:
+                found.append(hit)
+        resolved[str(section)] = found
+    if missing:
+        raise ValueError(
+            f"plot file(s) not found: {missing}; looked under {run} and the working directory; "
+            "draw the plots before writing the report"
+        )
+
+    run.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", ""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+
+    split = metrics["split"]
+    lines += [f"## Regression results ({split} split)", ""]
+    if table.empty:
+        lines += ["No regression models were evaluated.", ""]
+    else:
+        lines += [
+            f"Reference model for the MSE ratio: `{table.attrs['reference']}` "
+            "(a ratio below 1 is better than the reference).",
+            "",
+            _markdown_table(table),
+            "",
+        ]
+        extra = _extra_metrics_table(metrics)
+        if not extra.empty:
+            lines += ["### Further metrics", "", _markdown_table(extra), ""]
+
+    if classifier_metrics:
+        lines += [f"## Classifiers ({split} split)", ""]
+        summary = pd.DataFrame(
+            [{"model": m, "accuracy": float(e["accuracy"]), "classes": len(e["labels"])}
+             for m, e in classifier_metrics.items()],
+            columns=["model", "accuracy", "classes"],
+        )
+        lines += [_markdown_table(summary), ""]
+        for model, entry in classifier_metrics.items():
+            labels = [str(v) for v in entry["labels"]]
+            matrix = np.asarray(entry["confusion_matrix"])
+            image = plot_confusion_matrix(
+                matrix, labels, run / "plots" / f"confusion_{_slug(model)}.png",
+                title=f"{model} ({split})",
+            )
+            cm = pd.DataFrame(matrix.astype(int), columns=labels)
+            cm.insert(0, "true \\ predicted", labels)
+            lines += [
+                f"### {model}",
+                "",
+                _markdown_table(cm),
+                "",
+                f"![confusion matrix of {_md_escape(model)}]({_link(run, image)})",
+                "",
+            ]
+
+    if resolved:
+        lines += ["## Plots", ""]
+        for section, paths in resolved.items():
+            lines += [f"### {section}", ""]
+            lines += [f"![{p.stem}]({_link(run, p)})" for p in paths]
+            lines += [""]
+
+    config_text = yaml.safe_dump(
+        _plain_tree(config), sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
+    lines += ["## Configuration", "", "```yaml", config_text.rstrip("\n"), "```", ""]
+
+    lines += ["## Environment", ""]
+    env_rows = _flatten(_plain_tree(environment)) if environment else []
+    if env_rows:
+        lines += ["| item | value |", "| :--- | :--- |"]
+        lines += [f"| {_md_escape(k)} | {_md_escape(v)} |" for k, v in env_rows]
+    else:
+        lines += ["Not recorded."]
+    lines += [""]
+
+    out = run / REPORT_NAME
+    with _atomic_output(out) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    return out
