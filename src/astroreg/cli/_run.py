@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=2048, help="objects read at a time (bounds memory)")
     p.add_argument("--batch-size", type=int, default=256, help="objects per forward pass")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--backend", choices=["auto", "compile", "jit", "eager"], default="auto",
+                   help="CPU prediction path: inductor compile (fastest, slow to build), TorchScript, or eager")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
 
@@ -85,6 +87,7 @@ def _predict(args) -> int:
     from astroreg.pipeline import predict
 
     out = predict(args.run, args.data, args.out, split=args.split, chunk_size=args.chunk_size,
-                  batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                  batch_size=args.batch_size, device=args.device, backend=args.backend,
+                  progress=not args.quiet)
     print(f"predictions: {out}")
     return 0

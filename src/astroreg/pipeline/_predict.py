@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset, atomic_path
-from astroreg.models._fast import optimize_for_inference
+from astroreg.models import optimize_for_inference
 from astroreg.pipeline._run import Run
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.training import select_device
@@ -35,10 +35,18 @@ def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = 
     return np.concatenate(parts) if parts else out
 
 
-def _prepare(net: nn.Module, preprocessor: RecipePreprocessor, batch_size: int, device: str):
-    net = net.to(device).eval()
-    example = torch.zeros((batch_size, *preprocessor.input_shape), device=device)
-    return optimize_for_inference(net, example)
+# Below this many objects, building the compiled path costs more than it saves.
+_COMPILE_MIN_OBJECTS = 20_000
+
+
+def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str, n: int):
+    """The fastest prediction path for ``net``, checked against eager on a real batch."""
+    if backend == "auto" and n < _COMPILE_MIN_OBJECTS:
+        backend = "jit"
+    x = torch.from_numpy(np.ascontiguousarray(example[:batch_size])).to(device)
+    if len(x) < batch_size:
+        x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
+    return optimize_for_inference(net.to(device).eval(), x, backend=backend)
 
 
 def iter_predictions(
@@ -50,6 +58,7 @@ def iter_predictions(
     batch_size: int = 256,
     device: str = "auto",
     with_truth: bool = True,
+    backend: str = "auto",
     progress: bool = True,
 ) -> Iterator[pd.DataFrame]:
     """Yield prediction tables chunk by chunk; memory stays bounded by ``chunk_size``.
@@ -69,6 +78,9 @@ def iter_predictions(
     device : {"auto", "cpu", "cuda"}
     with_truth : bool
         Add ``<target>_true`` columns when the dataset holds the targets.
+    backend : {"auto", "compile", "jit", "eager"}
+        Prediction path (see :func:`astroreg.models.optimize_for_inference`); ``auto``
+        compiles with inductor for large inputs and traces with TorchScript otherwise.
     progress : bool
         Show a progress bar.
 
@@ -81,7 +93,6 @@ def iter_predictions(
     device = select_device(device)
     _check_compatible(pre, dataset)
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
-    net = _prepare(run.load_network(), pre, batch_size, device)
     n = len(dataset) if rows is None else len(rows)
     ids = dataset.ids
 
@@ -94,8 +105,11 @@ def iter_predictions(
     # Read and preprocess the next chunk in a thread while this one runs through the network.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, starts[0]) if starts else None
+        net = None
         for k in range(len(starts)):
             sel, x = pending.result()
+            if net is None:
+                net = _prepare(run.load_network(), x, batch_size, device, backend, n)
             if k + 1 < len(starts):
                 pending = pool.submit(load, starts[k + 1])
             y = pre.unscale_targets(forward_batches(net, x, batch_size, device))
@@ -150,6 +164,7 @@ def predict(
     chunk_size: int = 2048,
     batch_size: int = 256,
     device: str = "auto",
+    backend: str = "auto",
     progress: bool = True,
 ) -> Path:
     """Predict every object of ``data`` (or one split) and stream the table to Parquet.
@@ -167,6 +182,8 @@ def predict(
     chunk_size, batch_size : int
         Objects per read and per forward pass.
     device : {"auto", "cpu", "cuda"}
+    backend : {"auto", "compile", "jit", "eager"}
+        Prediction path; see :func:`iter_predictions`.
     progress : bool
 
     Returns
@@ -186,7 +203,7 @@ def predict(
         with atomic_path(out) as tmp:
             try:
                 for frame in iter_predictions(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
-                                              device=device, progress=progress):
+                                              device=device, backend=backend, progress=progress):
                     table = pa.Table.from_pandas(frame, preserve_index=False)
                     if writer is None:
                         schema = table.schema.with_metadata(_units_metadata(run))

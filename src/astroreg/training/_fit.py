@@ -21,7 +21,7 @@ from torch import nn
 
 from astroreg.config import Recipe
 from astroreg.data import Dataset
-from astroreg.models import create_model
+from astroreg.models import create_model, prepare_for_training
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.training._data import BatchSource, RecipeDataModule
 from astroreg.training._module import RegressionModule
@@ -146,7 +146,10 @@ def fit_network(
         var = np.nanvar(y_train, axis=0)
         weights = (1.0 / np.where(var > 0, var, 1.0)).tolist()
     steps = tr.epochs * math.ceil(len(train_rows) / tr.batch_size)
+    device = select_device(tr.device)
     backbone = build_backbone(recipe, preprocessor)
+    if device == "cpu":
+        prepare_for_training(backbone)
     module = RegressionModule(
         backbone, n_targets=len(recipe.targets), loss=tr.loss, target_weights=weights,
         huber_delta=tr.huber_delta, optimizer=tr.optimizer.name, lr=tr.optimizer.lr,
@@ -163,7 +166,6 @@ def fit_network(
                                        min_delta=tr.early_stopping.min_delta))
     if tr.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    device = select_device(tr.device)
     logger = CSVLogger(run_dir, name="logs", version="")
     trainer = L.Trainer(
         max_epochs=tr.epochs, accelerator=device, devices=1, callbacks=callbacks, logger=logger,
