@@ -14,7 +14,7 @@ the true total flux.
 Prints the results and writes the section "Mock galaxy images (bench_simulate.py)" of
 docs/benchmarks.md.
 
-Usage: python benchmarks/bench_simulate.py [--n 600] [--n-flux 150]
+Usage: python benchmarks/bench_simulate.py [--n 600] [--n-flux 150] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,22 +45,39 @@ SETTINGS = {
 }
 
 
-def _timed_run(setting: str, n: int, jobs: int) -> float:
-    """Stamps per second of one end-to-end run in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--_child", setting, str(n), str(jobs)],
-        check=True, capture_output=True, text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])["rate"]
+def _timed_run(setting: str, n: int, jobs: int, repeat: int) -> dict[str, float]:
+    """Best of ``repeat`` end-to-end runs, each in a fresh process.
+
+    ``rate``: stamps per wall-clock second; ``cpu_rate``: stamps per CPU second of the
+    run's processes (workers included), which other jobs on the machine barely change.
+    """
+    best: dict[str, float] = {"rate": 0.0, "cpu_rate": 0.0}
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--_child", setting, str(n), str(jobs)],
+            check=True, capture_output=True, text=True,
+        )
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        best = {k: max(best[k], got[k]) for k in best}
+    return best
 
 
 def _child(setting: str, n: int, jobs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         simulate_galaxy_images(n, dataset=Path(tmp) / "bench.h5", seed=0, n_jobs=jobs, progress=False,
                                **SETTINGS[setting])
         dt = time.perf_counter() - t0
-    print(json.dumps({"rate": n / dt}))
+        cpu = _cpu_seconds() - cpu0
+    print(json.dumps({"rate": n / dt, "cpu_rate": n / cpu}))
+
+
+def _cpu_seconds() -> float:
+    # This process plus its finished children (the pool's workers, joined on return).
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _flux_accuracy(n: int) -> dict[str, float]:
@@ -84,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=600, help="stamps per timed run (default: %(default)s)")
     parser.add_argument("--n-flux", type=int, default=150, help="noiseless stamps for the flux check")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs per setting, best kept (default: %(default)s)")
     parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._child:
@@ -93,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     cores = _default_jobs()
     jobs = [1] if cores == 1 else [1, cores]
-    rates: dict[tuple[str, int], float] = {}
+    runs: dict[tuple[str, int], dict[str, float]] = {}
     for j in jobs:
         for setting in SETTINGS:
-            rates[setting, j] = _timed_run(setting, args.n, j)
-            print(f"{setting:>15} on {j} core(s): {rates[setting, j]:6.1f} stamps/s", flush=True)
+            runs[setting, j] = r = _timed_run(setting, args.n, j, args.repeat)
+            print(f"{setting:>15} on {j} core(s): {r['rate']:6.1f} stamps/s "
+                  f"({r['cpu_rate']:.1f} stamps per CPU second)", flush=True)
+    load_end = os.getloadavg()[0]
     acc = _flux_accuracy(args.n_flux)
     print(f"image sums, astroreg vs GalSim defaults: median |diff| {acc['vs_default_median']:.2e}, "
           f"max {acc['vs_default_max']:.2e}; index rounding alone: median {acc['rounding_median']:.2e}, "
@@ -106,14 +127,17 @@ def main(argv: list[str] | None = None) -> int:
           f"5th percentile {acc['stamp_sum_p5']:.4f}")
 
     rows = "\n".join(
-        f"| {j} | {rates['galsim_default', j]:.1f} | {rates['astroreg', j]:.1f} | "
-        f"{rates['astroreg', j] / rates['galsim_default', j]:.1f}x |"
+        f"| {j} | {runs['galsim_default', j]['rate']:.1f} | {runs['astroreg', j]['rate']:.1f} | "
+        f"{runs['astroreg', j]['rate'] / runs['galsim_default', j]['rate']:.1f}x | "
+        f"{runs['galsim_default', j]['cpu_rate']:.1f} | {runs['astroreg', j]['cpu_rate']:.1f} |"
         for j in jobs
     )
     gsp = FAST_GSPARAMS
     body = f"""\
-Machine: {machine()}; GalSim {galsim.__version__}; load average {load:.1f} when the run started
-(other jobs on the machine slow both settings alike; the speed-up is the robust figure).
+Machine: {machine()}; GalSim {galsim.__version__}. Load average {load:.1f} when the run
+started, {load_end:.1f} after the timings: other jobs shared the cores, which lowers the
+wall-clock rates (best of {args.repeat} runs each); the stamps per CPU second barely
+depend on them.
 
 `simulate_galaxy_images` end to end ({args.n} HSC-like bulge+disk galaxies drawn from the
 paper's distributions, 143x143 stamps with noise, written to an HDF5 dataset; pool
@@ -123,8 +147,8 @@ GalSim's default settings (exact Sersic indices, default GSParams) and with astr
 folding_threshold={gsp.folding_threshold:g}, maxk_threshold={gsp.maxk_threshold:g},
 kvalue_accuracy={gsp.kvalue_accuracy:g}). Same galaxies, PSFs and noise seeds in both.
 
-| cores | GalSim defaults (stamps/s) | astroreg (stamps/s) | speed-up |
-|---|---|---|---|
+| cores | GalSim defaults (stamps/s) | astroreg (stamps/s) | speed-up | GalSim defaults (stamps/CPU-s) | astroreg (stamps/CPU-s) |
+|---|---|---|---|---|---|
 {rows}
 
 Flux accuracy on {args.n_flux} noiseless stamps of the same galaxies:
