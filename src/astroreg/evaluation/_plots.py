@@ -7,10 +7,8 @@ Every function draws on its own :class:`matplotlib.figure.Figure` with the Agg c
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
+from astroreg.data._atomic import atomic_path
 from astroreg.evaluation._metrics import _check_pair, _robust_stats, regression_metrics
 
 __all__ = [
@@ -34,28 +33,6 @@ __all__ = [
 #: Above this many points, scatter plots become hexbin density plots.
 HEXBIN_THRESHOLD = 5000
 _DPI = 120
-
-
-@contextlib.contextmanager
-def _atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` that replaces ``path`` on success.
-
-    The temporary file shares the destination's folder so that :func:`os.replace` is
-    atomic; it is removed if the block raises, so no half-written file is ever seen
-    under the final name.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def _png_path(path: str | os.PathLike) -> Path:
@@ -73,7 +50,7 @@ def _new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
 
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
-    with _atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
 

@@ -31,7 +31,8 @@ import pandas as pd
 import yaml
 
 from astroreg.evaluation._metrics import REGRESSION_METRICS
-from astroreg.evaluation._plots import _atomic_output, plot_confusion_matrix
+from astroreg.data._atomic import atomic_write_text
+from astroreg.evaluation._plots import plot_confusion_matrix
 
 __all__ = [
     "REPORT_NAME",
@@ -344,8 +345,7 @@ def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> P
     _validate_metrics(metrics)
     text = json.dumps(_to_json_metrics(metrics), indent=2, allow_nan=False) + "\n"
     out = Path(path)
-    with _atomic_output(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    atomic_write_text(out, text)
     return out
 
 
@@ -591,6 +591,5 @@ def write_report(
     lines += [""]
 
     out = run / REPORT_NAME
-    with _atomic_output(out) as tmp:
-        tmp.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(out, "\n".join(lines))
     return out
