@@ -303,18 +303,35 @@ def ingest_image_folder(
         "band": band, "unit": unit, "split_fractions": None if split_fractions is None else dict(split_fractions),
         "seed": seed,
     }
+    return finish_ingest(
+        report, settings, progress=progress,
+        nothing=f"no usable image in {image_dir}: all {len(frame)} rows of {source} were skipped",
+        advice=f"check that the folder holds the FITS files named in column {file_column!r}",
+    )
+
+
+def finish_ingest(report: IngestReport, settings: dict, *, progress: bool, nothing: str, advice: str) -> IngestReport:
+    """Write the ingest report (JSON, atomically), print its summary, fail if nothing was kept.
+
+    Parameters
+    ----------
+    report : IngestReport
+        The counts and skipped files of an ingest.
+    settings : dict
+        The ingest's arguments, stored in the report for reproducibility.
+    progress : bool
+        Print the summary.
+    nothing, advice : str
+        First and last part of the error raised when no object was ingested.
+    """
     payload = {**report.to_dict(), "settings": settings,
                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     atomic_write_text(report.report_path, json.dumps(payload, indent=2) + "\n")
     if progress:
         print(report.summary())
-    if n_ok == 0:
+    if report.n_ok == 0:
         reasons = "; ".join(f"{f}: {r}" for f, r in report.skipped[:3])
-        raise NothingIngestedError(
-            f"no usable image in {image_dir}: all {len(frame)} rows of {source} were skipped (e.g. {reasons}); "
-            f"full list in {report.report_path}; check that the folder holds the FITS files named in column "
-            f"{file_column!r}"
-        )
+        raise NothingIngestedError(f"{nothing} (e.g. {reasons}); full list in {report.report_path}; {advice}")
     return report
 
 

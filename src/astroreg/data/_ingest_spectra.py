@@ -22,8 +22,6 @@ reported, never fatal, unless none is usable. Reading one file is
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
 import multiprocessing
 import os
@@ -41,14 +39,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from astroreg.data._atomic import atomic_write_text
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
 from astroreg.data._ingest_images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
     IngestReport,
-    NothingIngestedError,
+    finish_ingest,
     _stem,
 )
 from astroreg.data._sdss_fits import (
@@ -303,18 +300,11 @@ def ingest_sdss_spectra(
     settings = {"spectra_dir": str(spectra_dir), "catalog": source, "id_columns": list(id_columns),
                 "id_column": id_column, "targets": targets, "grid": None if grid is None else list(grid),
                 "split_fractions": None if split_fractions is None else dict(split_fractions), "seed": seed}
-    payload = {**report.to_dict(), "settings": settings,
-               "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    atomic_write_text(report.report_path, json.dumps(payload, indent=2) + "\n")
-    if progress:
-        print(report.summary())
-    if n_ok == 0:
-        reasons = "; ".join(f"{f}: {r}" for f, r in report.skipped[:3])
-        raise NothingIngestedError(
-            f"no usable spectrum in {spectra_dir}: all {len(files)} files were skipped (e.g. {reasons}); "
-            f"full list in {report.report_path}; check that the catalogue's id columns match the files"
-        )
-    return report
+    return finish_ingest(
+        report, settings, progress=progress,
+        nothing=f"no usable spectrum in {spectra_dir}: all {len(files)} files were skipped",
+        advice="check that the catalogue's id columns match the files",
+    )
 
 
 # -- options, files and the catalogue -------------------------------------------------------
