@@ -194,5 +194,9 @@ def _history(metrics_csv: Path) -> pd.DataFrame:
     if not metrics_csv.exists():
         return pd.DataFrame(columns=["epoch", "train_loss", "val_loss"])
     m = pd.read_csv(metrics_csv)
-    cols = [c for c in ("train_loss", "val_loss", "lr-Adam", "lr-AdamW", "lr-Adamax") if c in m]
-    return m.groupby("epoch")[cols].mean().reset_index()
+    if "step" in m:
+        # The learning-rate monitor logs at the start of an epoch without an epoch number.
+        m = m.sort_values("step", kind="stable")
+        m["epoch"] = m["epoch"].bfill().ffill()
+    cols = [c for c in m if c in ("train_loss", "val_loss") or c.startswith("lr-")]
+    return m.groupby("epoch")[cols].mean().reset_index().astype({"epoch": int})
