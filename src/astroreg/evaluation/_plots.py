@@ -240,8 +240,10 @@ def plot_residuals(
             p16.append(q16)
             p84.append(q84)
         if centers:
-            ax.fill_between(centers, p16, p84, color="tab:orange", alpha=0.3, label="16-84%")
-            ax.plot(centers, med, color="tab:orange", lw=2.0, label="running median")
+            # Red lines stay visible over both the blue scatter and the viridis hexbin.
+            ax.plot(centers, med, color="tab:red", lw=2.0, label="running median")
+            ax.plot(centers, p16, color="tab:red", lw=1.2, ls="--", label="16th / 84th pct")
+            ax.plot(centers, p84, color="tab:red", lw=1.2, ls="--")
             ax.legend(loc="upper right")
     ax.set_xlabel(_axis_label("true", label, unit))
     ax.set_ylabel(_residual_label(label, unit, redshift_like))
@@ -302,7 +304,9 @@ def plot_residual_hist(
 
     fig = _new_figure(6.0, 4.5)
     ax = fig.add_subplot()
-    ax.hist(r, bins=bins, range=(lo, hi), color="tab:blue", alpha=0.8)
+    counts, _, _ = ax.hist(r, bins=bins, range=(lo, hi), color="tab:blue", alpha=0.8)
+    # Head-room so the text box and legend do not cover the peak.
+    ax.set_ylim(0.0, max(float(counts.max()), 1.0) * 1.45)
     ax.axvline(0.0, color="black", lw=1.0, ls="--")
     ax.axvline(median, color="tab:red", lw=1.5, label="median")
     ax.set_xlabel(_residual_label(label, unit, redshift_like))

@@ -573,8 +573,8 @@ def write_report(
         lines += ["## Plots", ""]
         for section, paths in resolved.items():
             lines += [f"### {section}", ""]
-            lines += [f"![{p.stem}]({_link(run, p)})" for p in paths]
-            lines += [""]
+            for p in paths:
+                lines += [f"![{p.stem}]({_link(run, p)})", ""]
 
     config_text = yaml.safe_dump(
         _plain_tree(config), sort_keys=False, default_flow_style=False, allow_unicode=True
