@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="objects per forward pass")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--backend", choices=["auto", "compile", "jit", "eager"], default="auto",
-                   help="CPU prediction path: inductor compile (fastest, slow to build), TorchScript, or eager")
+                   help="CPU prediction path: auto (TorchScript trace, else inductor, else eager) or one of them")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
 

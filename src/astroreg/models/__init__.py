@@ -8,6 +8,7 @@ from astroreg.models._fast import (
     matmul_gflops,
     optimize_for_inference,
     prepare_for_training,
+    unwrap,
 )
 from astroreg.models._registry import ModelEntry, create_model, get_model_entry, list_models, register_model
 from astroreg.models._summary import model_summary
@@ -25,4 +26,5 @@ __all__ = [
     "optimize_for_inference",
     "prepare_for_training",
     "register_model",
+    "unwrap",
 ]

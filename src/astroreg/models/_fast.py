@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = [
     "CPU_CHUNK", "ChunkedForward", "FastPredictor", "count_flops", "matmul_gflops",
-    "optimize_for_inference", "prepare_for_training",
+    "optimize_for_inference", "prepare_for_training", "unwrap",
 ]
 
 logger = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def optimize_for_inference(
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
     device = example.device
-    model = copy.deepcopy(_unwrap(model)).to(device).eval()
+    model = copy.deepcopy(unwrap(model)).to(device).eval()
     if device.type != "cpu":
         return FastPredictor(model, backend="eager", batch_size=batch_size, device=device)
 
@@ -362,7 +362,8 @@ def _add_module_prefix(
         state_dict[inner + key[len(prefix):]] = state_dict.pop(key)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network inside any :class:`ChunkedForward` wrappers."""
     while isinstance(model, ChunkedForward):
         model = model.module
     return model
@@ -392,7 +393,8 @@ def prepare_for_training(model: nn.Module, *, chunk_size: int = CPU_CHUNK) -> nn
     Returns
     -------
     torch.nn.Module
-        ``model`` itself, or a :class:`ChunkedForward` around it whose ``state_dict`` has
+        ``model`` itself, or (for networks without batch normalisation, whose statistics
+        depend on the batch) a :class:`ChunkedForward` around it whose ``state_dict`` has
         the same keys. Give this to the optimiser and the LightningModule.
 
     Examples
@@ -403,6 +405,9 @@ def prepare_for_training(model: nn.Module, *, chunk_size: int = CPU_CHUNK) -> nn
     """
     params = list(model.parameters())
     if not params or params[0].device.type != "cpu" or not _to_channels_last(model):
+        return model
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        # Chunks would change batch-norm statistics; keep whole batches.
         return model
     return ChunkedForward(model, chunk_size=chunk_size)
 

@@ -35,14 +35,8 @@ def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = 
     return np.concatenate(parts) if parts else out
 
 
-# Below this many objects, building the compiled path costs more than it saves.
-_COMPILE_MIN_OBJECTS = 20_000
-
-
-def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str, n: int):
+def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str):
     """The fastest prediction path for ``net``, checked against eager on a real batch."""
-    if backend == "auto" and n < _COMPILE_MIN_OBJECTS:
-        backend = "jit"
     x = torch.from_numpy(np.ascontiguousarray(example[:batch_size])).to(device)
     if len(x) < batch_size:
         x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
@@ -80,7 +74,8 @@ def iter_predictions(
         Add ``<target>_true`` columns when the dataset holds the targets.
     backend : {"auto", "compile", "jit", "eager"}
         Prediction path (see :func:`astroreg.models.optimize_for_inference`); ``auto``
-        compiles with inductor for large inputs and traces with TorchScript otherwise.
+        tries a frozen TorchScript trace, then inductor, then eager, keeping the first
+        that matches eager float32 on a real batch.
     progress : bool
         Show a progress bar.
 
@@ -109,7 +104,7 @@ def iter_predictions(
         for k in range(len(starts)):
             sel, x = pending.result()
             if net is None:
-                net = _prepare(run.load_network(), x, batch_size, device, backend, n)
+                net = _prepare(run.load_network(), x, batch_size, device, backend)
             if k + 1 < len(starts):
                 pending = pool.submit(load, starts[k + 1])
             y = pre.unscale_targets(forward_batches(net, x, batch_size, device))

@@ -22,6 +22,7 @@ from torch import nn
 from astroreg.config import Recipe
 from astroreg.data import Dataset
 from astroreg.models import create_model, prepare_for_training
+from astroreg.models import unwrap
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.training._data import BatchSource, RecipeDataModule
 from astroreg.training._module import RegressionModule
@@ -149,7 +150,7 @@ def fit_network(
     device = select_device(tr.device)
     backbone = build_backbone(recipe, preprocessor)
     if device == "cpu":
-        prepare_for_training(backbone)
+        backbone = prepare_for_training(backbone)
     module = RegressionModule(
         backbone, n_targets=len(recipe.targets), loss=tr.loss, target_weights=weights,
         huber_delta=tr.huber_delta, optimizer=tr.optimizer.name, lr=tr.optimizer.lr,
@@ -185,7 +186,7 @@ def fit_network(
         history["epoch_time_s"] = timer.times
         history["train_objects_per_s"] = len(train_rows) / np.asarray(timer.times)
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
-    backbone = module.backbone.to("cpu").eval()
+    backbone = unwrap(module.backbone).to("cpu").eval()
     return FitResult(backbone, history, best_val, device, int(trainer.current_epoch))
 
 
