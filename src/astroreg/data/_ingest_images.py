@@ -17,9 +17,8 @@ import os
 import sys
 import types
 import warnings
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from numpy.typing import NDArray
 from astroreg.data._atomic import atomic_write_text
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, ImageSpec, _check_fractions
+from astroreg.data._parallel import map_chunks
 
 DEFAULT_SPLITS: Mapping[str, float] = types.MappingProxyType({"train": 0.6, "val": 0.15, "test": 0.25})
 """Split fractions used when ``split_fractions`` is not given."""
@@ -490,34 +490,20 @@ def _read_chunks(
     1.4x-2.7x slower than threads on cached files (pickling the arrays back costs more than
     astropy's header parsing) and no faster with latency.
     """
-    starts = range(0, len(rows), chunk_size)
     if workers <= 1:
-        for s in starts:
-            yield rows[s:s + chunk_size], _read_batch(paths[s:s + chunk_size], crop)
+        yield from _with_rows(map_chunks(_read_batch, list(zip(rows, paths)), (crop,), chunk_size, None, 1))
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astroreg-ingest") as pool:
-        pending: deque[tuple[list[int], list[Future]]] = deque()
-        try:
-            for s in starts:
-                chunk_paths = paths[s:s + chunk_size]
-                step = max(1, math.ceil(len(chunk_paths) / (2 * workers)))
-                futures = [pool.submit(_read_batch, chunk_paths[b:b + step], crop)
-                           for b in range(0, len(chunk_paths), step)]
-                pending.append((rows[s:s + chunk_size], futures))
-                if len(pending) > 1:
-                    done_rows, done = pending.popleft()
-                    yield done_rows, [r for f in done for r in f.result()]
-            while pending:
-                done_rows, done = pending.popleft()
-                yield done_rows, [r for f in done for r in f.result()]
-        finally:
-            for _, futures in pending:
-                for f in futures:
-                    f.cancel()
+        yield from _with_rows(map_chunks(_read_batch, list(zip(rows, paths)), (crop,), chunk_size, pool, workers))
 
 
-def _read_batch(paths: Sequence[Path], crop: int | None) -> list[tuple[np.ndarray | None, str | None]]:
-    return [_read_stamp(p, crop) for p in paths]
+def _with_rows(chunks):
+    for items, results in chunks:
+        yield [r for r, _ in items], results
+
+
+def _read_batch(items: Sequence[tuple[int, Path]], crop: int | None) -> list[tuple[np.ndarray | None, str | None]]:
+    return [_read_stamp(p, crop) for _, p in items]
 
 
 def _short(err: BaseException) -> str:

@@ -22,16 +22,14 @@ reported, never fatal, unless none is usable. Reading one file is
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import sys
 import threading
 import types
 import warnings
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,6 +39,7 @@ import pandas as pd
 
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
+from astroreg.data._parallel import map_chunks
 from astroreg.data._ingest_images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
@@ -246,7 +245,7 @@ def ingest_sdss_spectra(
             warnings.simplefilter("ignore", AstropyWarning)
             scanned: list[SpecFile] = []
             with _progress_bar(len(files), progress, "scan spectra") as bar:
-                for chunk, results in _chunked(_scan_batch, files, (), chunk_size, pool, workers):
+                for chunk, results in map_chunks(_scan_batch, files, (), chunk_size, pool, workers):
                     scanned += results
                     bar.update(len(chunk))
             kept = _match(scanned, lookup, skipped, native=grid is None)
@@ -256,7 +255,7 @@ def ingest_sdss_spectra(
                 bar.update(len(files) - len(kept))
                 items = [s for s, _, _ in kept]
                 offset = 0
-                for chunk, results in _chunked(_read_batch, items, (grid,), chunk_size, pool, workers):
+                for chunk, results in map_chunks(_read_batch, items, (grid,), chunk_size, pool, workers):
                     rows = kept[offset:offset + len(chunk)]
                     offset += len(chunk)
                     good = []
@@ -525,31 +524,6 @@ def _make_pool(parallel: str, workers: int) -> Executor | None:
     for f in [pool.submit(int, 0) for _ in range(workers)]:
         f.result()
     return pool
-
-
-def _chunked(func, items: list, args: tuple, chunk_size: int, pool: Executor | None, workers: int) -> Iterator:
-    """Yield ``(chunk, results)`` in order, computing one chunk ahead on ``pool``."""
-    starts = range(0, len(items), chunk_size)
-    if pool is None:
-        for s in starts:
-            yield items[s:s + chunk_size], func(items[s:s + chunk_size], *args)
-        return
-    pending: deque[tuple[list, list[Future]]] = deque()
-    try:
-        for s in starts:
-            chunk = items[s:s + chunk_size]
-            step = max(1, math.ceil(len(chunk) / (2 * workers)))
-            pending.append((chunk, [pool.submit(func, chunk[b:b + step], *args) for b in range(0, len(chunk), step)]))
-            if len(pending) > 1:
-                done, futures = pending.popleft()
-                yield done, [r for f in futures for r in f.result()]
-        while pending:
-            done, futures = pending.popleft()
-            yield done, [r for f in futures for r in f.result()]
-    finally:
-        for _, futures in pending:
-            for f in futures:
-                f.cancel()
 
 
 class _quiet_in_worker:
