@@ -74,3 +74,19 @@ def test_early_stopping_stops(tabular_dataset, tmp_path):
                      optimizer={"name": "adam", "lr": 1e-3})
     run = train_recipe(recipe, runs_root=tmp_path, progress=False)
     assert len(pd.read_csv(run / "history.csv")) < 10
+
+
+def test_missing_labels_are_skipped_per_target(tabular_dataset, tmp_path):
+    import h5py
+
+    path = tmp_path / "gaps.h5"
+    path.write_bytes(tabular_dataset.read_bytes())
+    with h5py.File(path, "r+") as f:
+        y1 = f["targets/y1"][...]
+        y1[::7] = np.nan  # a seventh of the objects lack y1, as catalogues lack labels
+        f["targets/y1"][...] = y1
+    run = train_recipe(_recipe(path, epochs=5), runs_root=tmp_path, progress=False)
+    models = json.loads((run / "metrics.json").read_text())["models"]
+    assert np.isfinite(models["mlp"]["y1"]["mse"]) and np.isfinite(models["ridge"]["y1"]["mse"])
+    frame = pd.read_parquet(run / "predictions.parquet")
+    assert frame["y1_true"].isna().sum() > 0 and frame["y1_pred"].notna().all()

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from astroreg.data import Dataset, atomic_path
-from astroreg.evaluation import evaluate_predictions, write_metrics_json
+from astroreg.evaluation import write_metrics_json
 from astroreg.pipeline._predict import predict_frame
-from astroreg.pipeline._run import Run
+from astroreg.pipeline._run import Run, labelled_metrics
 from astroreg.preprocess import check_targets_present
 
 
@@ -55,8 +55,8 @@ def evaluate_run(
             rows = ds.split(split) if split else None
         frame = predict_frame(run, ds, rows, progress=progress)
     redshift = [t.name for t in recipe.targets if t.redshift_like]
-    metrics = {"split": split or "all", "models": {recipe.model.name: evaluate_predictions(frame, recipe.target_names,
-                                                                                         redshift)}}
+    metrics = {"split": split or "all",
+               "models": {recipe.model.name: labelled_metrics(frame, recipe.target_names, redshift)}}
     name = path.stem + (f"-{split}" if split else "")
     target = Path(out) if out else run.path / "evaluation" / f"{name}.json"
     write_metrics_json(target, metrics)

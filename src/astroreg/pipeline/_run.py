@@ -140,6 +140,23 @@ def finish_run(partial: Path) -> Path:
     return final
 
 
+def labelled_metrics(frame, targets: list[str], redshift_like: list[str]) -> dict[str, dict[str, float]]:
+    """Per-target metrics of a predictions table over the objects whose true value is known.
+
+    Missing labels (NaN in ``<target>_true``) are common in survey catalogues; each target
+    is scored on its own labelled objects.
+    """
+    from astroreg.evaluation import evaluate_predictions
+
+    out = {}
+    for t in targets:
+        known = frame[frame[f"{t}_true"].notna()]
+        if known.empty:
+            raise ValueError(f"no object of the evaluation split has a known {t!r}; nothing to score")
+        out.update(evaluate_predictions(known, [t], [r for r in redshift_like if r == t]))
+    return out
+
+
 def write_json(path: str | os.PathLike, obj) -> Path:
     """Write JSON atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, default=float) + "\n")

@@ -17,7 +17,6 @@ from astroreg.data import Dataset, atomic_path, atomic_write_text, random_splits
 from astroreg.evaluation import (
     binned_metrics,
     classification_metrics,
-    evaluate_predictions,
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
@@ -26,7 +25,16 @@ from astroreg.evaluation import (
     write_report,
 )
 from astroreg.pipeline._predict import predict_frame
-from astroreg.pipeline._run import PARTIAL, Run, environment, finish_run, new_run_dir, save_model, write_json
+from astroreg.pipeline._run import (
+    PARTIAL,
+    Run,
+    environment,
+    finish_run,
+    labelled_metrics,
+    new_run_dir,
+    save_model,
+    write_json,
+)
 from astroreg.preprocess import RecipePreprocessor, check_targets_present, raw_targets
 from astroreg.training import fit_network
 
@@ -45,6 +53,11 @@ def resolve_splits(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int
         rng = np.random.default_rng(recipe.training.seed)
         splits["train"] = np.sort(rng.choice(splits["train"], size=cap, replace=False))
     return splits
+
+
+def _binned(frame: pd.DataFrame, target: str, bins: int) -> pd.DataFrame:
+    known = frame[frame[f"{target}_true"].notna()]
+    return binned_metrics(known[f"{target}_true"], known[f"{target}_pred"], bins=bins)
 
 
 def _plot_model(plots_dir: Path, name: str, frame: pd.DataFrame, pre: RecipePreprocessor,
@@ -129,9 +142,9 @@ def train_recipe(
             frame.to_parquet(tmp, index=False)
         redshift = [t.name for t in recipe.targets if t.redshift_like]
         model_name = recipe.model.name
-        models = {model_name: evaluate_predictions(frame, recipe.target_names, redshift)}
-        binned = [binned_metrics(frame[f"{t}_true"], frame[f"{t}_pred"], bins=recipe.evaluation.bins)
-                  .assign(model=model_name, target=t) for t in recipe.target_names]
+        models = {model_name: labelled_metrics(frame, recipe.target_names, redshift)}
+        binned = [_binned(frame, t, recipe.evaluation.bins).assign(model=model_name, target=t)
+                  for t in recipe.target_names]
         plots = {"Loss per epoch": [plot_loss_curves(fit.history, plots_dir / "loss_curves.png",
                                                      title=f"{model_name} training")]}
         plots[f"{model_name} on the {split} split"] = _plot_model(plots_dir, model_name, frame, pre, recipe)
@@ -149,9 +162,8 @@ def train_recipe(
             for j, t in enumerate(recipe.target_names):
                 bframe[f"{t}_true"] = frame[f"{t}_true"]
                 bframe[f"{t}_pred"] = res.predictions[:, j]
-                binned.append(binned_metrics(bframe[f"{t}_true"], bframe[f"{t}_pred"], bins=recipe.evaluation.bins)
-                              .assign(model=cfg.name, target=t))
-            models[cfg.name] = evaluate_predictions(bframe, recipe.target_names, redshift)
+                binned.append(_binned(bframe, t, recipe.evaluation.bins).assign(model=cfg.name, target=t))
+            models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
         metrics = {"split": split, "models": models}
         write_metrics_json(partial / "metrics.json", metrics)
         with atomic_path(partial / "metrics_binned.csv") as tmp:
