@@ -3,7 +3,7 @@ import torch
 
 from astroreg.models import create_model, get_model_entry, list_models, model_summary
 
-SHAPES = {"images": (2, 24, 24), "tabular": (7,)}
+SHAPES = {"images": (2, 24, 24), "spectra": (64,), "tabular": (7,)}
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -1,6 +1,6 @@
 """Networks (plain ``torch.nn.Module`` builders) and their registry."""
 
-from astroreg.models import _cnn, _mlp  # noqa: F401  (registers the builders)
+from astroreg.models import _cnn, _mlp, _spectra  # noqa: F401  (registers the builders)
 from astroreg.models._cnn import ConvRegressor
 from astroreg.models._fast import (
     FastPredictor,
