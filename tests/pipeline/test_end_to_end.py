@@ -109,3 +109,11 @@ def test_train_rejects_missing_target(blob_dataset, tmp_path):
     with pytest.raises(ValueError, match=r"'TEFF_ADOP'.*targets are \['total_flux'\]"):
         train_recipe(recipe, runs_root=tmp_path, progress=False)
     assert not any(tmp_path.glob("*/model.pt"))
+
+
+def test_predictions_carry_source_quantity_with_units(trained_run, blob_dataset, tmp_path):
+    out = predict(trained_run, blob_dataset, tmp_path / "p.parquet", split="test", progress=False)
+    frame = pd.read_parquet(out)
+    np.testing.assert_allclose(frame["total_flux_pred"], 10 ** frame["log_total_flux_pred"], rtol=1e-9)
+    units = json.loads(pq.read_schema(out).metadata[b"astroreg"])["units"]
+    assert units["total_flux_pred"] == "ADU"

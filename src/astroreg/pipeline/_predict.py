@@ -82,7 +82,9 @@ def iter_predictions(
     Yields
     ------
     pandas.DataFrame
-        Columns ``id``, ``<target>_pred`` and, with truth, ``<target>_true``.
+        Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, and for
+        transformed targets the prediction in the dataset's quantity (e.g.
+        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``).
     """
     recipe, pre = run.recipe, run.load_preprocessor()
     device = select_device(device)
@@ -116,6 +118,7 @@ def iter_predictions(
                 if truth:
                     frame[f"{t}_true"] = y_true[:, j]
                 frame[f"{t}_pred"] = y[:, j]
+            frame.update({col: values for col, (values, _) in pre.source_columns(y).items()})
             bar.update(len(x))
             yield pd.DataFrame(frame)
     bar.close()
@@ -129,7 +132,12 @@ def _check_compatible(pre: RecipePreprocessor, dataset: Dataset) -> None:
         )
     if pre.modality == "images":
         spec = dataset.image_spec
-        if len(spec.bands) != pre.input_shape[0]:
+        if pre.band_index is not None and max(pre.band_index) >= len(spec.bands):
+            raise ValueError(
+                f"the run reads image bands {list(pre.band_index)} (0-based) but {dataset.path} has only "
+                f"{len(spec.bands)} ({list(spec.bands)})"
+            )
+        if pre.band_index is None and len(spec.bands) != pre.input_shape[0]:
             raise ValueError(
                 f"the run was trained on {pre.input_shape[0]} band(s), {dataset.path} has {len(spec.bands)} "
                 f"({list(spec.bands)})"
@@ -146,6 +154,7 @@ def _units_metadata(run: Run) -> dict[bytes, bytes]:
     units = {}
     for t, u in zip(pre.target_names, pre.target_units):
         units[f"{t}_pred"] = units[f"{t}_true"] = u
+    units.update({col: u for col, (_, u) in pre.source_columns(np.zeros((1, len(pre.target_names)))).items()})
     meta = {"units": units, "run": str(run.path.resolve()), "recipe": run.recipe.name}
     return {b"astroreg": json.dumps(meta).encode()}
 

@@ -17,6 +17,8 @@ from astroreg.data import Dataset, atomic_path, atomic_write_text, random_splits
 from astroreg.evaluation import (
     binned_metrics,
     classification_metrics,
+    comparison_table,
+    plot_comparison,
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
@@ -170,6 +172,10 @@ def train_recipe(
             pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
 
     regression = {"split": split, "models": {k: v for k, v in models.items() if k not in classifiers}}
+    if len(regression["models"]) > 1:
+        plots = {"Model comparison": [plot_comparison(comparison_table(regression), plots_dir / "comparison_mse.png",
+                                                      metric="mse", title=f"MSE on the {split} split")],
+                 **plots}
     notes = [
         f"Dataset `{data_path}`: {len(splits['train'])} train, {len(splits['val'])} val, "
         f"{len(splits['test'])} test objects; metrics on the {split} split.",

@@ -60,6 +60,8 @@ class RecipePreprocessor:
     target_names: tuple[str, ...]
     target_transforms: tuple[str, ...]
     target_units: tuple[str, ...]
+    target_sources: tuple[str, ...] = ()
+    source_units: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     band_index: tuple[int, ...] | None = None
     images: ImageNormalizer | None = None
@@ -82,6 +84,8 @@ class RecipePreprocessor:
             target_names=tuple(recipe.target_names),
             target_transforms=tuple(t.transform for t in recipe.targets),
             target_units=units,
+            target_sources=tuple(t.source for t in recipe.targets),
+            source_units=tuple(dataset.unit(t.source) for t in recipe.targets),
         )
         rng = np.random.default_rng(recipe.training.seed)
         sample = np.sort(rng.choice(train_rows, size=min(_FIT_SAMPLE, len(train_rows)), replace=False))
@@ -127,9 +131,19 @@ class RecipePreprocessor:
         """Network outputs (n, n_targets) back to the targets' units."""
         return self.targets.inverse_transform(y)
 
-    def to_source_units(self, y: NDArray) -> NDArray[np.float64]:
-        """Targets (n, n_targets) back through their transforms (e.g. log10 flux -> flux)."""
-        return np.stack([invert_target_transform(y[:, j], t) for j, t in enumerate(self.target_transforms)], axis=1)
+    def source_columns(self, y: NDArray) -> dict[str, tuple[NDArray[np.float64], str]]:
+        """Transformed targets (n, n_targets) back in their dataset quantities.
+
+        Returns ``{"<source>_pred": (values, unit)}`` for every target with a transform,
+        e.g. ``total_flux_pred`` in ADU for a ``log10`` flux target.
+        """
+        out = {}
+        for j, (name, transform) in enumerate(zip(self.target_names, self.target_transforms)):
+            source = self.target_sources[j] if self.target_sources else name
+            if transform != "none" and source != name:
+                unit = self.source_units[j] if self.source_units else ""
+                out[f"{source}_pred"] = (invert_target_transform(y[:, j], transform), unit)
+        return out
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
