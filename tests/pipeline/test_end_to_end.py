@@ -26,6 +26,7 @@ def test_run_folder_is_complete(trained_run):
                  "report.md", "history.csv", "environment.json", "splits.npz", "plots/loss_curves.png"):
         assert (trained_run / name).is_file(), name
     report = (trained_run / "report.md").read_text()
+    assert "trained for 12 epoch(s)" in report
     for model in ("paper_cnn", "linear_regression", "linear_regression_re_bt", "random_forest_buckets"):
         assert model in report
     history = pd.read_csv(trained_run / "history.csv")

@@ -179,7 +179,7 @@ def train_recipe(
     notes = [
         f"Dataset `{data_path}`: {len(splits['train'])} train, {len(splits['val'])} val, "
         f"{len(splits['test'])} test objects; metrics on the {split} split.",
-        f"Network trained for {fit.epochs_run + 1} epoch(s) on {fit.device}; best validation loss "
+        f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}; best validation loss "
         f"{fit.best_val_loss:.4g} (scaled targets). Metrics per bin of the true value: `metrics_binned.csv`.",
     ]
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,

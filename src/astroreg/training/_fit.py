@@ -187,7 +187,7 @@ def fit_network(
         history["train_objects_per_s"] = len(train_rows) / np.asarray(timer.times)
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = unwrap(module.backbone).to("cpu").eval()
-    return FitResult(backbone, history, best_val, device, int(trainer.current_epoch))
+    return FitResult(backbone, history, best_val, device, len(history))
 
 
 def _history(metrics_csv: Path) -> pd.DataFrame:
