@@ -92,10 +92,45 @@ class ImagePreprocess(_Strict):
     nonfinite: Literal["error", "zero"] = "error"
 
 
+class SpectraPreprocess(_Strict):
+    """Spectrum preprocessing of paper 001: log-wavelength resampling, rest frame, standardising.
+
+    ``grid`` is ``[loglam_min, loglam_max, n_pixels]`` in ``log10(wavelength / Angstrom)``;
+    the default is the paper's 4000 points over 3.5754-3.9670 (3762-9268 Angstrom).
+    """
+
+    grid: tuple[float, float, int] = Field(
+        default=(3.5754, 3.9670, 4000), description="[loglam_min, loglam_max, n_pixels] of the common grid"
+    )
+    bad_pixels: Literal["interpolate", "mask"] = Field(
+        default="interpolate", description="spline over bad pixels, or mask them (0 after standardising)"
+    )
+    rest_frame_column: str | None = Field(
+        default=None, description="column with the radial velocity in km/s (e.g. RV_ADOP); None: no shift"
+    )
+    standardize: bool = Field(default=True, description="subtract each spectrum's mean, divide by its std")
+
+    @field_validator("grid")
+    @classmethod
+    def _valid_grid(cls, v: tuple[float, float, int]) -> tuple[float, float, int]:
+        lo, hi, n = v
+        if not lo < hi or n < 2:
+            raise ValueError(
+                f"grid must be [loglam_min, loglam_max, n_pixels] with min < max and n_pixels >= 2, got {list(v)}"
+            )
+        if lo < 2 or hi > 6:
+            raise ValueError(
+                f"grid ends {lo!r}, {hi!r} look like wavelengths, not log10(wavelength / Angstrom); "
+                "optical spectra have loglam 3.5-4.1, e.g. [3.5754, 3.9670, 4000]"
+            )
+        return v
+
+
 class PreprocessConfig(_Strict):
     """Fitted transforms; they are saved with the run and applied at prediction."""
 
     images: ImagePreprocess = ImagePreprocess()
+    spectra: SpectraPreprocess = SpectraPreprocess()
     features: Literal["none", "standard", "robust"] = "standard"
     targets: Literal["none", "standard", "robust"] = "standard"
 

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
+from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer
 from astroreg.preprocess._transforms import (
     FeatureScaler,
     ImageNormalizer,
@@ -65,6 +66,9 @@ class RecipePreprocessor:
     columns: tuple[str, ...] = ()
     band_index: tuple[int, ...] | None = None
     images: ImageNormalizer | None = None
+    spectra: LogLamResampler | None = None
+    standardizer: SpectrumStandardizer | None = None
+    rest_frame_column: str | None = None
     features: FeatureScaler | None = None
     targets: TargetScaler = field(default_factory=TargetScaler)
     input_shape: tuple[int, ...] = ()
@@ -102,11 +106,23 @@ class RecipePreprocessor:
             self.features = FeatureScaler(kind=recipe.preprocess.features, columns=self.columns)
             self.features.fit(dataset.tabular(self.columns, train_rows).to_numpy(dtype=np.float64))
             self.input_shape = (len(self.columns),)
+        elif modality == "spectra":
+            p = recipe.preprocess.spectra
+            lo, hi, n_pixels = p.grid
+            mask = dataset.spectra.get("mask")
+            bad_bits = None if mask is None or "bad_bits" not in mask.attrs else int(mask.attrs["bad_bits"])
+            self.spectra = LogLamResampler(loglam_min=lo, loglam_max=hi, n_pixels=n_pixels,
+                                           bad_pixels=p.bad_pixels, bad_mask_bits=bad_bits).fit()
+            if p.standardize:
+                # Nothing is learned per dataset; fit only records the number of pixels.
+                self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
+            self.rest_frame_column = p.rest_frame_column
+            if self.rest_frame_column is not None:
+                # Fail before training, not when the test split is read, on a missing RV.
+                _radial_velocity(dataset, self.rest_frame_column, np.arange(len(dataset)))
+            self.input_shape = (n_pixels,)
         else:
-            raise ValueError(
-                f"inputs.modality {modality!r} has no preprocessing in this version of astroreg; "
-                "use images or tabular"
-            )
+            raise ValueError(f"inputs.modality {modality!r} is not one of images, spectra, tabular")
         y = raw_targets(recipe, dataset, train_rows)
         self.targets = TargetScaler(kind=recipe.preprocess.targets).fit(y)
         return self
@@ -118,7 +134,25 @@ class RecipePreprocessor:
             ids = dataset.ids[rows] if not isinstance(rows, slice) else None
             return self.images.transform(self._select_bands(dataset.read_images(rows)), ids=ids)
         idx = np.arange(len(dataset))[rows] if isinstance(rows, slice) else rows
+        if self.modality == "spectra":
+            return self._spectra_inputs(dataset, np.asarray(idx))
         return self.features.transform(dataset.tabular(self.columns, idx).to_numpy(dtype=np.float64))
+
+    def _spectra_inputs(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float32]:
+        """Resampled (rest-frame) and standardised spectra, float32 of shape (n, n_pixels)."""
+        g = dataset.spectra
+        keys = ["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g]
+        arrays = dataset.read_spectra(rows, keys=keys)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
+        rv = None if self.rest_frame_column is None else _radial_velocity(dataset, self.rest_frame_column, rows)
+        flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
+                                         mask=arrays.get("mask"), rv_kms=rv)
+        if self.standardizer is not None:
+            # Over every finite pixel, clamped ends included (the paper's choice); masked
+            # pixels (NaN) become 0, the spectrum's mean.
+            flux = self.standardizer.transform(flux)
+        return np.nan_to_num(flux, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
     def _select_bands(self, images: NDArray) -> NDArray:
         return images if self.band_index is None else images[:, list(self.band_index)]
@@ -165,7 +199,8 @@ def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
     """Per-object network input shape of a recipe, from its dataset when the file exists.
 
     Without the file, image recipes need ``inputs.crop`` (and ``inputs.bands`` for
-    more than one band) and tabular recipes ``inputs.columns``.
+    more than one band) and tabular recipes ``inputs.columns``. Spectra recipes never
+    need the file: the shape is ``(n_pixels,)`` of ``preprocess.spectra.grid``.
     """
     path = Path(recipe.dataset.path)
     inp = recipe.inputs
@@ -177,6 +212,8 @@ def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
                 return (b, inp.crop, inp.crop) if inp.crop else (b, h, w)
             if inp.modality == "tabular":
                 return (len(inp.columns or ds.tabular_columns),)
+    if inp.modality == "spectra":
+        return (int(recipe.preprocess.spectra.grid[2]),)
     if inp.modality == "images" and inp.crop:
         return (len(inp.bands) if inp.bands else 1, inp.crop, inp.crop)
     if inp.modality == "tabular" and inp.columns:
@@ -185,6 +222,29 @@ def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
         f"cannot tell the input shape of recipe {recipe.name!r}: dataset {path} does not exist and the recipe "
         "does not fix it (set inputs.crop for images or inputs.columns for tabular data)"
     )
+
+
+def _radial_velocity(dataset: Dataset, column: str, rows: NDArray) -> NDArray[np.float64]:
+    """Radial velocities in km/s of ``rows`` from a tabular column (or a target, as ingest writes RV_ADOP)."""
+    if column in dataset.tabular_columns:
+        rv = dataset.tabular([column], rows)[column].to_numpy(dtype=np.float64)
+    elif column in dataset.target_names:
+        rv = np.asarray(dataset.target(column, rows), dtype=np.float64)
+    else:
+        raise ValueError(
+            f"preprocess.spectra.rest_frame_column {column!r} is not in {dataset.path}; its tabular columns are "
+            f"{list(dataset.tabular_columns)} and targets {list(dataset.target_names)}: name the radial-velocity "
+            "column (km/s) or set rest_frame_column: null"
+        )
+    bad = ~np.isfinite(rv)
+    if bad.any():
+        ids = dataset.ids[np.asarray(rows)][bad]
+        shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        raise ValueError(
+            f"radial velocity {column!r} is missing (NaN) for {len(ids)} object(s): {shown}; drop them from the "
+            "dataset or set preprocess.spectra.rest_frame_column: null"
+        )
+    return rv
 
 
 def _band_index(bands, dataset: Dataset) -> tuple[int, ...] | None:

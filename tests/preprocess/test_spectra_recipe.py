@@ -1,0 +1,114 @@
+"""The ``spectra`` input modality of recipes: shipped recipe, learning, rest frame, missing RV."""
+
+import json
+
+import numpy as np
+import pytest
+
+from astroreg.cli import main
+from astroreg.config import recipe_from_dict
+from astroreg.data import Dataset, DatasetWriter, SpectraSpec
+from astroreg.pipeline import train_recipe
+from astroreg.preprocess import RecipePreprocessor, recipe_input_shape
+from astroreg.preprocess._spectra import doppler_loglam_shift
+
+LOGLAM = np.linspace(3.60, 3.66, 600)  # input pixels, spacing 1e-4 like SDSS
+LINE = 3.63  # rest-frame loglam of the one absorption line
+
+
+def _spectra(teff, feh, rv, rng, *, line_sigma=0.002, noise=0.01):
+    """Flux (n, 600): continuum slope set by teff, line depth by feh, observed at radial velocity rv (km/s)."""
+    x = LOGLAM[None] - doppler_loglam_shift(np.asarray(rv, float))[:, None]  # rest-frame loglam of each pixel
+    slope = (np.asarray(teff)[:, None] - 5500.0) / 1500.0 * 4.0
+    depth = 0.1 + 0.5 * (np.asarray(feh)[:, None] + 2.0) / 2.5
+    scale = rng.uniform(10, 1000, (len(teff), 1))  # distance: removed by per-spectrum standardising
+    # A strong fixed ripple sets every spectrum's std, so standardising keeps the line depth.
+    ripple = 1 + 0.8 * np.sin(2 * np.pi * (x - 3.60) / 0.03)
+    shape = ripple * (1 + slope * (x - LINE)) * (1 - depth * np.exp(-0.5 * ((x - LINE) / line_sigma) ** 2))
+    sigma = noise * scale * np.ones_like(shape)
+    return scale * shape + sigma * rng.normal(size=shape.shape), 1.0 / sigma**2
+
+
+def _write(path, teff, feh, rv, rng, **kw):
+    n = len(teff)
+    flux, ivar = _spectra(teff, feh, np.nan_to_num(rv), rng, **kw)
+    mask = np.zeros(flux.shape, np.uint8)
+    bad = rng.random(flux.shape) < 0.005  # a few bad pixels, with garbage flux
+    mask[bad] = 1
+    flux[bad] = 1e6
+    spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM), with_mask=True, mask_bad_bits=1)
+    with DatasetWriter(path, spectra=spec, targets={"teff": "K", "feh": "dex"}, tabular={"RV": "km/s"}) as w:
+        w.append([f"s{i}" for i in range(n)], spectra={"flux": flux, "ivar": ivar, "mask": mask},
+                 targets={"teff": teff, "feh": feh}, tabular={"RV": rv})
+        w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
+    return path
+
+
+def _recipe(path, *, rest_frame_column=None, **training):
+    return recipe_from_dict({
+        "name": "spec",
+        "dataset": {"path": str(path)},
+        "inputs": {"modality": "spectra"},
+        "targets": [{"name": "teff", "unit": "K"}, {"name": "feh", "unit": "dex"}],
+        "preprocess": {"spectra": {"grid": [3.605, 3.655, 200], "rest_frame_column": rest_frame_column}},
+        "model": {"name": "residual_mlp",
+                  "params": {"stem": 32, "blocks": [16], "heads": [16], "trunk_dropout": 0.0}},
+        "training": {"epochs": 15, "batch_size": 32, "optimizer": {"name": "adam", "lr": 3e-3}, **training},
+        "evaluation": {"baselines": [{"name": "mean_predictor", "kind": "mean"}]},
+    })
+
+
+def test_shipped_recipe_summary_without_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # data/sdss-stars.h5 does not exist here
+    assert main(["summary", "stellar-params"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == "trainable parameters: 542771"
+
+
+def test_input_shape_comes_from_the_grid(tmp_path):
+    assert recipe_input_shape(_recipe(tmp_path / "absent.h5")) == (200,)
+
+
+def test_residual_mlp_learns_from_spectra(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    teff, feh = rng.uniform(4000, 7000, n), rng.uniform(-2.0, 0.5, n)
+    path = _write(tmp_path / "spec.h5", teff, feh, rng.uniform(-200, 200, n), rng)
+    recipe = _recipe(path, rest_frame_column="RV")
+    with Dataset(path) as ds:
+        pre = RecipePreprocessor.fit(recipe, ds, ds.split("train"))
+        x = pre.inputs(ds, np.arange(10))
+    assert x.shape == (10, 200) and x.dtype == np.float32 and np.isfinite(x).all()
+    run = train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
+    models = json.loads((run / "metrics.json").read_text())["models"]
+    for target in ("teff", "feh"):
+        assert models["residual_mlp"][target]["mse"] < 0.5 * models["mean_predictor"][target]["mse"], target
+
+
+def test_rest_frame_shift_aligns_the_line(tmp_path):
+    rng = np.random.default_rng(1)
+    teff, feh = np.full(2, 5500.0), np.full(2, -0.5)
+    path = _write(tmp_path / "rv.h5", teff, feh, np.array([0.0, 300.0]), rng, line_sigma=0.0005, noise=1e-4)
+    rows = np.array([0, 1])
+    with Dataset(path) as ds:
+        shifted = RecipePreprocessor.fit(_recipe(path, rest_frame_column="RV"), ds, rows).inputs(ds, rows)
+        observed = RecipePreprocessor.fit(_recipe(path), ds, rows).inputs(ds, rows)
+    moved = np.abs(observed[0] - observed[1]).max()
+    aligned = np.abs(shifted[0] - shifted[1]).max()
+    assert moved > 0.3  # 300 km/s moves the narrow line by ~1.7 output pixels
+    assert aligned < 0.1 * moved
+    # The line minimum of the RV 300 km/s star moves back onto the rest-frame star's.
+    near = np.flatnonzero(np.abs(np.linspace(3.605, 3.655, 200) - LINE) < 0.0015)
+    rest_pixel = near[np.argmin(observed[0, near])]
+    assert near[np.argmin(shifted[1, near])] == rest_pixel
+    assert near[np.argmin(observed[1, near])] > rest_pixel  # redshifted before the correction
+
+
+def test_missing_radial_velocity_names_the_object(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 20
+    rv = np.zeros(n)
+    rv[7] = np.nan
+    path = _write(tmp_path / "nan.h5", rng.uniform(4000, 7000, n), rng.uniform(-2, 0.5, n), rv, rng)
+    with Dataset(path) as ds, pytest.raises(ValueError, match=r"'RV' is missing \(NaN\) for 1 object\(s\): s7"):
+        RecipePreprocessor.fit(_recipe(path, rest_frame_column="RV"), ds, np.arange(n))
