@@ -161,40 +161,27 @@ def run_sdss_spectra(args: argparse.Namespace) -> int:
     Returns 1 when no spectrum could be ingested and 2 when the arguments or the catalogue
     columns are wrong; the reason goes to stderr.
     """
-    from astroreg.data._ingest_images import DEFAULT_SPLITS, NothingIngestedError
     from astroreg.data._ingest_spectra import SSPP_TARGETS, ingest_sdss_spectra
 
-    if args.no_splits:
-        fractions = None
-    else:
-        fractions = args.splits if args.splits is not None else DEFAULT_SPLITS
     grid = None
     if args.grid is not None:
         lo, hi, n = args.grid
         grid = (lo, hi, int(n)) if n == int(n) else args.grid
-    try:
-        ingest_sdss_spectra(
-            args.spectra,
-            args.catalog,
-            args.out,
-            id_columns=tuple(args.id_columns),
-            id_column=args.id_column,
-            targets=dict(args.targets) if args.targets else SSPP_TARGETS,
-            grid=grid,
-            split_fractions=fractions,
-            seed=args.seed,
-            n_jobs=args.jobs,
-            parallel="threads" if args.threads else "processes",
-            chunk_size=args.chunk_size,
-            progress=not args.quiet,
-        )
-    except NothingIngestedError as err:
-        print(f"astroreg ingest sdss-spectra: error: {err}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as err:
-        print(f"astroreg ingest sdss-spectra: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return _exit_status("sdss-spectra", lambda: ingest_sdss_spectra(
+        args.spectra,
+        args.catalog,
+        args.out,
+        id_columns=tuple(args.id_columns),
+        id_column=args.id_column,
+        targets=dict(args.targets) if args.targets else SSPP_TARGETS,
+        grid=grid,
+        split_fractions=_split_fractions(args),
+        seed=args.seed,
+        n_jobs=args.jobs,
+        parallel="threads" if args.threads else "processes",
+        chunk_size=args.chunk_size,
+        progress=not args.quiet,
+    ))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -203,36 +190,47 @@ def run(args: argparse.Namespace) -> int:
     Returns 1 when no object could be ingested and 2 when the arguments or the catalogue
     columns are wrong; the reason goes to stderr.
     """
-    from astroreg.data._ingest_images import DEFAULT_SPLITS, NothingIngestedError, ingest_image_folder
+    from astroreg.data._ingest_images import ingest_image_folder
+
+    return _exit_status("images", lambda: ingest_image_folder(
+        args.catalog,
+        args.images,
+        args.out,
+        file_column=args.file_column,
+        targets=dict(args.targets),
+        tabular=[] if args.no_tabular else args.tabular,
+        id_column=args.id_column,
+        crop=args.crop,
+        band=args.band,
+        pixel_scale=args.pixel_scale,
+        unit=args.unit,
+        split_fractions=_split_fractions(args),
+        seed=args.seed,
+        n_jobs=args.jobs,
+        chunk_size=args.chunk_size,
+        progress=not args.quiet,
+    ))
+
+
+def _split_fractions(args: argparse.Namespace):
+    from astroreg.data._ingest_images import DEFAULT_SPLITS
 
     if args.no_splits:
-        fractions = None
-    else:
-        fractions = args.splits if args.splits is not None else DEFAULT_SPLITS
+        return None
+    return args.splits if args.splits is not None else DEFAULT_SPLITS
+
+
+def _exit_status(layout: str, ingest) -> int:
+    """Run an ingest; 0 when something was ingested, 1 when nothing could be, 2 for bad input."""
+    from astroreg.data._ingest_images import NothingIngestedError
+
     try:
-        ingest_image_folder(
-            args.catalog,
-            args.images,
-            args.out,
-            file_column=args.file_column,
-            targets=dict(args.targets),
-            tabular=[] if args.no_tabular else args.tabular,
-            id_column=args.id_column,
-            crop=args.crop,
-            band=args.band,
-            pixel_scale=args.pixel_scale,
-            unit=args.unit,
-            split_fractions=fractions,
-            seed=args.seed,
-            n_jobs=args.jobs,
-            chunk_size=args.chunk_size,
-            progress=not args.quiet,
-        )
+        ingest()
     except NothingIngestedError as err:
-        print(f"astroreg ingest images: error: {err}", file=sys.stderr)
+        print(f"astroreg ingest {layout}: error: {err}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as err:
-        print(f"astroreg ingest images: error: {err}", file=sys.stderr)
+        print(f"astroreg ingest {layout}: error: {err}", file=sys.stderr)
         return 2
     return 0
 
