@@ -100,18 +100,23 @@ class IngestReport:
 
     def summary(self, max_lines: int = _SUMMARY_LINES) -> str:
         """Human-readable summary: counts, then up to ``max_lines`` skipped files with reasons."""
-        if self.n_ok:
-            b, h, w = self.image_shape
-            head = (f"ingested {self.n_ok} of {self.n_rows} catalogue rows into {self.out} "
-                    f"({b}x{h}x{w} stamps, {self.pixel_scale:g} arcsec/pixel)")
-        else:
-            head = f"ingested none of {self.n_rows} catalogue rows"
-        lines = [f"{head}; skipped {self.n_skipped}" + (":" if self.skipped else "")]
+        lines = [f"{self._headline()}; skipped {self.n_skipped}" + (":" if self.skipped else "")]
         lines += [f"  {f}: {r}" for f, r in self.skipped[:max_lines]]
         if self.n_skipped > max_lines:
             lines.append(f"  ... and {self.n_skipped - max_lines} more")
+        lines += self._extra_lines()
         lines.append(f"report: {self.report_path}")
         return "\n".join(lines)
+
+    def _headline(self) -> str:
+        if not self.n_ok:
+            return f"ingested none of {self.n_rows} catalogue rows"
+        b, h, w = self.image_shape
+        return (f"ingested {self.n_ok} of {self.n_rows} catalogue rows into {self.out} "
+                f"({b}x{h}x{w} stamps, {self.pixel_scale:g} arcsec/pixel)")
+
+    def _extra_lines(self) -> list[str]:
+        return []
 
 
 def ingest_image_folder(

@@ -68,7 +68,6 @@ SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 _SUFFIXES = (".fits", ".fit")
 _MISSING_LABEL = -9999.0
 _MIN_FILES_FOR_POOL = 64
-_SUMMARY_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -106,22 +105,16 @@ class SpectraIngestReport(IngestReport):
                 "resampled": self.resampled, "n_catalog_rows": self.n_catalog_rows,
                 "n_catalog_unmatched": self.n_catalog_unmatched}
 
-    def summary(self, max_lines: int = _SUMMARY_LINES) -> str:
-        """Human-readable summary: counts, then up to ``max_lines`` skipped files with reasons."""
-        if self.n_ok:
-            lo, hi = self.wavelength_range
-            how = "resampled onto" if self.resampled else "native pixels on"
-            head = (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} a common "
-                    f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom)")
-        else:
-            head = f"ingested none of {self.n_rows} spectrum files"
-        lines = [f"{head}; skipped {self.n_skipped}" + (":" if self.skipped else "")]
-        lines += [f"  {f}: {r}" for f, r in self.skipped[:max_lines]]
-        if self.n_skipped > max_lines:
-            lines.append(f"  ... and {self.n_skipped - max_lines} more")
-        lines.append(f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum")
-        lines.append(f"report: {self.report_path}")
-        return "\n".join(lines)
+    def _headline(self) -> str:
+        if not self.n_ok:
+            return f"ingested none of {self.n_rows} spectrum files"
+        lo, hi = self.wavelength_range
+        how = "resampled onto" if self.resampled else "native pixels on"
+        return (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} a common "
+                f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom)")
+
+    def _extra_lines(self) -> list[str]:
+        return [f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum"]
 
 
 def ingest_sdss_spectra(
