@@ -167,6 +167,27 @@ class EarlyStoppingConfig(_Strict):
     min_delta: float = 0.0
 
 
+class AugmentConfig(_Strict):
+    """Gaussian-noise copies of the training spectra (paper 001: 2 copies at 1-5 % of each spectrum's std).
+
+    Only the training split is augmented; validation and test spectra are never touched.
+    Each copy adds noise whose standard deviation is a fraction, drawn uniformly in
+    ``noise_fraction``, of the standard deviation of that (preprocessed) spectrum.
+    """
+
+    copies: int = Field(default=0, ge=0, description="extra noisy copies per training spectrum (0: off)")
+    noise_fraction: tuple[float, float] = Field(
+        default=(0.01, 0.05), description="[low, high] of the noise std as a fraction of the spectrum's std"
+    )
+
+    @field_validator("noise_fraction")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1]:
+            raise ValueError(f"noise_fraction must be [low, high] with 0 <= low <= high, got {list(v)}")
+        return v
+
+
 class TrainingConfig(_Strict):
     """How the network is trained."""
 
@@ -184,6 +205,7 @@ class TrainingConfig(_Strict):
     memory_limit_gb: float = Field(default=4.0, gt=0)
     num_workers: int = Field(default=0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    augment: AugmentConfig = AugmentConfig()
 
 
 class FeatureSelection(_Strict):
@@ -202,20 +224,40 @@ BaselineKind = Literal[
     "lightgbm",
     "logistic_regression",
     "random_forest_classifier",
+    "network",
 ]
 CLASSIFIER_KINDS = frozenset({"logistic_regression", "random_forest_classifier"})
 
 
 class BaselineConfig(_Strict):
-    """A classical model run through the same data, splits and evaluation."""
+    """A baseline run through the same data, splits and evaluation.
+
+    Classical kinds (scikit-learn, LightGBM) read ``inputs``: ``tabular`` columns
+    (``features``), or ``model``, the recipe's preprocessed network inputs flattened
+    (e.g. the resampled spectra); ``auto`` is ``model`` for spectra recipes and
+    ``tabular`` otherwise. ``kind: network`` trains another registered network
+    (``model``) with the recipe's training section, changed by ``training`` (dotted
+    keys under ``training``, e.g. ``{epochs: 10, optimizer.lr: 3.0e-4}``).
+    """
 
     name: str
     kind: BaselineKind
+    inputs: Literal["auto", "tabular", "model"] = "auto"
     features: FeatureSelection = FeatureSelection()
     params: dict[str, Any] = Field(default_factory=dict)
     buckets: list[str] | None = Field(
         default=None, description="classifiers: labels of equal-count target buckets, e.g. [low, medium, high]"
     )
+    model: ModelConfig | None = Field(default=None, description="kind network: the registered network to train")
+    training: dict[str, Any] = Field(default_factory=dict, description="kind network: overrides of training.*")
+
+    @model_validator(mode="after")
+    def _network_fields(self) -> BaselineConfig:
+        if self.kind == "network" and self.model is None:
+            raise ValueError(f"baseline {self.name!r} is kind network; give model: {{name: ..., params: {{}}}}")
+        if self.kind != "network" and (self.model is not None or self.training):
+            raise ValueError(f"baseline {self.name!r} ({self.kind}) is not a network; remove 'model' and 'training'")
+        return self
 
     @model_validator(mode="after")
     def _buckets_for_classifiers(self) -> BaselineConfig:
@@ -238,6 +280,14 @@ class EvaluationConfig(_Strict):
     bins: int = Field(default=8, ge=1, description="bins of the true value for binned metrics")
     baselines: list[BaselineConfig] = Field(default_factory=list)
     reference: str | None = Field(default=None, description="baseline whose MSE the others are divided by")
+    compare_to: list[str] = Field(
+        default_factory=list, description="baselines whose MAE per target the model is divided by in the report"
+    )
+    snr_column: str | None = Field(default=None, description="tabular column of S/N (e.g. SN_MEDIAN_ALL)")
+    snr_edges: list[float] = Field(
+        default_factory=lambda: [10.0, 20.0, 40.0],
+        description="inner edges of the S/N bins (open below and above) for the median and 1.4826 MAD of residuals",
+    )
 
     @field_validator("baselines")
     @classmethod
@@ -247,6 +297,67 @@ class EvaluationConfig(_Strict):
         if dup:
             raise ValueError(f"baseline names must be unique; repeated: {dup}")
         return v
+
+
+class VariantConfig(_Strict):
+    """A named change of the recipe for ablations (``astroreg ablate``).
+
+    ``overrides`` are dotted keys as for ``--set`` (e.g. ``{model.params.skip: false}``);
+    ``single_task`` trains one network per target, each with its own head only.
+    """
+
+    name: str
+    description: str = ""
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    single_task: bool = False
+
+
+class SearchDimension(_Strict):
+    """One dimension of a tuning search space.
+
+    ``int`` and ``float`` take ``low``, ``high`` and optionally ``step`` or ``log``;
+    ``categorical`` takes ``choices`` (any YAML values, lists included).
+    """
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDimension:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical dimension needs a non-empty 'choices' list")
+        else:
+            if self.low is None or self.high is None or not self.low < self.high:
+                raise ValueError(f"an {self.type} dimension needs low < high, got low={self.low}, high={self.high}")
+            if self.log and (self.low <= 0 or self.step is not None):
+                raise ValueError("log=true needs low > 0 and no step")
+        return self
+
+
+class TuningConfig(_Strict):
+    """Hyper-parameter search with Optuna (``astroreg tune``).
+
+    ``space`` maps dotted recipe keys (``model.params.stem``, ``training.optimizer.lr``;
+    an integer part indexes a list, e.g. ``model.params.heads.0``) to dimensions.
+    Trials minimise the best validation loss; the study lives in ``storage``
+    (SQLite, default ``runs/<recipe name>-tuning.db``) and resumes from there.
+    """
+
+    sampler: Literal["tpe", "gp"] = "tpe"
+    trials: int = Field(default=20, ge=1)
+    pruner: Literal["median", "none"] = "median"
+    startup_trials: int = Field(default=5, ge=0, description="trials before the sampler and pruner act")
+    epochs: int | None = Field(default=None, ge=1, description="epochs per trial (default training.epochs)")
+    max_train_objects: int | None = Field(default=None, ge=1, description="training objects per trial")
+    storage: str | None = Field(default=None, description="SQLite file or Optuna storage URL")
+    study_name: str | None = None
+    seed: int = 0
+    space: dict[str, SearchDimension] = Field(default_factory=dict)
 
 
 class Recipe(_Strict):
@@ -268,6 +379,8 @@ class Recipe(_Strict):
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    variants: list[VariantConfig] = Field(default_factory=list, description="ablations run by astroreg ablate")
+    tuning: TuningConfig | None = None
 
     @field_validator("targets")
     @classmethod
@@ -285,6 +398,12 @@ class Recipe(_Strict):
         names = [self.model.name] + [b.name for b in self.evaluation.baselines]
         if ref is not None and ref not in names:
             raise ValueError(f"evaluation.reference {ref!r} is not the model or a baseline; choose one of {names}")
+        unknown = [c for c in self.evaluation.compare_to if c not in names]
+        if unknown:
+            raise ValueError(f"evaluation.compare_to {unknown} are not the model or a baseline; choose from {names}")
+        vnames = [v.name for v in self.variants]
+        if len(set(vnames)) != len(vnames):
+            raise ValueError(f"variant names must be unique, got {vnames}")
         return self
 
     @property
@@ -293,20 +412,46 @@ class Recipe(_Strict):
         return [t.name for t in self.targets]
 
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
-        """A copy with dotted-key overrides applied, e.g. ``{"training.epochs": 2}``."""
+        """A copy with dotted-key overrides applied, e.g. ``{"training.epochs": 2}``.
+
+        Keys under a free-form ``params`` mapping may be new (``model.params.skip``);
+        an integer part indexes a list (``model.params.heads.0``).
+        """
         data = self.model_dump(mode="python")
         for key, value in overrides.items():
-            node = data
-            parts = key.split(".")
-            for p in parts[:-1]:
-                if not isinstance(node, dict) or p not in node:
-                    raise ValueError(f"override {key!r}: no section {p!r} in the recipe")
-                node = node[p]
-            if not isinstance(node, dict) or parts[-1] not in node:
-                allowed = sorted(node) if isinstance(node, dict) else []
-                raise ValueError(f"override {key!r}: unknown key {parts[-1]!r}; allowed: {allowed}")
-            node[parts[-1]] = value
+            set_dotted(data, key, value)
         return recipe_from_dict(data, source="overrides")
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for the dotted key ``a.b.c``, in place; errors name the key.
+
+    An integer part indexes a list; keys under a ``params`` mapping may be new.
+    """
+    node: Any = data
+    parts = key.split(".")
+    for depth, p in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list) and p.lstrip("-").isdigit():
+            i = int(p)
+            if not -len(node) <= i < len(node):
+                raise ValueError(f"override {key!r}: index {i} out of range for a list of {len(node)}")
+            if last:
+                node[i] = value
+            else:
+                node = node[i]
+            continue
+        free = depth > 0 and parts[depth - 1] == "params"
+        if not isinstance(node, dict) or (p not in node and not (free and last)):
+            allowed = sorted(node) if isinstance(node, dict) else []
+            where = "unknown key" if last else "no section"
+            raise ValueError(f"override {key!r}: {where} {p!r}; allowed: {allowed}")
+        if last:
+            node[p] = value
+        else:
+            if node[p] is None and free:
+                node[p] = {}
+            node = node[p]
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
