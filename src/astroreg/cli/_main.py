@@ -19,7 +19,7 @@ run `astroreg <command> --help` for the options of each command."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    from astroreg.cli import _demo, _info, _ingest, _run, _simulate
+    from astroreg.cli import _ablate, _demo, _info, _ingest, _run, _simulate, _tune
 
     parser = argparse.ArgumentParser(
         prog="astroreg",
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"astroreg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (_demo, _simulate, _ingest, _run, _info):
+    for module in (_demo, _simulate, _ingest, _run, _tune, _ablate, _info):
         module.register(sub)
     return parser
 
