@@ -101,6 +101,7 @@ def fit_network(
     run_dir: str | os.PathLike,
     *,
     progress: bool = True,
+    callbacks: list[L.Callback] | None = None,
 ) -> FitResult:
     """Train the recipe's network; keep the weights of the best validation epoch.
 
@@ -117,6 +118,8 @@ def fit_network(
         Lightning logs and checkpoints go under it.
     progress : bool
         Show Lightning's progress bar.
+    callbacks : list of lightning.Callback, optional
+        Extra callbacks (e.g. a tuning pruner), appended to the built-in ones.
 
     Returns
     -------
@@ -161,7 +164,7 @@ def fit_network(
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
                            save_top_k=1)
     timer = EpochTimer()
-    callbacks = [ckpt, timer]
+    callbacks = [ckpt, timer, *(callbacks or [])]
     if tr.early_stopping.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
                                        min_delta=tr.early_stopping.min_delta))
