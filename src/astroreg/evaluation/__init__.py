@@ -10,6 +10,9 @@ from astroreg.evaluation._metrics import (
     evaluate_predictions,
     redshift_metrics,
     regression_metrics,
+    residuals_by_snr,
+    robust_residual_stats,
+    snr_bin_labels,
 )
 from astroreg.evaluation._plots import (
     plot_comparison,
@@ -18,6 +21,16 @@ from astroreg.evaluation._plots import (
     plot_pred_vs_true,
     plot_residual_hist,
     plot_residuals,
+)
+from astroreg.evaluation._tables import (
+    PAPER_001,
+    ablation_markdown,
+    ablation_table,
+    mae_ratio_table,
+    model_size_table,
+    paper_tables_markdown,
+    range_normalised_errors,
+    target_ranges,
 )
 from astroreg.evaluation._report import (
     comparison_table,
@@ -33,6 +46,9 @@ __all__ = [
     "classification_metrics",
     "binned_metrics",
     "evaluate_predictions",
+    "robust_residual_stats",
+    "residuals_by_snr",
+    "snr_bin_labels",
     "plot_pred_vs_true",
     "plot_residuals",
     "plot_residual_hist",
@@ -44,4 +60,12 @@ __all__ = [
     "write_metrics_json",
     "read_metrics_json",
     "write_report",
+    "PAPER_001",
+    "mae_ratio_table",
+    "model_size_table",
+    "target_ranges",
+    "range_normalised_errors",
+    "ablation_table",
+    "ablation_markdown",
+    "paper_tables_markdown",
 ]

@@ -29,6 +29,9 @@ __all__ = [
     "classification_metrics",
     "binned_metrics",
     "evaluate_predictions",
+    "robust_residual_stats",
+    "residuals_by_snr",
+    "snr_bin_labels",
 ]
 
 #: Scale that turns a median absolute deviation into a Gaussian sigma.
@@ -425,3 +428,143 @@ def evaluate_predictions(
             metrics.update(redshift_metrics(true, pred, names=names))
         results[t] = metrics
     return results
+
+
+def robust_residual_stats(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """Median and 1.4826 x MAD of the residual ``pred - true``, as stellar-label surveys quote them.
+
+    Objects whose true value is NaN (unlabelled) are left out; a NaN prediction of a
+    labelled object is an error.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_objects,)
+        True and predicted values, same unit.
+
+    Returns
+    -------
+    dict
+        ``median`` (median residual, the robust bias), ``sigma_mad``
+        (``1.4826 * median(|e - median(e)|)``, the same as ``nmad`` of
+        :func:`regression_metrics`), ``mae`` and ``n`` (objects used, int).
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, no labelled object, or a non-finite prediction.
+
+    Examples
+    --------
+    >>> s = robust_residual_stats([0.0, 1.0, 2.0, np.nan], [1.0, 2.0, 3.0, 5.0])
+    >>> s["median"], s["sigma_mad"], s["n"]
+    (1.0, 0.0, 3)
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape; got {t.shape} and {p.shape}")
+    known = ~np.isnan(t)
+    t, p = _check_pair(t[known], p[known])
+    e = p - t
+    median, sigma = _robust_stats(e)
+    return {"median": median, "sigma_mad": sigma, "mae": float(np.mean(np.abs(e))), "n": int(e.size)}
+
+
+def snr_bin_labels(edges: Sequence[float]) -> list[str]:
+    """Labels of the S/N bins open below and above: ``["S/N < 10", "10-20", "20-40", "> 40"]``.
+
+    Examples
+    --------
+    >>> snr_bin_labels([10, 20])
+    ['S/N < 10', '10-20', 'S/N > 20']
+    """
+    e = [float(v) for v in edges]
+    fmt = "{:g}".format
+    if not e:
+        return ["all"]
+    inner = [f"{fmt(lo)}-{fmt(hi)}" for lo, hi in zip(e[:-1], e[1:])]
+    return [f"S/N < {fmt(e[0])}", *inner, f"S/N > {fmt(e[-1])}"]
+
+
+def residuals_by_snr(
+    frame: pd.DataFrame,
+    targets: str | Sequence[str],
+    snr: str | ArrayLike,
+    edges: Sequence[float] = (10.0, 20.0, 40.0),
+    *,
+    include_all: bool = True,
+) -> pd.DataFrame:
+    """Median and 1.4826 x MAD of the residuals per target in bins of S/N.
+
+    Bins are open below and above the inner ``edges``: ``S/N < e0``, ``[e0, e1)``, ...,
+    ``S/N >= e_last`` (labelled ``"S/N > e_last"``). Objects with NaN truth or NaN S/N
+    are left out.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Predictions with ``<target>_true`` and ``<target>_pred`` columns.
+    targets : str or sequence of str
+        Targets to summarise.
+    snr : str or array-like of shape (n_objects,)
+        Column of ``frame`` holding the S/N, or the S/N values in the rows' order.
+    edges : sequence of float
+        Inner bin edges, strictly increasing (the recipe's ``evaluation.snr_edges``).
+    include_all : bool
+        Also give one ``"all"`` row per target over every S/N.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``target, bin, snr_lo, snr_hi, n, median, sigma_mad, mae`` (one row
+        per target and bin, in bin order; ``snr_lo`` / ``snr_hi`` are -inf / inf for
+        the open ends; empty bins have ``n = 0`` and NaN statistics).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, ``snr`` has the wrong length, or ``edges`` is not
+        strictly increasing.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"t_true": [0.0, 0.0, 0.0], "t_pred": [1.0, 2.0, 0.0], "sn": [5, 15, 50]})
+    >>> residuals_by_snr(f, "t", "sn", [10, 20], include_all=False)["n"].tolist()
+    [1, 1, 1]
+    """
+    target_list = [targets] if isinstance(targets, str) else list(targets)
+    e = np.asarray(list(edges), dtype=np.float64)
+    if e.ndim != 1 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+        raise ValueError(f"S/N edges must be finite and strictly increasing; got {list(edges)}")
+    if isinstance(snr, str):
+        if snr not in frame.columns:
+            raise ValueError(f"S/N column {snr!r} not in the predictions table; columns are {list(frame.columns)}")
+        s = frame[snr].to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        s = np.asarray(snr, dtype=np.float64)
+        if s.shape != (len(frame),):
+            raise ValueError(f"snr must have one value per row ({len(frame)}); got shape {s.shape}")
+    missing = [c for t in target_list for c in (f"{t}_true", f"{t}_pred") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in the predictions table; columns are {list(frame.columns)}")
+    labels = snr_bin_labels(e)
+    lows = np.concatenate([[-np.inf], e])
+    highs = np.concatenate([e, [np.inf]])
+    index = np.searchsorted(e, s, side="right")  # 0 below e0, len(e) at or above the last edge
+    rows = []
+    for t in target_list:
+        yt = frame[f"{t}_true"].to_numpy(dtype=np.float64, na_value=np.nan)
+        yp = frame[f"{t}_pred"].to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = ~np.isnan(yt) & ~np.isnan(s)
+        groups = [(labels[k], lows[k], highs[k], ok & (index == k)) for k in range(len(labels))]
+        if include_all:
+            groups.append(("all", -np.inf, np.inf, ~np.isnan(yt)))
+        for label, lo, hi, sel in groups:
+            row = {"target": t, "bin": label, "snr_lo": float(lo), "snr_hi": float(hi)}
+            if sel.any():
+                row.update(robust_residual_stats(yt[sel], yp[sel]))
+            else:
+                row.update(n=0, median=np.nan, sigma_mad=np.nan, mae=np.nan)
+            rows.append(row)
+    cols = ["target", "bin", "snr_lo", "snr_hi", "n", "median", "sigma_mad", "mae"]
+    return pd.DataFrame(rows, columns=cols).astype({"n": int})
