@@ -1,0 +1,480 @@
+"""Hyper-parameter search of a recipe with Optuna: space, objective, pruning, storage, outputs.
+
+A trial is the recipe with sampled values applied through :meth:`Recipe.with_overrides`,
+trained by :func:`astroreg.training.fit_network` for ``tuning.epochs`` epochs in a
+temporary folder; its value is the best validation loss (scaled targets). The study
+lives in an Optuna RDB storage (SQLite by default), so an interrupted study resumes
+and several processes, on one machine or many, can work on the same study.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import optuna
+import pandas as pd
+from matplotlib.figure import Figure
+from optuna.trial import TrialState
+
+from astroreg.config import Recipe, recipe_to_yaml
+from astroreg.config._recipe import SearchDimension
+from astroreg.data import Dataset, atomic_path, atomic_write_text
+from astroreg.models import get_model_entry
+from astroreg.preprocess import RecipePreprocessor, check_targets_present
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A process writes a heartbeat every HEARTBEAT_S while a trial runs; a RUNNING trial
+# whose heartbeat is older than GRACE_S belongs to a dead process and is marked FAIL.
+HEARTBEAT_S = 10
+GRACE_S = 30
+# Pruning starts after this many epochs: the first epochs of a warm-up schedule are noisy.
+PRUNE_WARMUP_EPOCHS = 2
+OVERRIDES_ATTR = "overrides"
+# Sections that the preprocessor and the splits depend on; a trial that changes none of
+# them reuses the study's fitted preprocessor.
+_DATA_KEYS = ("dataset", "inputs", "targets", "preprocess")
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune_recipe` returns."""
+
+    study: optuna.Study
+    best_value: float
+    best_overrides: dict[str, Any]
+    best_recipe: Path
+    trials_csv: Path
+    history_plot: Path
+    importance_plot: Path | None
+    n_finished: int
+    trial_seconds: float
+
+
+class PruningCallback(L.Callback):
+    """Report each epoch's validation loss to an Optuna trial; stop the fit when it is pruned.
+
+    Raising :class:`optuna.TrialPruned` inside ``on_validation_end`` propagates out of
+    ``trainer.fit`` (Lightning runs its teardown and re-raises), and the study marks the
+    trial PRUNED.
+
+    Parameters
+    ----------
+    trial : optuna.Trial
+        The running trial.
+    monitor : str
+        The logged metric to report (default ``val_loss``).
+    """
+
+    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss") -> None:
+        self.trial = trial
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        if score is None:
+            return
+        epoch = trainer.current_epoch
+        self.trial.report(float(score), step=epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"trial {self.trial.number} pruned at epoch {epoch}: "
+                                     f"{self.monitor} {float(score):.4g}")
+
+
+def _is_primitive(v: Any) -> bool:
+    return v is None or isinstance(v, (bool, int, float, str))
+
+
+def _choice_labels(choices: list[Any]) -> list[Any]:
+    """Optuna's categorical choices must be primitives: lists and mappings become JSON strings."""
+    if all(_is_primitive(c) for c in choices):
+        return list(choices)
+    return [json.dumps(c) for c in choices]
+
+
+def suggest(trial: optuna.Trial, key: str, dim: SearchDimension) -> Any:
+    """Sample one dimension; return the recipe value (a list for list-valued choices).
+
+    Parameters
+    ----------
+    trial : optuna.Trial
+    key : str
+        Dotted recipe key, used as the Optuna parameter name.
+    dim : SearchDimension
+
+    Returns
+    -------
+    Any
+        ``int``, ``float`` or one of ``dim.choices`` itself (e.g. ``[64, 32]``).
+    """
+    if dim.type == "categorical":
+        labels = _choice_labels(dim.choices)
+        label = trial.suggest_categorical(key, labels)
+        return dim.choices[labels.index(label)]
+    if dim.type == "int":
+        step = 1 if dim.step is None else dim.step
+        bounds = (dim.low, dim.high, step)
+        if any(float(b) != int(b) for b in bounds):
+            raise ValueError(f"tuning.space.{key}: an int dimension needs whole low, high and step, got {bounds}")
+        return trial.suggest_int(key, int(dim.low), int(dim.high), step=int(step), log=dim.log)
+    return trial.suggest_float(key, float(dim.low), float(dim.high), step=dim.step, log=dim.log)
+
+
+def _probe_value(dim: SearchDimension) -> Any:
+    if dim.type == "categorical":
+        return dim.choices[0]
+    return int(dim.low) if dim.type == "int" else float(dim.low)
+
+
+def tuning_base(recipe: Recipe) -> Recipe:
+    """The recipe a trial starts from: ``tuning.epochs`` and ``tuning.max_train_objects`` applied.
+
+    Raises
+    ------
+    ValueError
+        If the recipe has no ``tuning`` section or an empty ``tuning.space``, or a space key
+        does not fit the recipe; the message names the key to add or fix.
+    """
+    tc = recipe.tuning
+    if tc is None or not tc.space:
+        what = "no 'tuning' section" if tc is None else "an empty 'tuning.space'"
+        raise ValueError(
+            f"recipe {recipe.name!r} has {what}; add tuning.space with one entry per recipe key to search, e.g.\n"
+            "tuning:\n  epochs: 10\n  space:\n"
+            "    training.optimizer.lr: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
+            "    model.params.stem: {type: int, low: 64, high: 128, step: 16}\n"
+            "(recipes/stellar-params.yaml has the paper's full space)"
+        )
+    fixed: dict[str, Any] = {}
+    if tc.epochs is not None:
+        fixed["training.epochs"] = tc.epochs
+    if tc.max_train_objects is not None:
+        fixed["training.max_train_objects"] = tc.max_train_objects
+    base = recipe.with_overrides(fixed) if fixed else recipe
+    for key, dim in tc.space.items():
+        try:
+            base.with_overrides({key: _probe_value(dim)})
+        except ValueError as err:
+            raise ValueError(f"tuning.space key {key!r} does not fit recipe {recipe.name!r}: {err}; "
+                             "fix or remove that key under tuning.space") from None
+        parts = key.split(".")
+        if parts[:2] == ["model", "params"] and len(parts) > 2:
+            allowed = sorted(get_model_entry(base.model.name).parameters())
+            if parts[2] not in allowed:
+                raise ValueError(f"tuning.space key {key!r}: model {base.model.name!r} has no parameter "
+                                 f"{parts[2]!r}; allowed: {allowed}; fix or remove that key under tuning.space")
+    return base
+
+
+def resolve_storage(storage: str | os.PathLike | None, recipe_name: str, runs_root: str | os.PathLike = "runs") -> str:
+    """An Optuna storage URL: a URL as given, a file path as ``sqlite:///<absolute path>``.
+
+    The default is ``<runs_root>/<recipe name>-tuning.db``; the folder of a SQLite file is created.
+    """
+    if storage is None:
+        storage = Path(runs_root) / f"{recipe_name}-tuning.db"
+    text = str(storage)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    """Create or load a study in an RDB storage with heartbeats, and fail the stale trials of dead processes."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                             grace_period=GRACE_S)
+        study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
+                                    sampler=sampler, pruner=pruner, load_if_exists=True)
+        optuna.storages.fail_stale_trials(study)
+    return study
+
+
+def make_sampler(name: Literal["tpe", "gp"], *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+    """The TPE sampler or the Gaussian-process sampler (needs torch and scipy)."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
+    if name == "gp":
+        gp = getattr(optuna.samplers, "GPSampler", None)
+        if gp is None:
+            raise ValueError(f"sampler 'gp' needs optuna >= 3.6 (installed: {optuna.__version__}); "
+                             "upgrade optuna or use --sampler tpe")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return gp(seed=seed, n_startup_trials=startup_trials, deterministic_objective=False)
+        except ImportError as err:
+            raise ValueError(f"sampler 'gp' is unavailable: {err}; install torch and scipy or use --sampler tpe") \
+                from None
+    raise ValueError(f"unknown sampler {name!r}; choose 'tpe' or 'gp'")
+
+
+def _data_signature(recipe: Recipe) -> str:
+    d = recipe.model_dump(mode="json")
+    part = {k: d[k] for k in _DATA_KEYS}
+    part["train"] = [d["training"]["max_train_objects"], d["training"]["seed"]]
+    return json.dumps(part, sort_keys=True)
+
+
+def n_finished(study: optuna.Study) -> int:
+    """Number of COMPLETE or PRUNED trials of the study."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
+                   ) -> Callable[[optuna.Trial], float]:
+    """The study's objective: train one sampled recipe, return its best validation loss.
+
+    The preprocessor and the splits are fitted once and reused while the sampled values
+    leave ``dataset``, ``inputs``, ``targets``, ``preprocess``, ``training.seed`` and
+    ``training.max_train_objects`` alone; otherwise they are refitted for the trial.
+    """
+    from astroreg.pipeline._train import resolve_splits
+    from astroreg.training import fit_network
+
+    space = base.tuning.space
+    cache: dict[str, tuple] = {}
+
+    def fitted(recipe: Recipe) -> tuple:
+        sig = _data_signature(recipe)
+        if sig not in cache:
+            cache.clear()  # keep one preprocessor in memory
+            splits = resolve_splits(recipe, dataset)
+            cache[sig] = (splits, RecipePreprocessor.fit(recipe, dataset, splits["train"]))
+        return cache[sig]
+
+    def objective(trial: optuna.Trial) -> float:
+        overrides = {key: suggest(trial, key, dim) for key, dim in space.items()}
+        trial.set_user_attr(OVERRIDES_ATTR, overrides)
+        recipe = base.with_overrides(overrides)
+        splits, pre = fitted(recipe)
+        callbacks = [PruningCallback(trial)] if not isinstance(trial.study.pruner, optuna.pruners.NopPruner) else []
+        with tempfile.TemporaryDirectory(prefix=f"astroreg-trial{trial.number}-") as tmp:
+            fit = fit_network(recipe, dataset, splits, pre, tmp, progress=progress, callbacks=callbacks)
+        trial.set_user_attr("epochs_run", fit.epochs_run)
+        if not math.isfinite(fit.best_val_loss):
+            raise optuna.TrialPruned(f"trial {trial.number}: validation loss is not finite (diverged)")
+        return fit.best_val_loss
+
+    return objective
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration and the recipe value of every searched key."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else float("nan")
+        row = {"number": t.number, "state": t.state.name, "value": t.value, "duration_s": duration,
+               "epochs": len(t.intermediate_values) or t.user_attrs.get("epochs_run")}
+        for k, v in t.user_attrs.get(OVERRIDES_ATTR, t.params).items():
+            row[k] = json.dumps(v) if isinstance(v, (list, dict)) else v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_history(study: optuna.Study, path: str | os.PathLike) -> Path:
+    """Objective per trial with the running best; pruned trials at their last reported loss."""
+    path = Path(path)
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    if done:
+        n = np.array([t.number for t in done])
+        v = np.array([t.value for t in done])
+        ax.scatter(n, v, s=22, color="C0", label="complete", zorder=3)
+        ax.step(n, np.minimum.accumulate(v), where="post", color="C3", label="best so far", zorder=2)
+    if pruned:
+        last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
+        ax.scatter([t.number for t in pruned], last, marker="x", s=28, color="0.5",
+                   label="pruned (last reported loss)", zorder=3)
+    values = [t.value for t in done] + ([t.intermediate_values[max(t.intermediate_values)] for t in pruned])
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best validation loss (scaled targets)")
+    ax.set_title(f"optimisation history: {study.study_name}")
+    if done or pruned:
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return path
+
+
+def plot_importances(study: optuna.Study, path: str | os.PathLike) -> Path | None:
+    """Bar chart of Optuna's parameter importances (fANOVA); ``None`` with too few complete trials."""
+    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 3:
+        return None
+    try:
+        imp = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError, ImportError) as err:  # e.g. a single distinct value per parameter
+        log.info("no parameter importances: %s", err)
+        return None
+    if not imp:
+        return None
+    path = Path(path)
+    names = list(imp)[::-1]
+    fig = Figure(figsize=(7, 0.4 * len(names) + 1.5))
+    ax = fig.add_subplot()
+    ax.barh(names, [imp[k] for k in names], color="C0")
+    ax.set_xlabel("importance (fANOVA, sums to 1)")
+    ax.set_title(f"parameter importances: {study.study_name}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return path
+
+
+def best_recipe(recipe: Recipe, study: optuna.Study) -> tuple[Recipe, dict[str, Any]]:
+    """The recipe with the best trial's values applied (full-length training, as the recipe says)."""
+    best = study.best_trial
+    overrides = best.user_attrs.get(OVERRIDES_ATTR)
+    if overrides is None:  # a trial written by other code: map the params back through the space
+        overrides = {}
+        for key, dim in recipe.tuning.space.items():
+            v = best.params[key]
+            overrides[key] = dim.choices[_choice_labels(dim.choices).index(v)] if dim.type == "categorical" else v
+    desc = (f"{recipe.description} [tuned: study {study.study_name!r}, trial {best.number}, "
+            f"validation loss {best.value:.4g}]").strip()
+    return recipe.with_overrides({**overrides, "description": desc}), overrides
+
+
+def write_outputs(recipe: Recipe, study: optuna.Study, out_dir: str | os.PathLike) -> dict[str, Path | None]:
+    """Write ``best-recipe.yaml``, ``trials.csv``, ``optimization_history.png`` and ``param_importances.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path | None] = {}
+    with atomic_path(out / "trials.csv") as tmp:
+        trials_frame(study).to_csv(tmp, index=False)
+    paths["trials"] = out / "trials.csv"
+    paths["history"] = plot_history(study, out / "optimization_history.png")
+    paths["importances"] = plot_importances(study, out / "param_importances.png")
+    paths["best_recipe"] = None
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        tuned, _ = best_recipe(recipe, study)
+        header = (f"# best trial {study.best_trial.number} of study {study.study_name!r}: validation loss "
+                  f"{study.best_value:.6g}\n# train it with: astroreg train {out / 'best-recipe.yaml'}\n")
+        paths["best_recipe"] = atomic_write_text(out / "best-recipe.yaml", header + recipe_to_yaml(tuned))
+    return paths
+
+
+def tune_recipe(
+    recipe: Recipe,
+    *,
+    trials: int | None = None,
+    data: str | os.PathLike | None = None,
+    storage: str | os.PathLike | None = None,
+    study_name: str | None = None,
+    sampler: Literal["tpe", "gp"] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    runs_root: str | os.PathLike = "runs",
+    timeout: float | None = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Search the recipe's ``tuning.space`` with Optuna until the study has ``trials`` finished trials.
+
+    Finished means COMPLETE or PRUNED; a restarted call runs only the missing trials, and
+    several processes may run it on one study at once (the RDB storage serialises them).
+    Trials left RUNNING by a dead process are marked FAIL once their heartbeat is
+    ``GRACE_S`` seconds old; until then they are neither counted nor used by the sampler.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A recipe with a ``tuning`` section.
+    trials : int, optional
+        Target number of finished trials (default ``tuning.trials``).
+    data : path-like, optional
+        Dataset instead of ``recipe.dataset.path``.
+    storage : str or path-like, optional
+        SQLite file or Optuna storage URL (default ``tuning.storage``, else
+        ``<runs_root>/<recipe name>-tuning.db``).
+    study_name : str, optional
+        Default ``tuning.study_name``, else the recipe name.
+    sampler : {"tpe", "gp"}, optional
+        Default ``tuning.sampler``.
+    out_dir : path-like, optional
+        Where the outputs go (default ``<runs_root>/<recipe name>-tuning/``).
+    runs_root : path-like
+        Parent of the default storage and output folder.
+    timeout : float, optional
+        Stop starting new trials after this many seconds.
+    progress : bool
+        Show a progress bar over the trials and Optuna's per-trial log lines.
+
+    Returns
+    -------
+    TuneResult
+
+    Examples
+    --------
+    >>> res = tune_recipe(load_recipe("recipes/stellar-params.yaml"), trials=50)  # doctest: +SKIP
+    >>> res.best_recipe  # doctest: +SKIP
+    PosixPath('runs/stellar-params-tuning/best-recipe.yaml')
+    """
+    if data is not None:
+        recipe = recipe.with_overrides({"dataset.path": str(data)})
+    base = tuning_base(recipe)
+    tc = recipe.tuning
+    trials = tc.trials if trials is None else trials
+    if trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {trials}")
+    url = resolve_storage(storage or tc.storage, recipe.name, runs_root)
+    name = study_name or tc.study_name or recipe.name
+    out = Path(out_dir) if out_dir is not None else Path(runs_root) / f"{recipe.name}-tuning"
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=PRUNE_WARMUP_EPOCHS)
+              if tc.pruner == "median" else optuna.pruners.NopPruner())
+    smp = make_sampler(sampler or tc.sampler, seed=tc.seed, startup_trials=tc.startup_trials)
+    optuna.logging.set_verbosity(optuna.logging.INFO if progress else optuna.logging.WARNING)
+    study = open_study(url, name, sampler=smp, pruner=pruner)
+    data_path = Path(base.dataset.path)
+    if not data_path.exists():
+        raise FileNotFoundError(f"dataset {data_path} not found; give --data or set dataset.path in the recipe")
+    missing = trials - n_finished(study)
+    try:
+        if missing > 0:
+            with Dataset(data_path) as ds:
+                check_targets_present(base, ds)
+                objective = make_objective(base, ds)
+                stop = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*greenlet.*")
+                    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+                    study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[stop],
+                                   show_progress_bar=progress, gc_after_trial=True)
+        else:
+            log.info("study %r already has %d finished trials (asked for %d)", name, trials - missing, trials)
+    finally:
+        # Also on Ctrl-C: whatever finished is summarised; the study itself is already stored.
+        paths = write_outputs(recipe, study, out) if study.get_trials(deepcopy=False, states=FINISHED) else None
+    if paths is None or paths["best_recipe"] is None:
+        raise ValueError(f"study {name!r} in {url} has no complete trial yet (all pruned or failed); "
+                         "run more trials or loosen tuning.pruner")
+    done = study.get_trials(deepcopy=False, states=FINISHED)
+    secs = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
+    _, best = best_recipe(recipe, study)
+    return TuneResult(study=study, best_value=float(study.best_value), best_overrides=best,
+                      best_recipe=paths["best_recipe"], trials_csv=paths["trials"], history_plot=paths["history"],
+                      importance_plot=paths["importances"], n_finished=len(done),
+                      trial_seconds=float(np.median(secs)) if secs else float("nan"))
