@@ -1,7 +1,36 @@
-"""``astroreg ablate``."""
+"""``astroreg ablate``: the ablation table of a recipe's ``variants`` (paper 001, Table 5)."""
 
 from __future__ import annotations
 
+from astroreg.cli._common import add_command, parse_overrides
+
 
 def register(sub) -> None:
-    """Register the subcommand (being written)."""
+    """Register the ``ablate`` subcommand."""
+    p = add_command(sub, "ablate",
+                    help="train the full model and each of the recipe's variants; write the ablation table",
+                    example="astroreg ablate recipes/stellar-params.yaml --set training.epochs=5 --only no_skip")
+    p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. stellar-params)")
+    p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
+    p.add_argument("--runs", default="runs", help="parent of the output folder (default: ./runs)")
+    p.add_argument("--out", help="exact output folder (default: <runs>/<name>-ablation-<stamp>)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="train only these variants (and the full model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_ablate)
+
+
+def _ablate(args) -> int:
+    from astroreg.config import load_recipe
+    from astroreg.evaluation import format_table
+    from astroreg.pipeline import ablate_recipe, read_ablation
+
+    recipe = load_recipe(args.recipe, parse_overrides(args.set))
+    folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
+                           progress=not args.quiet, only=args.only)
+    table = read_ablation(folder)
+    shown = [c for c in table.columns if c not in ("description", "objects_per_s")]
+    print(f"\n{recipe.name}: ablations on the {recipe.evaluation.split} split (relative to the full model)")
+    print(format_table(table[shown]))
+    print(f"\nablation folder: {folder}\ntable:           {folder / 'ablation.md'}")
+    return 0

@@ -1,5 +1,6 @@
 """Runs: train a recipe end to end, evaluate it, apply it to new data."""
 
+from astroreg.pipeline._ablate import ablate_recipe, ablation_recipes, count_parameters, read_ablation
 from astroreg.pipeline._evaluate import evaluate_run
 from astroreg.pipeline._predict import iter_predictions, predict, predict_frame
 from astroreg.pipeline._run import Run, environment, load_model, save_model
@@ -7,6 +8,10 @@ from astroreg.pipeline._train import resolve_splits, train_recipe
 
 __all__ = [
     "Run",
+    "ablate_recipe",
+    "ablation_recipes",
+    "count_parameters",
+    "read_ablation",
     "environment",
     "evaluate_run",
     "iter_predictions",

@@ -1,0 +1,333 @@
+"""Ablations (paper 001, Table 5): train the full model and each ``variants`` entry of a recipe.
+
+Layout of the output folder (built as ``<out>.partial``, renamed when complete)::
+
+    <out>/full/                   a run folder (``astroreg train`` layout) of the full model
+    <out>/<variant>/              one run folder per variant, or for ``single_task: true``:
+    <out>/<variant>/<target>/     one single-target run per target, plus
+    <out>/<variant>/predictions.parquet, metrics.json   the combined predictions and metrics
+    <out>/ablation.csv            the table of :func:`astroreg.evaluation.ablation_table`
+    <out>/ablation.md             the same with the paper's Table 5 ratios beside
+    <out>/ablation.json           per variant: metrics, parameters, prediction speed, run folders
+    <out>/ablation_mae.png        MAE relative to the full model, per target and variant
+
+Baselines are not retrained: every recipe has ``evaluation.baselines``, ``reference`` and
+``compare_to`` emptied.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from astroreg.config import Recipe
+from astroreg.data import atomic_path, atomic_write_text
+from astroreg.evaluation import ablation_markdown, ablation_table, write_metrics_json
+from astroreg.pipeline._run import PARTIAL, Run, finish_run, labelled_metrics, write_json
+from astroreg.pipeline._train import train_recipe
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FULL", "ablation_recipes", "ablate_recipe", "count_parameters", "plot_ablation", "read_ablation"]
+
+#: Name of the unchanged recipe's row.
+FULL = "full"
+_TIMING_BATCH = 1024
+
+
+def count_parameters(net: torch.nn.Module) -> int:
+    """Number of trainable parameters of a network."""
+    return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
+
+
+def _objects_per_s(net: torch.nn.Module, input_shape: Sequence[int], repeats: int = 5) -> float:
+    """Forward-pass throughput (objects/s) in eval mode on the CPU: best of ``repeats`` batches of 1024."""
+    x = torch.randn(_TIMING_BATCH, *input_shape)
+    net = net.eval()
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(2):  # warm-up at the timed shape (kernel selection, allocations)
+            net(x)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            net(x)
+            best = min(best, time.perf_counter() - t0)
+    return _TIMING_BATCH / max(best, 1e-9)
+
+
+def _without_baselines(recipe: Recipe) -> Recipe:
+    return recipe.with_overrides({"evaluation.baselines": [], "evaluation.reference": None,
+                                  "evaluation.compare_to": [], "variants": []})
+
+
+def _single_target(recipe: Recipe, index: int) -> Recipe:
+    """The recipe for target ``index`` alone; a per-target ``heads`` list keeps only that head."""
+    target = recipe.targets[index]
+    overrides: dict[str, Any] = {"targets": [target.model_dump(mode="python")]}
+    heads = recipe.model.params.get("heads")
+    n = len(recipe.targets)
+    if isinstance(heads, (list, tuple)) and heads and all(isinstance(h, (list, tuple)) for h in heads):
+        if len(heads) != n:
+            raise ValueError(
+                f"recipe {recipe.name!r}: model.params.heads has {len(heads)} entries for {n} targets; "
+                "give one head per target to split it into single-task networks"
+            )
+        overrides["model.params.heads"] = [list(heads[index])]
+    elif heads is None and recipe.model.name == "residual_mlp":
+        from astroreg.models._spectra import PAPER_HEADS
+
+        if n == len(PAPER_HEADS):  # the model's default: the paper's head per target
+            overrides["model.params.heads"] = [list(PAPER_HEADS[index])]
+    out = recipe.with_overrides(overrides)
+    return out.model_copy(update={"name": f"{recipe.name}-{target.name}"})
+
+
+def ablation_recipes(recipe: Recipe, *, epochs: int | None = None,
+                     only: Sequence[str] | None = None) -> dict[str, list[Recipe]]:
+    """The recipes an ablation trains: ``{"full": [recipe], variant: [recipe] or one per target}``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A recipe with ``variants``.
+    epochs : int, optional
+        Override ``training.epochs`` for every network.
+    only : sequence of str, optional
+        Variants to keep (the full model is always trained).
+
+    Returns
+    -------
+    dict of str to list of Recipe
+        Baselines emptied; a ``single_task`` variant has one recipe per target.
+
+    Raises
+    ------
+    ValueError
+        If the recipe has no variants, ``only`` names an unknown variant, or an
+        override key is invalid (the message names the variant).
+    """
+    if not recipe.variants:
+        raise ValueError(
+            f"recipe {recipe.name!r} has no 'variants'; add a list such as "
+            "variants: [{name: no_skip, overrides: {model.params.skip: false}}, {name: single_task, single_task: true}]"
+        )
+    names = [v.name for v in recipe.variants]
+    if FULL in names:
+        raise ValueError(f"recipe {recipe.name!r}: variant name {FULL!r} is reserved for the unchanged recipe")
+    unknown = [o for o in (only or []) if o not in names]
+    if unknown:
+        raise ValueError(f"--only {unknown}: no such variant in recipe {recipe.name!r}; variants are {names}")
+    base = _without_baselines(recipe)
+    if epochs is not None:
+        base = base.with_overrides({"training.epochs": int(epochs)})
+    out: dict[str, list[Recipe]] = {FULL: [base]}
+    for v in recipe.variants:
+        if only and v.name not in only:
+            continue
+        try:
+            r = base.with_overrides(dict(v.overrides))
+        except ValueError as err:
+            raise ValueError(f"variant {v.name!r}: {err}") from err
+        r = r.model_copy(update={"name": f"{recipe.name}-{v.name}"})
+        out[v.name] = [_single_target(r, i) for i in range(len(r.targets))] if v.single_task else [r]
+    return out
+
+
+def _prediction_columns(frame: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
+    cols = ["id", *(c for t in targets for c in (f"{t}_true", f"{t}_pred"))]
+    return frame[cols]
+
+
+def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict[str, dict[str, float]]:
+    """Join the single-target runs' predictions on ``id``; write them and their metrics in ``folder``."""
+    frame = None
+    for run_dir in runs:
+        run = Run.open(run_dir)
+        part = _prediction_columns(pd.read_parquet(run_dir / "predictions.parquet"), run.recipe.target_names)
+        frame = part if frame is None else frame.merge(part, on="id", how="outer", validate="one_to_one")
+    redshift = [t.name for t in recipe.targets if t.redshift_like]
+    metrics = labelled_metrics(frame, recipe.target_names, redshift)
+    with atomic_path(folder / "predictions.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    write_metrics_json(folder / "metrics.json", {"split": recipe.evaluation.split, "models": {recipe.model.name: metrics}})
+    return metrics
+
+
+def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Grouped bars of each variant's MAE relative to the full model, one group per target.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`astroreg.evaluation.ablation_table`.
+    path : path-like
+        Output PNG, written atomically.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from astroreg.evaluation._plots import _new_figure, _png_path, _save
+
+    out = _png_path(path)
+    cols = [c for c in table.columns if c.startswith("MAE ") and c.endswith(" (rel)")]
+    targets = [c[4:-6] for c in cols]
+    variants = [v for v in table["variant"] if v != table.attrs.get("full", FULL)] or list(table["variant"])
+    fig = _new_figure(max(5.0, 1.6 * len(targets) * max(1, len(variants)) / 2 + 2), 4.0)
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(variants))
+    x = np.arange(len(targets))
+    for k, v in enumerate(variants):
+        row = table[table["variant"] == v].iloc[0]
+        ax.bar(x + (k - (len(variants) - 1) / 2) * width, [float(row[c]) for c in cols], width, label=v)
+    ax.axhline(1.0, color="black", lw=1, ls="--", label=table.attrs.get("full", FULL))
+    ax.set_xticks(x, targets)
+    ax.set_ylabel("MAE / MAE(full model)")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return _save(fig, out)
+
+
+def ablate_recipe(
+    recipe: Recipe,
+    *,
+    data: str | os.PathLike | None = None,
+    runs_root: str | os.PathLike = "runs",
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    epochs: int | None = None,
+    only: Sequence[str] | None = None,
+) -> Path:
+    """Train the full model and every ablation variant of a recipe; write the ablation table.
+
+    Each variant is the recipe with its ``overrides`` applied (dotted keys, as ``--set``);
+    ``single_task: true`` trains one network per target (each with only its own head when
+    ``model.params.heads`` is a per-target list) and scores the joined predictions;
+    its parameters are the sum over the networks, its prediction time the sum of their
+    times. Baselines are not trained. Parameters count the saved network's trainable
+    weights; ``predict_objects_per_s`` is the forward-pass throughput in eval mode on
+    the CPU (batches of 1024, best of 5 after a warm-up), measured the same way for every variant.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A recipe with ``variants``.
+    data : path-like, optional
+        Dataset to use instead of ``recipe.dataset.path``.
+    runs_root : path-like
+        Parent of the default output folder ``<runs_root>/<name>-ablation-<stamp>``.
+    out : path-like, optional
+        Exact output folder (replaced if it exists).
+    progress : bool
+        Show progress bars.
+    epochs : int, optional
+        Override ``training.epochs`` (e.g. for a quick look).
+    only : sequence of str, optional
+        Train only these variants (and the full model).
+
+    Returns
+    -------
+    pathlib.Path
+        The finished output folder (layout in the module docstring).
+
+    Raises
+    ------
+    ValueError
+        If the recipe has no variants or a variant is invalid.
+
+    Examples
+    --------
+    >>> folder = ablate_recipe(load_recipe("stellar-params"))  # doctest: +SKIP
+    >>> pd.read_csv(folder / "ablation.csv")["variant"].tolist()  # doctest: +SKIP
+    ['full', 'no_skip', 'no_skip_no_layernorm', 'single_task']
+    """
+    jobs = ablation_recipes(recipe, epochs=epochs, only=only)
+    if out is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        final = Path(runs_root) / f"{recipe.name}-ablation-{stamp}"
+        k = 1
+        while final.exists() or final.with_name(final.name + PARTIAL).exists():
+            k += 1
+            final = Path(runs_root) / f"{recipe.name}-ablation-{stamp}-{k}"
+    else:
+        final = Path(out)
+    partial = final.with_name(final.name + PARTIAL)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    descriptions = {v.name: v.description for v in recipe.variants}
+    descriptions[FULL] = "the recipe as written"
+    single = {v.name for v in recipe.variants if v.single_task}
+
+    n_nets = sum(len(r) for r in jobs.values())
+    results: dict[str, dict[str, Any]] = {}
+    with tqdm(total=n_nets, desc="ablation", unit="net", disable=not progress) as bar:
+        for name, recipes in jobs.items():
+            folder = partial / name
+            runs: list[Path] = []
+            for r in recipes:
+                sub = folder / r.target_names[0] if name in single else folder
+                bar.set_postfix_str(sub.relative_to(partial).as_posix())
+                runs.append(train_recipe(r, data=data, run_dir=sub, progress=progress))
+                bar.update(1)
+            params, seconds = 0, 0.0
+            for run_dir in runs:
+                run = Run.open(run_dir)
+                net = run.load_network()
+                params += count_parameters(net)
+                seconds += 1.0 / _objects_per_s(net, run.load_preprocessor().input_shape)
+            if name in single:
+                merged = recipe.with_overrides({"evaluation.baselines": [], "evaluation.reference": None,
+                                                "evaluation.compare_to": [], "variants": []})
+                metrics = _combine_single_task(folder, runs, merged)
+            else:
+                metrics = Run.open(runs[0]).metrics["models"][recipes[0].model.name]
+            results[name] = {
+                "description": descriptions.get(name, ""),
+                "single_task": name in single,
+                "metrics": metrics,
+                "parameters": params,
+                "predict_objects_per_s": 1.0 / seconds,
+                "runs": [p.relative_to(partial).as_posix() for p in runs],
+            }
+
+    table = ablation_table(results, FULL, targets=recipe.target_names)
+    with atomic_path(partial / "ablation.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    write_json(partial / "ablation.json", {"recipe": recipe.name, "split": recipe.evaluation.split,
+                                           "variants": results})
+    split = recipe.evaluation.split
+    md = ablation_markdown(table, title=f"{recipe.name}: ablations relative to the full model (paper Table 5)")
+    note = (f"\nMAE on the {split} split; {n_nets} network(s) trained"
+            + (f" for {epochs} epoch(s) each" if epochs else "") + "; baselines not retrained.\n")
+    atomic_write_text(partial / "ablation.md", md + note)
+    plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model")
+    return finish_run(partial)
+
+
+def read_ablation(folder: str | os.PathLike) -> pd.DataFrame:
+    """The ``ablation.csv`` table of a finished ablation folder."""
+    path = Path(folder) / "ablation.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; give a folder made by `astroreg ablate`")
+    table = pd.read_csv(path, keep_default_na=True)
+    table["description"] = table["description"].fillna("")
+    meta = json.loads((Path(folder) / "ablation.json").read_text()) if (Path(folder) / "ablation.json").exists() else {}
+    table.attrs.update(full=FULL, recipe=meta.get("recipe"))
+    return table

@@ -1,0 +1,112 @@
+"""``astroreg ablate`` on a tiny spectra set: the table's rows, single-task parameters, the full row."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroreg.cli import main
+from astroreg.config import recipe_from_dict
+from astroreg.data import DatasetWriter, SpectraSpec
+from astroreg.models import create_model
+from astroreg.pipeline import ablate_recipe, ablation_recipes, count_parameters
+
+LOGLAM = np.linspace(3.60, 3.6063, 64)
+GRID = 32
+HEADS = [[8], [4]]
+
+
+@pytest.fixture(scope="module")
+def spectra_dataset(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 120
+    teff, feh = rng.uniform(4000, 7000, n), rng.uniform(-2.0, 0.5, n)
+    x = (LOGLAM - LOGLAM.mean()) / np.ptp(LOGLAM)
+    flux = 1 + (teff[:, None] - 5500) / 3000 * x + 0.3 * feh[:, None] * np.exp(-0.5 * (x / 0.05) ** 2)
+    flux = flux + 0.01 * rng.normal(size=flux.shape)
+    path = tmp_path_factory.mktemp("abl") / "spec.h5"
+    spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM))
+    with DatasetWriter(path, spectra=spec, targets={"teff": "K", "feh": "dex"}) as w:
+        w.append([f"s{i}" for i in range(n)], spectra={"flux": flux, "ivar": np.full(flux.shape, 1e4)},
+                 targets={"teff": teff, "feh": feh})
+        w.make_splits({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    return path
+
+
+def _recipe(path, variants=True):
+    return recipe_from_dict({
+        "name": "tiny",
+        "dataset": {"path": str(path)},
+        "inputs": {"modality": "spectra"},
+        "targets": [{"name": "teff", "unit": "K"}, {"name": "feh", "unit": "dex"}],
+        "preprocess": {"spectra": {"grid": [3.6005, 3.6058, GRID]}},
+        "model": {"name": "residual_mlp", "params": {"stem": 8, "blocks": [6], "heads": HEADS}},
+        "training": {"epochs": 2, "batch_size": 32},
+        "evaluation": {"baselines": [{"name": "ridge", "kind": "ridge"}], "reference": "ridge",
+                       "compare_to": ["ridge"]},
+        "variants": [
+            {"name": "no_skip", "description": "no skip connections", "overrides": {"model.params.skip": False}},
+            {"name": "single_task", "single_task": True},
+        ] if variants else [],
+    })
+
+
+def test_ablation_recipes_split_the_heads(spectra_dataset):
+    jobs = ablation_recipes(_recipe(spectra_dataset), epochs=1)
+    assert list(jobs) == ["full", "no_skip", "single_task"]
+    assert all(r.evaluation.baselines == [] and r.training.epochs == 1 for rs in jobs.values() for r in rs)
+    assert jobs["no_skip"][0].model.params["skip"] is False
+    single = jobs["single_task"]
+    assert [r.target_names for r in single] == [["teff"], ["feh"]]
+    assert [r.model.params["heads"] for r in single] == [[[8]], [[4]]]
+    assert list(ablation_recipes(_recipe(spectra_dataset), only=["no_skip"])) == ["full", "no_skip"]
+    with pytest.raises(ValueError, match="no such variant"):
+        ablation_recipes(_recipe(spectra_dataset), only=["nope"])
+
+
+def test_no_variants_is_a_clear_error(spectra_dataset):
+    with pytest.raises(ValueError, match="has no 'variants'"):
+        ablate_recipe(_recipe(spectra_dataset, variants=False), out="unused", progress=False)
+
+
+def test_ablate_writes_the_table(spectra_dataset, tmp_path, capsys):
+    out = tmp_path / "abl"
+    recipe_path = tmp_path / "tiny.yaml"
+    from astroreg.config import recipe_to_yaml
+
+    recipe_path.write_text(recipe_to_yaml(_recipe(spectra_dataset)))
+    assert main(["ablate", str(recipe_path), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "single_task" in printed and "MAE teff (rel)" in printed
+    assert not out.with_name("abl.partial").exists()
+    table = pd.read_csv(out / "ablation.csv")
+    assert table["variant"].tolist() == ["full", "no_skip", "single_task"]
+    full = table.iloc[0]
+    assert full["MAE teff (rel)"] == 1.0 and full["MAE feh (rel)"] == 1.0 and full["parameters (rel)"] == 1.0
+    # Single task: the sum of the two one-target networks, each with only its own head.
+    expected = sum(
+        count_parameters(create_model("residual_mlp", input_shape=(GRID,), n_outputs=1,
+                                      stem=8, blocks=[6], heads=[h]))
+        for h in HEADS
+    )
+    assert table.set_index("variant").loc["single_task", "parameters"] == expected
+    multitask = count_parameters(create_model("residual_mlp", input_shape=(GRID,), n_outputs=2,
+                                              stem=8, blocks=[6], heads=HEADS))
+    assert full["parameters"] == multitask
+    for row in table.itertuples():
+        assert np.isfinite(row[table.columns.get_loc("MAE teff") + 1])
+    rel = table.set_index("variant")["MAE feh (rel)"]
+    mae = table.set_index("variant")["MAE feh"]
+    assert rel["no_skip"] == pytest.approx(mae["no_skip"] / mae["full"])
+    # No baseline was retrained; the combined single-task metrics are stored.
+    assert list(json.loads((out / "full" / "metrics.json").read_text())["models"]) == ["residual_mlp"]
+    combined = json.loads((out / "single_task" / "metrics.json").read_text())["models"]["residual_mlp"]
+    assert set(combined) == {"teff", "feh"}
+    assert combined["feh"]["mae"] == pytest.approx(mae["single_task"])
+    assert (out / "single_task" / "teff" / "model.pt").exists()
+    md = (out / "ablation.md").read_text()
+    assert "| single_task |" in md and "Table 5" in md
+    assert (out / "ablation_mae.png").stat().st_size > 1000
