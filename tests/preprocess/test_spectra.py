@@ -303,3 +303,58 @@ def test_augmenter_is_reproducible_with_a_seed():
 def test_augmenter_settings_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GaussianNoiseAugmenter(**kwargs).fit(np.ones((2, 3)))
+
+
+# -- the batched common-grid path ---------------------------------------------------------------
+def _common_grid_batch(n=40, seed=3):
+    """Spectra on one native grid with padding, ivar = 0 pixels, bad mask bits and RVs."""
+    rng = np.random.default_rng(seed)
+    loglam = np.log10(10 ** (np.arange(35800, 39651) * 1e-4))  # as datasets store it: via wavelengths
+    x = np.arange(loglam.size)
+    flux = 5 + np.sin(x[None] / rng.uniform(5, 50, (n, 1))) + rng.normal(0, 0.3, (n, loglam.size))
+    ivar = rng.uniform(1, 4, flux.shape)
+    ivar[rng.random(flux.shape) < 0.01] = 0.0
+    ivar[:, 1000:1040] = 0.0                                  # a long gap
+    mask = np.zeros(flux.shape, np.uint32)
+    mask[rng.random(flux.shape) < 0.005] = 1 << 18          # FULLREJECT: bad
+    mask[rng.random(flux.shape) < 0.01] |= 1 << 23          # BRIGHTSKY: kept
+    lo, hi = rng.integers(0, 300, n), loglam.size - rng.integers(0, 300, n)
+    pad = (x[None] < lo[:, None]) | (x[None] >= hi[:, None])
+    ivar[pad], mask[pad] = 0.0, (1 << 24) | (1 << 31)
+    ivar[1, :-3] = 0.0                                        # 3 good pixels: the per-spectrum fallback
+    ivar[2, ::2] = 0.0                                        # every other pixel bad
+    rv = rng.uniform(-300, 300, n)
+    rv[0] = 0.0
+    return loglam, flux, ivar, mask, rv
+
+
+@pytest.mark.parametrize("bad_pixels", ["interpolate", "mask"])
+def test_batched_common_grid_path_equals_one_spline_per_spectrum(bad_pixels):
+    """A 1-D loglam takes the batched solve; ragged lists take the scipy CubicSpline per spectrum."""
+    loglam, flux, ivar, mask, rv = _common_grid_batch()
+    res = LogLamResampler(bad_pixels=bad_pixels).fit()
+    f1, i1 = res.transform(flux, loglam=loglam, ivar=ivar, mask=mask, rv_kms=rv)
+    n = len(flux)
+    f0, i0 = res.transform(list(flux), loglam=[loglam] * n, ivar=list(ivar), mask=list(mask), rv_kms=rv)
+    np.testing.assert_array_equal(np.isnan(f1), np.isnan(f0))
+    if bad_pixels == "mask":
+        assert np.isnan(f0).any()
+    std = np.maximum(np.nanstd(f0, axis=1, keepdims=True), 1e-3)  # rows with all inside pixels masked
+    assert np.nanmax(np.abs(f1 - f0) / std) < 1e-5
+    np.testing.assert_allclose(i1, i0, rtol=1e-5, atol=0)
+    # Without ivar propagation the flux is the same.
+    f2, i2 = res.transform(flux, loglam=loglam, ivar=ivar, mask=mask, rv_kms=rv, return_ivar=False)
+    assert i2 is None
+    np.testing.assert_array_equal(f2, f1)
+
+
+def test_batched_path_matches_scipy_on_a_spectrum_without_bad_pixels():
+    loglam, flux, _, _, _ = _common_grid_batch(n=3)
+    res = LogLamResampler().fit()
+    f, iv = res.transform(flux, loglam=loglam, rv_kms=np.array([0.0, 150.0, -200.0]))
+    assert iv is None
+    shift = rest_frame_shift(loglam, np.array([0.0, 150.0, -200.0]))
+    for i in range(3):
+        x = shift[i]
+        expect = CubicSpline(x, flux[i])(np.clip(res.grid_, x[0], x[-1]))
+        np.testing.assert_allclose(f[i], expect, rtol=2e-7)

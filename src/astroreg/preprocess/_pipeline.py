@@ -146,8 +146,9 @@ class RecipePreprocessor:
         with np.errstate(divide="ignore", invalid="ignore"):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
         rv = None if self.rest_frame_column is None else _radial_velocity(dataset, self.rest_frame_column, rows)
+        # ivar only marks the bad input pixels here: its propagation to the grid is skipped.
         flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
-                                         mask=arrays.get("mask"), rv_kms=rv)
+                                         mask=arrays.get("mask"), rv_kms=rv, return_ivar=False)
         if self.standardizer is not None:
             # Over every finite pixel, clamped ends included (the paper's choice); masked
             # pixels (NaN) become 0, the spectrum's mean.

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import CubicSpline
+from scipy.linalg import solve_banded
 from sklearn.base import BaseEstimator
 
 from astroreg.data._ingest_spectra import SDSS_BAD_PIXEL_BITS
@@ -194,6 +195,130 @@ def resample_spectrum(
     return out, ivar_out, no_data
 
 
+_SOLVE_BLOCK = 256  # spectra per concatenated tridiagonal solve (bounds memory: ~1M unknowns)
+
+
+def _resample_common_grid(
+    loglam: NDArray[np.float64],
+    flux: NDArray[np.float64],
+    grid: NDArray[np.float64],
+    shift: NDArray[np.float64] | None,
+    bad: NDArray[np.bool_],
+    ivar: NDArray[np.float64] | None,
+    bad_pixels: str,
+    with_ivar: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, NDArray[np.bool_]]:
+    """:func:`resample_spectrum` for many spectra on one input grid, without a Python loop per spectrum.
+
+    The same numbers as calling :func:`resample_spectrum` on each row (not-a-knot cubic spline
+    through each spectrum's good pixels, evaluated at the clamped grid): the spline systems of
+    all spectra are one block-tridiagonal system, solved in one LAPACK ``gtsv`` call per
+    :data:`_SOLVE_BLOCK` spectra as :class:`scipy.interpolate.CubicSpline` solves one, and the
+    polynomial pieces are evaluated with vectorised gathers.
+
+    Parameters
+    ----------
+    loglam : array of shape (L,)
+        Common, strictly increasing input loglam (observed frame).
+    flux : array of shape (n, L)
+    grid : array of shape (M,)
+    shift : array of shape (n,) or None
+        Rest-frame shift subtracted from ``loglam`` per spectrum.
+    bad : bool array of shape (n, L)
+    ivar : array of shape (n, L) or None
+    bad_pixels : {"interpolate", "mask"}
+    with_ivar : bool
+        Compute the output ivar (needs ``ivar``).
+
+    Returns
+    -------
+    flux : float32 array (n, M); ivar : float32 array (n, M) or None; done : bool array (n,)
+        ``done`` is False for spectra with fewer than 4 good pixels, left to the caller.
+    """
+    n, size = flux.shape
+    shift = np.zeros(n) if shift is None else shift
+    out = np.zeros((n, grid.size), np.float32)
+    out_ivar = np.zeros((n, grid.size), np.float32) if (with_ivar and ivar is not None) else None
+    good = ~bad
+    n_good = good.sum(axis=1)
+    done = n_good >= 4
+    rows_all = np.flatnonzero(done)
+    for b0 in range(0, rows_all.size, _SOLVE_BLOCK):
+        rows = rows_all[b0:b0 + _SOLVE_BLOCK]
+        g_rows = good[rows]
+        ng = n_good[rows]
+        start = np.concatenate([[0], np.cumsum(ng)[:-1]])
+        last = start + ng - 1
+        # Knots and values of every spectrum, one after the other (row-major order keeps each
+        # spectrum's good pixels together and increasing).
+        x_rows = loglam[None, :] - shift[rows, None]
+        xg = x_rows[g_rows]
+        yg = flux[rows][g_rows]
+        total = xg.size
+        dx = np.diff(xg)
+        slope = np.diff(yg) / np.where(dx != 0, dx, 1.0)
+        # Left / right interval width and slope of every knot (garbage across block ends, unused).
+        dl = np.concatenate([[1.0], dx])
+        dr = np.concatenate([dx, [1.0]])
+        sl = np.concatenate([[0.0], slope])
+        sr = np.concatenate([slope, [0.0]])
+        ab = np.zeros((3, total))
+        b = 3.0 * (dr * sl + dl * sr)
+        ab[1] = 2.0 * (dl + dr)
+        ab[0, 1:] = dl[:-1]          # upper diagonal of row j (column j + 1): dx[j - 1]
+        ab[2, :-1] = dr[1:]          # lower diagonal of row j (column j - 1): dx[j]
+        # Not-a-knot ends, as scipy.interpolate.CubicSpline writes them.
+        f, e = start, last
+        d0 = xg[f + 2] - xg[f]
+        ab[1, f] = dr[f + 1]
+        ab[0, f + 1] = d0
+        b[f] = ((dr[f] + 2 * d0) * dr[f + 1] * sr[f] + dr[f] ** 2 * sr[f + 1]) / d0
+        d1 = xg[e] - xg[e - 2]
+        ab[1, e] = dl[e - 1]
+        ab[2, e - 1] = d1
+        b[e] = (dl[e] ** 2 * sl[e - 1] + (2 * d1 + dl[e]) * dl[e - 1] * sl[e]) / d1
+        # No coupling between consecutive spectra.
+        ab[0, f[1:]] = 0.0
+        ab[2, e[:-1]] = 0.0
+        s = solve_banded((1, 1), ab, b, overwrite_ab=True, overwrite_b=True, check_finite=False)
+        # Polynomial pieces on [xg[j], xg[j + 1]] (scipy's CubicHermiteSpline coefficients).
+        t = (s[:-1] + s[1:] - 2.0 * slope) / dr[:-1]
+        coef = np.empty((total, 4))
+        coef[:-1, 0] = t / dr[:-1]
+        coef[:-1, 1] = (slope - s[:-1]) / dr[:-1] - t
+        coef[:-1, 2] = s[:-1]
+        coef[:, 3] = yg
+        coef[-1, :3] = 0.0
+        # Interval of every output pixel: the last good knot at or before it, in [0, ng - 2].
+        lo, hi = xg[f], xg[e]
+        q = np.clip(grid[None, :], lo[:, None], hi[:, None])
+        k_full = np.searchsorted(loglam, q + shift[rows, None], side="right") - 1
+        rank = np.cumsum(g_rows, axis=1) - 1
+        m = np.take_along_axis(rank, np.clip(k_full, 0, size - 1), axis=1)
+        m = np.clip(m, 0, (ng - 2)[:, None]) + start[:, None]
+        c = coef[m]
+        dq = q - xg[m]
+        val = ((c[..., 0] * dq + c[..., 1]) * dq + c[..., 2]) * dq + c[..., 3]
+        if bad_pixels == "mask" or out_ivar is not None:
+            inside = (grid[None, :] >= lo[:, None]) & (grid[None, :] <= hi[:, None])
+            # As resample_spectrum: the input pixels k, k + 1 around each output pixel.
+            k = np.clip(np.searchsorted(loglam, grid[None, :] + shift[rows, None], side="right") - 1, 0, size - 2)
+            xk, xk1 = x_rows[np.arange(len(rows))[:, None], k], x_rows[np.arange(len(rows))[:, None], k + 1]
+            step = xk1 - xk
+            tw = np.clip(np.divide(grid[None, :] - xk, step, out=np.zeros_like(step), where=step > 0), 0.0, 1.0)
+            bad_r = bad[rows]
+            no_data = ~inside | (np.take_along_axis(bad_r, k, 1) & (tw < 1)) | (np.take_along_axis(bad_r, k + 1, 1) & (tw > 0))
+            if bad_pixels == "mask":
+                val = np.where(no_data & inside, np.nan, val)
+            if out_ivar is not None:
+                iv = ivar[rows]
+                var = np.divide(1.0, iv, out=np.zeros(iv.shape), where=g_rows & (iv > 0))
+                v = (1.0 - tw) * np.take_along_axis(var, k, 1) + tw * np.take_along_axis(var, k + 1, 1)
+                out_ivar[rows] = np.divide(1.0, v, out=np.zeros_like(v), where=~no_data & (v > 0))
+        out[rows] = val
+    return out, out_ivar, done
+
+
 class LogLamResampler(BaseEstimator):
     """Resample spectra onto a common grid uniform in log-wavelength, by cubic spline.
 
@@ -336,6 +461,7 @@ class LogLamResampler(BaseEstimator):
         ivar: ArrayLike | None = None,
         mask: ArrayLike | None = None,
         rv_kms: ArrayLike | None = None,
+        return_ivar: bool = True,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
         """Resample spectra onto the grid (in the rest frame when ``rv_kms`` is given).
 
@@ -355,6 +481,14 @@ class LogLamResampler(BaseEstimator):
             (:func:`rest_frame_shift`) within the same interpolation. The paper
             interpolated twice (resample, then shift and interpolate back); once is as
             good and blurs less.
+        return_ivar : bool
+            Propagate ``ivar`` to the output (default). ``False`` skips that work and
+            returns ``None`` for it; ``ivar`` still marks the bad input pixels.
+
+        Spectra on one common input grid (a 1-D ``loglam``, as astroreg datasets store
+        them) are resampled together: one block-tridiagonal spline solve for many spectra
+        and vectorised evaluation, with the same results as one
+        :class:`~scipy.interpolate.CubicSpline` per spectrum, 10-100 times faster.
 
         Returns
         -------
@@ -364,9 +498,14 @@ class LogLamResampler(BaseEstimator):
             Propagated inverse variance (see the class notes); ``None`` without ``ivar``.
         """
         grid = self._grid()
-        f, x, iv, m = _as_batch(flux, loglam, ivar, mask)
+        shift = None
         if rv_kms is not None:
             shift = doppler_loglam_shift(rv_kms)
+        common = self._common_grid(flux, loglam, ivar, mask, shift, grid, return_ivar)
+        if common is not None:
+            return common
+        f, x, iv, m = _as_batch(flux, loglam, ivar, mask)
+        if shift is not None:
             shift = np.broadcast_to(shift, (len(f),)) if shift.ndim == 0 else shift
             if shift.shape != (len(f),):
                 raise ValueError(f"rv_kms has shape {shift.shape}; expected one RV per spectrum, ({len(f)},)")
@@ -387,6 +526,35 @@ class LogLamResampler(BaseEstimator):
                 xi, np.where(bad, 0.0, f[i]).astype(np.float64), grid,
                 ivar=None if iv is None else iv[i].astype(np.float64), bad=bad, bad_pixels=self.bad_pixels,
             )
+            out[i] = flux_i
+            if out_ivar is not None:
+                out_ivar[i] = ivar_i
+        return out, (out_ivar if return_ivar else None)
+
+    def _common_grid(self, flux, loglam, ivar, mask, shift, grid, return_ivar):
+        """The batched path for spectra on one 1-D ``loglam``; ``None`` when it does not apply."""
+        if not isinstance(flux, np.ndarray) or flux.ndim != 2 or np.ndim(loglam) != 1:
+            return None
+        x = np.asarray(loglam, dtype=np.float64)
+        n, size = flux.shape
+        if x.shape != (size,) or size < 2 or not np.all(np.diff(x) > 0):
+            return None  # the per-spectrum path raises the precise error
+        if shift is not None:
+            shift = np.broadcast_to(shift, (n,)) if shift.ndim == 0 else shift
+            if shift.shape != (n,):
+                raise ValueError(f"rv_kms has shape {shift.shape}; expected one RV per spectrum, ({n},)")
+        for a, name in ((ivar, "ivar"), (mask, "mask")):
+            if a is not None and np.shape(a) != flux.shape:
+                raise ValueError(f"{name} has shape {np.shape(a)}; expected {flux.shape} like flux")
+        f = np.asarray(flux, dtype=np.float64)
+        iv = None if ivar is None else np.asarray(ivar, dtype=np.float64)
+        bad = _bad_pixels(f, iv, None if mask is None else np.asarray(mask), self.bad_mask_bits)
+        out, out_ivar, done = _resample_common_grid(
+            x, np.where(bad, 0.0, f), grid, shift, bad, iv, self.bad_pixels, return_ivar)
+        for i in np.flatnonzero(~done):  # fewer than 4 good pixels: the per-spectrum spline
+            flux_i, ivar_i, _ = resample_spectrum(
+                x if shift is None else x - shift[i], np.where(bad[i], 0.0, f[i]), grid,
+                ivar=None if iv is None else iv[i], bad=bad[i], bad_pixels=self.bad_pixels)
             out[i] = flux_i
             if out_ivar is not None:
                 out_ivar[i] = ivar_i
