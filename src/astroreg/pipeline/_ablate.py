@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from astroreg.config import Recipe
 from astroreg.data import atomic_path, atomic_write_text
-from astroreg.evaluation import ablation_markdown, ablation_table, write_metrics_json
+from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
 from astroreg.pipeline._run import PARTIAL, Run, finish_run, labelled_metrics, write_json
 from astroreg.pipeline._train import train_recipe
 
@@ -165,8 +165,12 @@ def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict
     return metrics
 
 
-def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None) -> Path:
+def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None,
+                  paper: dict | None = PAPER_001) -> Path:
     """Grouped bars of each variant's MAE relative to the full model, one group per target.
+
+    Where ``paper`` (default paper 001's Table 5) has the variant and target, its ratio is
+    drawn as a black marker on the bar.
 
     Parameters
     ----------
@@ -176,6 +180,8 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
         Output PNG, written atomically.
     title : str, optional
         Figure title.
+    paper : dict or None
+        Published values in the shape of :data:`astroreg.evaluation.PAPER_001`; None: none.
 
     Returns
     -------
@@ -192,13 +198,24 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     ax = fig.subplots()
     width = 0.8 / max(1, len(variants))
     x = np.arange(len(targets))
+    published = (paper or {}).get("table5_relative_to_full", {})
+    top = 1.0
+    marked = False
     for k, v in enumerate(variants):
         row = table[table["variant"] == v].iloc[0]
-        ax.bar(x + (k - (len(variants) - 1) / 2) * width, [float(row[c]) for c in cols], width, label=v)
+        pos = x + (k - (len(variants) - 1) / 2) * width
+        heights = [float(row[c]) for c in cols]
+        ax.bar(pos, heights, width, label=v)
+        theirs = [published.get(v, {}).get("mae", {}).get(t, np.nan) for t in targets]
+        if np.isfinite(theirs).any():
+            ax.plot(pos, theirs, "kD", ms=5, label=None if marked else "paper Table 5")
+            marked = True
+        top = np.nanmax([top, *heights, *theirs])
     ax.axhline(1.0, color="black", lw=1, ls="--", label=table.attrs.get("full", FULL))
+    ax.set_ylim(0, 1.3 * top)
     ax.set_xticks(x, targets)
     ax.set_ylabel("MAE / MAE(full model)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", ncol=2, loc="upper center")
     if title:
         ax.set_title(title)
     return _save(fig, out)
