@@ -16,7 +16,9 @@ arguments, ``fit`` validates and returns ``self``, learned state ends in ``_``):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -195,7 +197,8 @@ def resample_spectrum(
     return out, ivar_out, no_data
 
 
-_SOLVE_BLOCK = 256  # spectra per concatenated tridiagonal solve (bounds memory: ~1M unknowns)
+_SOLVE_BLOCK = 128  # spectra per concatenated tridiagonal solve (bounds memory: ~0.5M unknowns)
+_THREADS = max(1, min(2, os.cpu_count() or 1))  # threads over blocks of spectra
 
 
 def _resample_common_grid(
@@ -243,8 +246,9 @@ def _resample_common_grid(
     n_good = good.sum(axis=1)
     done = n_good >= 4
     rows_all = np.flatnonzero(done)
-    for b0 in range(0, rows_all.size, _SOLVE_BLOCK):
-        rows = rows_all[b0:b0 + _SOLVE_BLOCK]
+    index = _grid_index(loglam)
+
+    def block(rows: NDArray[np.intp]) -> None:
         g_rows = good[rows]
         ng = n_good[rows]
         start = np.concatenate([[0], np.cumsum(ng)[:-1]])
@@ -292,7 +296,7 @@ def _resample_common_grid(
         # Interval of every output pixel: the last good knot at or before it, in [0, ng - 2].
         lo, hi = xg[f], xg[e]
         q = np.clip(grid[None, :], lo[:, None], hi[:, None])
-        k_full = np.searchsorted(loglam, q + shift[rows, None], side="right") - 1
+        k_full = index(q + shift[rows, None])
         rank = np.cumsum(g_rows, axis=1) - 1
         m = np.take_along_axis(rank, np.clip(k_full, 0, size - 1), axis=1)
         m = np.clip(m, 0, (ng - 2)[:, None]) + start[:, None]
@@ -302,7 +306,7 @@ def _resample_common_grid(
         if bad_pixels == "mask" or out_ivar is not None:
             inside = (grid[None, :] >= lo[:, None]) & (grid[None, :] <= hi[:, None])
             # As resample_spectrum: the input pixels k, k + 1 around each output pixel.
-            k = np.clip(np.searchsorted(loglam, grid[None, :] + shift[rows, None], side="right") - 1, 0, size - 2)
+            k = np.clip(index(grid[None, :] + shift[rows, None]), 0, size - 2)
             xk, xk1 = x_rows[np.arange(len(rows))[:, None], k], x_rows[np.arange(len(rows))[:, None], k + 1]
             step = xk1 - xk
             tw = np.clip(np.divide(grid[None, :] - xk, step, out=np.zeros_like(step), where=step > 0), 0.0, 1.0)
@@ -316,7 +320,34 @@ def _resample_common_grid(
                 v = (1.0 - tw) * np.take_along_axis(var, k, 1) + tw * np.take_along_axis(var, k + 1, 1)
                 out_ivar[rows] = np.divide(1.0, v, out=np.zeros_like(v), where=~no_data & (v > 0))
         out[rows] = val
+
+    blocks = [rows_all[b:b + _SOLVE_BLOCK] for b in range(0, rows_all.size, _SOLVE_BLOCK)]
+    if len(blocks) > 1 and _THREADS > 1:
+        # numpy and LAPACK release the GIL: blocks run in parallel on the cores.
+        with ThreadPoolExecutor(max_workers=min(_THREADS, len(blocks))) as pool:
+            list(pool.map(block, blocks))
+    else:
+        for rows in blocks:
+            block(rows)
     return out, out_ivar, done
+
+
+def _grid_index(loglam: NDArray[np.float64]):
+    """``searchsorted(loglam, v, side="right") - 1``, by arithmetic when ``loglam`` is uniform.
+
+    On a uniform grid the index may be off by one only when ``v`` sits on a node to within
+    rounding, where the spline and the linear weights are continuous: the results agree.
+    """
+    step = (loglam[-1] - loglam[0]) / (loglam.size - 1)
+    if np.max(np.abs(np.diff(loglam) - step)) < 1e-6 * step:
+        x0, inv = loglam[0], 1.0 / step
+
+        def index(v):
+            k = (v - x0) * inv
+            np.floor(k, out=k)
+            return k.astype(np.intp)
+        return index
+    return lambda v: np.searchsorted(loglam, v, side="right") - 1
 
 
 class LogLamResampler(BaseEstimator):
