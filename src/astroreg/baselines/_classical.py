@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
+from astroreg.baselines._inputs import ModelInputs, count_parameters
 from astroreg.config import BaselineConfig
 from astroreg.data import Dataset
 
@@ -49,6 +51,16 @@ def make_estimator(cfg: BaselineConfig, n_targets: int = 1) -> BaseEstimator:
     if not cfg.is_classifier and not multi and n_targets > 1:
         est = MultiOutputRegressor(est)
     return make_pipeline(StandardScaler(), est) if scale else est
+
+
+def resolve_inputs(cfg: BaselineConfig, modality: str) -> str:
+    """What a classical baseline reads: ``tabular`` columns or the ``model`` inputs.
+
+    ``auto`` is ``model`` for spectra recipes (the preprocessed spectra) and ``tabular`` otherwise.
+    """
+    if cfg.inputs != "auto":
+        return cfg.inputs
+    return "model" if modality == "spectra" else "tabular"
 
 
 def select_features(cfg: BaselineConfig, dataset: Dataset) -> list[str]:
@@ -88,35 +100,84 @@ class BaselineResult:
     predictions: NDArray  # regressors: (n, n_targets) in target units; classifiers: (n,) bucket labels
     truth_labels: NDArray | None = None
     labels: list[str] | None = None
+    parameters: int | None = None  # fitted coefficients (linear models), trainable weights (networks)
+    predict_objects_per_s: float | None = None  # inference only, from prepared inputs to predictions
 
 
 def run_baseline(cfg: BaselineConfig, dataset: Dataset, y: NDArray, fit_rows: NDArray,
-                 eval_rows: NDArray) -> BaselineResult:
-    """Fit one baseline on ``fit_rows`` and predict ``eval_rows``.
+                 eval_rows: NDArray, *, model_inputs: ModelInputs | None = None,
+                 modality: str = "images") -> BaselineResult:
+    """Fit one classical baseline on ``fit_rows`` and predict ``eval_rows``.
 
     Parameters
     ----------
     cfg : BaselineConfig
+        A classical baseline (``kind: network`` runs through :func:`run_network_baseline`).
     dataset : Dataset
     y : array of shape (n_objects, n_targets)
-        Transformed targets of every dataset row (NaN = missing).
+        Transformed targets of every dataset row (NaN = missing); rows to fit with a
+        missing target or a non-finite feature are left out.
     fit_rows, eval_rows : array of int
         Rows to fit on and to predict.
+    model_inputs : ModelInputs, optional
+        The recipe's preprocessed inputs, needed when the baseline reads ``inputs: model``
+        (``auto`` on a spectra recipe).
+    modality : str
+        The recipe's ``inputs.modality`` (resolves ``inputs: auto``).
+
+    Returns
+    -------
+    BaselineResult
+        Predictions on ``eval_rows``, the number of fitted coefficients and the
+        prediction speed (timed after a warm-up, from the prepared inputs).
     """
-    cols = select_features(cfg, dataset)
-    frame = dataset.tabular(cols)
-    x = frame.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(x[fit_rows]).all(axis=1) | ~np.isfinite(y[fit_rows]).all(axis=1)
-    fit_rows = fit_rows[~bad]
+    if cfg.kind == "network":
+        raise ValueError(f"baseline {cfg.name!r} is kind network; train it with run_network_baseline")
+    fit_rows, eval_rows = np.asarray(fit_rows), np.asarray(eval_rows)
+    source = resolve_inputs(cfg, modality)
+    if source == "model":
+        if model_inputs is None:
+            raise ValueError(f"baseline {cfg.name!r} reads the model inputs (inputs: model) but none were given")
+        cols = [f"model_input[{model_inputs.n_features}]"]
+        x_fit, x_eval = model_inputs.flat(fit_rows), model_inputs.flat(eval_rows)
+    else:
+        cols = select_features(cfg, dataset)
+        x = dataset.tabular(cols).to_numpy(dtype=np.float64)
+        x_fit, x_eval = x[fit_rows], _finite(x[eval_rows])
+    good = np.isfinite(x_fit).all(axis=1) & np.isfinite(y[fit_rows]).all(axis=1)
+    if not good.any():
+        raise ValueError(
+            f"baseline {cfg.name!r}: none of the {len(fit_rows)} training rows has every target and feature "
+            f"finite ({'model inputs' if source == 'model' else f'features {cols}'}); check the targets' "
+            "missing values or choose other evaluation.baselines[].features"
+        )
+    if not good.all():
+        x_fit = x_fit[good]
+    y_fit = y[fit_rows[good]]
     if cfg.is_classifier:
-        edges = bucket_edges(y[fit_rows, 0], len(cfg.buckets))
+        edges = bucket_edges(y_fit[:, 0], len(cfg.buckets))
         labels = np.asarray(cfg.buckets)
-        est = make_estimator(cfg).fit(x[fit_rows], labels[np.digitize(y[fit_rows, 0], edges)])
+        est = make_estimator(cfg).fit(x_fit, labels[np.digitize(y_fit[:, 0], edges)])
         truth = labels[np.digitize(y[eval_rows, 0], edges)]
-        return BaselineResult(cfg.name, cfg.kind, cols, est.predict(_finite(x[eval_rows])), truth, list(cfg.buckets))
-    est = make_estimator(cfg, y.shape[1]).fit(x[fit_rows], y[fit_rows] if y.shape[1] > 1 else y[fit_rows, 0])
-    pred = np.asarray(est.predict(_finite(x[eval_rows])), dtype=np.float64).reshape(len(eval_rows), -1)
-    return BaselineResult(cfg.name, cfg.kind, cols, pred)
+        pred, speed = _timed_predict(est, x_eval)
+        return BaselineResult(cfg.name, cfg.kind, cols, pred, truth, list(cfg.buckets),
+                              count_parameters(est), speed)
+    est = make_estimator(cfg, y.shape[1]).fit(x_fit, y_fit if y.shape[1] > 1 else y_fit[:, 0])
+    pred, speed = _timed_predict(est, x_eval)
+    pred = np.asarray(pred, dtype=np.float64).reshape(len(eval_rows), -1)
+    return BaselineResult(cfg.name, cfg.kind, cols, pred, parameters=count_parameters(est),
+                          predict_objects_per_s=speed)
+
+
+def _timed_predict(est: BaseEstimator, x: NDArray) -> tuple[NDArray, float | None]:
+    """Predictions of ``x`` and objects per second (after a warm-up call on a few rows)."""
+    if len(x) == 0:
+        return est.predict(x), None
+    est.predict(x[:min(len(x), 64)])
+    t0 = time.perf_counter()
+    pred = est.predict(x)
+    dt = time.perf_counter() - t0
+    return pred, (len(x) / dt if dt > 0 else None)
 
 
 def _finite(x: NDArray) -> NDArray:

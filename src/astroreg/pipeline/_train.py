@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from astroreg.baselines import run_baseline
+from astroreg.baselines import (
+    ModelInputs,
+    count_parameters,
+    resolve_inputs,
+    run_baseline,
+    run_network_baseline,
+    time_network,
+)
 from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.data import Dataset, atomic_path, atomic_write_text, random_splits
 from astroreg.evaluation import (
@@ -42,6 +49,8 @@ from astroreg.training import fit_network
 
 log = logging.getLogger(__name__)
 
+_SPEED_BYTES = 512e6  # at most this much preprocessed input is held to time the networks' predictions
+
 
 def resolve_splits(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int64]]:
     """Train/val/test rows: the file's stored splits, else the recipe's fractions and seed."""
@@ -55,6 +64,16 @@ def resolve_splits(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int
         rng = np.random.default_rng(recipe.training.seed)
         splits["train"] = np.sort(rng.choice(splits["train"], size=cap, replace=False))
     return splits
+
+
+def _speed_rows(pre: RecipePreprocessor, rows: NDArray) -> NDArray:
+    """Evaluation rows on which prediction speed is timed: all of them unless their inputs are very large."""
+    per_object = 4 * int(np.prod(pre.input_shape))
+    return rows[:max(1024, int(_SPEED_BYTES // per_object))]
+
+
+def _model_info(kind: str, parameters: int | None, speed: float | None, n_timed: int) -> dict:
+    return {"kind": kind, "parameters": parameters, "predict_objects_per_s": speed, "timed_objects": int(n_timed)}
 
 
 def _binned(frame: pd.DataFrame, target: str, bins: int) -> pd.DataFrame:
@@ -151,10 +170,28 @@ def train_recipe(
                                                      title=f"{model_name} training")]}
         plots[f"{model_name} on the {split} split"] = _plot_model(plots_dir, model_name, frame, pre, recipe)
 
+        # Size and prediction speed of every model (the paper's Table 4), timed on prepared inputs.
+        model_inputs = ModelInputs(pre, ds, progress=progress)
+        speed_rows = _speed_rows(pre, rows)
+        _, speed = time_network(fit.backbone, model_inputs.get(speed_rows))
+        model_info = {model_name: _model_info("network", count_parameters(fit.backbone), speed, len(speed_rows))}
+
         classifiers: dict[str, dict] = {}
         y_all = raw_targets(recipe, ds)
-        for cfg in recipe.evaluation.baselines:
-            res = run_baseline(cfg, ds, y_all, splits["train"], rows)
+        reads_model = [i for i, c in enumerate(recipe.evaluation.baselines)
+                       if c.kind != "network" and resolve_inputs(c, recipe.inputs.modality) == "model"]
+        for i, cfg in enumerate(recipe.evaluation.baselines):
+            if reads_model and i == reads_model[-1] + 1:
+                model_inputs.forget(splits["train"])  # no later baseline fits on the training inputs
+            if cfg.kind == "network":
+                res = run_network_baseline(cfg, recipe, ds, splits, pre, partial / "baselines" / cfg.name, rows,
+                                           speed_rows=speed_rows, model_inputs=model_inputs, progress=progress)
+                n_timed = len(speed_rows)
+            else:
+                res = run_baseline(cfg, ds, y_all, splits["train"], rows, model_inputs=model_inputs,
+                                   modality=recipe.inputs.modality)
+                n_timed = len(rows)
+            model_info[cfg.name] = _model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed)
             if cfg.is_classifier:
                 cm = classification_metrics(res.truth_labels, res.predictions, labels=res.labels)
                 classifiers[cfg.name] = {**cm, "labels": res.labels, "features": res.features}
@@ -168,6 +205,8 @@ def train_recipe(
             models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
         metrics = {"split": split, "models": models}
         write_metrics_json(partial / "metrics.json", metrics)
+        write_json(partial / "model_info.json", model_info)
+        model_inputs.clear()
         with atomic_path(partial / "metrics_binned.csv") as tmp:
             pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
 
@@ -181,6 +220,8 @@ def train_recipe(
         f"{len(splits['test'])} test objects; metrics on the {split} split.",
         f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}; best validation loss "
         f"{fit.best_val_loss:.4g} (scaled targets). Metrics per bin of the true value: `metrics_binned.csv`.",
+        "Trainable parameters (networks) or fitted coefficients (linear models) and prediction speed "
+        "(objects/s from preprocessed inputs, after a warm-up) of every model: `model_info.json`.",
     ]
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,

@@ -24,7 +24,7 @@ from astroreg.data import Dataset
 from astroreg.models import create_model, prepare_for_training
 from astroreg.models import unwrap
 from astroreg.preprocess import RecipePreprocessor, raw_targets
-from astroreg.training._data import BatchSource, RecipeDataModule
+from astroreg.training._data import BatchSource, RecipeDataModule, check_augment_modality
 from astroreg.training._module import RegressionModule
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,15 @@ def fit_network(
             f"training needs non-empty train and val splits; got {len(train_rows)} train, {len(val_rows)} val "
             "rows: adjust dataset.splits in the recipe"
         )
+    aug = tr.augment
+    check_augment_modality(aug.copies, recipe.inputs.modality)
     y_train = preprocessor.scale_targets(raw_targets(recipe, dataset, train_rows))
     y_val = preprocessor.scale_targets(raw_targets(recipe, dataset, val_rows))
-    in_mem = _fits_in_memory(recipe, preprocessor, len(train_rows) + len(val_rows))
+    # The noisy copies of the training spectra are held in memory too.
+    in_mem = _fits_in_memory(recipe, preprocessor, len(train_rows) * (1 + aug.copies) + len(val_rows))
     train = BatchSource(dataset.path, train_rows, preprocessor, y_train, _sample_weights(recipe, dataset, train_rows),
-                        in_memory=in_mem, desc="loading train" if progress else None)
+                        in_memory=in_mem, desc="loading train" if progress else None,
+                        copies=aug.copies, noise_fraction=aug.noise_fraction, seed=tr.seed)
     val = BatchSource(dataset.path, val_rows, preprocessor, y_val, _sample_weights(recipe, dataset, val_rows),
                       in_memory=in_mem, desc="loading val" if progress else None)
     data = RecipeDataModule(train, val, batch_size=tr.batch_size, seed=tr.seed, num_workers=tr.num_workers)
@@ -149,7 +153,7 @@ def fit_network(
     if tr.loss.startswith("weighted"):
         var = np.nanvar(y_train, axis=0)
         weights = (1.0 / np.where(var > 0, var, 1.0)).tolist()
-    steps = tr.epochs * math.ceil(len(train_rows) / tr.batch_size)
+    steps = tr.epochs * math.ceil(len(train) / tr.batch_size)  # augmented copies included
     device = select_device(tr.device)
     backbone = build_backbone(recipe, preprocessor)
     if device == "cpu":
@@ -174,7 +178,7 @@ def fit_network(
     trainer = L.Trainer(
         max_epochs=tr.epochs, accelerator=device, devices=1, callbacks=callbacks, logger=logger,
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-        deterministic=False, log_every_n_steps=max(1, min(50, len(train_rows) // tr.batch_size)),
+        deterministic=False, log_every_n_steps=max(1, min(50, len(train) // tr.batch_size)),
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -187,7 +191,7 @@ def fit_network(
     history = _history(Path(logger.log_dir) / "metrics.csv")
     if len(history) == len(timer.times):
         history["epoch_time_s"] = timer.times
-        history["train_objects_per_s"] = len(train_rows) / np.asarray(timer.times)
+        history["train_objects_per_s"] = len(train) / np.asarray(timer.times)  # noisy copies count
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = unwrap(module.backbone).to("cpu").eval()
     return FitResult(backbone, history, best_val, device, len(history))
