@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ __all__ = [
 #: is inference time relative to the reference (DNN = 1, resp. full model = 1). The
 #: abstract gives 59.76 K where Tables 2 and 3 give 59.75 K; the tables are used. The
 #: paper's tuned learning rate is not legible in the text and is not used here.
-PAPER_001: dict[str, Any] = {
+PAPER_001: Mapping[str, Any] = MappingProxyType({
     "source": "paper 001 (SDSS DR12, residual multitask MLP)",
     "targets": ("teff", "feh", "logg"),
     # Table 2: test MAE (K, dex, dex).
@@ -85,7 +86,7 @@ PAPER_001: dict[str, Any] = {
         "percent": {"teff": 1.10, "feh": 2.07, "logg": 2.70},
     },
     "parameters_exact": 542_771,
-}
+})
 
 _NAN = float("nan")
 

@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,7 @@ def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict
 
 
 def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None,
-                  paper: dict | None = PAPER_001) -> Path:
+                  paper: Mapping[str, Any] | None = PAPER_001) -> Path:
     """Grouped bars of each variant's MAE relative to the full model, one group per target.
 
     Where ``paper`` (default paper 001's Table 5) has the variant and target, its ratio is
