@@ -10,12 +10,14 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import sqlalchemy
 import torch
 import yaml
 from optuna.trial import TrialState
 
 from astroreg.cli import main
 from astroreg.config import load_recipe, recipe_from_dict
+from astroreg.config._recipe import SearchDimension
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
 from astroreg.tuning import PruningCallback, suggest, tune_recipe, tuning_base
 from astroreg.tuning import _tune
@@ -94,7 +96,7 @@ def test_three_trials_write_a_trainable_best_recipe(data_path, tmp_path):
 
 
 def test_list_valued_choices_round_trip():
-    dim = load_space()["model.params.heads.0"]
+    dim = SearchDimension(**SPACE["model.params.heads.0"])
     for label, value in [("[8]", [8]), ("[16, 8]", [16, 8])]:
         assert suggest(optuna.trial.FixedTrial({"model.params.heads.0": label}), "model.params.heads.0", dim) == value
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
@@ -106,19 +108,13 @@ def test_list_valued_choices_round_trip():
     assert all(v in HEADS for v in seen) and {tuple(v) for v in seen} == {(8,), (16, 8)}
 
 
-def load_space():
-    from astroreg.config._recipe import SearchDimension
-
-    return {k: SearchDimension(**v) for k, v in SPACE.items()}
-
-
 def test_pruning_callback_prunes_a_bad_trial():
     study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
     good = study.ask()
     for epoch in range(3):
         PruningCallback(good).on_validation_end(
-            SimpleNamespace(sanity_checking=False, current_epoch=epoch, callback_metrics={"val_loss": torch.tensor(1.0)}),
-            None)
+            SimpleNamespace(sanity_checking=False, current_epoch=epoch,
+                            callback_metrics={"val_loss": torch.tensor(1.0)}), None)
     study.tell(good, 1.0)
     bad = study.ask()
     trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, callback_metrics={"val_loss": torch.tensor(9.0)})
@@ -142,6 +138,18 @@ def test_pruned_trial_leaves_lightning_and_is_marked_pruned(data_path):
     assert list(trial.intermediate_values) == [0]  # stopped after the first epoch of 2
 
 
+def _peek(db):
+    """Finished trials in the SQLite file, read without creating tables (the tuner is still setting it up)."""
+    if not db.exists():
+        return {}
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True,
+                                             skip_compatibility_check=True)
+        return _finished(optuna.load_study(study_name="tiny-tune", storage=storage))
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # tables or study not created yet
+        return {}
+
+
 def test_resume_after_kill(data_path, tmp_path, monkeypatch):
     recipe_file = tmp_path / "tiny.yaml"
     recipe_file.write_text(yaml.safe_dump(_recipe_dict(data_path)))
@@ -154,17 +162,13 @@ def test_resume_after_kill(data_path, tmp_path, monkeypatch):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
-            if db.exists():
-                try:
-                    first = _finished(optuna.load_study(study_name="tiny-tune", storage=f"sqlite:///{db}"))
-                except KeyError:  # the study is not created yet
-                    continue
-                if first:
-                    break
+            first = _peek(db)
+            if first:
+                break
     finally:
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()
-    assert first, f"no trial finished before the deadline; stderr:\n{err.decode()[-2000:]}"
+    assert first, f"no trial finished (exit status {proc.returncode}); stderr:\n{err.decode()[-2000:]}"
     first = _finished(optuna.load_study(study_name="tiny-tune", storage=f"sqlite:///{db}"))
     target = len(first) + 2
 
@@ -200,10 +204,11 @@ def test_clear_errors(data_path, tmp_path, capsys):
     bad = {"model.params.nope": {"type": "int", "low": 1, "high": 3}}
     with pytest.raises(ValueError, match=r"'model.params.nope': model 'residual_mlp' has no parameter 'nope'"):
         tuning_base(_recipe(data_path, space=bad))
-    bad = {"model.params.stem": {"type": "int", "low": 8, "high": 24, "step": 0.5}}
+    half = SearchDimension(type="int", low=8, high=24, step=0.5)
     with pytest.raises(ValueError, match="whole low, high and step"):
-        _tune.suggest(optuna.create_study().ask(), "model.params.stem", _recipe(data_path, space=bad).tuning.space[
-            "model.params.stem"])
+        suggest(optuna.create_study().ask(), "model.params.stem", half)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        _tune.make_sampler("cmaes", seed=0, startup_trials=1)
 
     recipe_file = tmp_path / "no-tuning.yaml"
     recipe_file.write_text(yaml.safe_dump(d))

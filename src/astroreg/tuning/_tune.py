@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ import lightning as L
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
+from tqdm.auto import tqdm
 
 from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.config._recipe import SearchDimension
@@ -199,14 +202,22 @@ def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSample
                pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     """Create or load a study in an RDB storage with heartbeats, and fail the stale trials of dead processes."""
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                             grace_period=GRACE_S)
-        study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
-                                    sampler=sampler, pruner=pruner, load_if_exists=True)
-        optuna.storages.fail_stale_trials(study)
-    return study
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                     heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+                study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
+                                            sampler=sampler, pruner=pruner, load_if_exists=True)
+                optuna.storages.fail_stale_trials(study)
+            return study
+        except sqlalchemy.exc.SQLAlchemyError:
+            # Processes started together race to create the tables of a new storage; the loser retries.
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
 
 
 def make_sampler(name: Literal["tpe", "gp"], *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
@@ -214,6 +225,8 @@ def make_sampler(name: Literal["tpe", "gp"], *, seed: int, startup_trials: int) 
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
     if name == "gp":
+        # Optional speed-up only; the sequential fallback gives the same suggestions.
+        logging.getLogger("optuna._gp.batched_lbfgsb").addFilter(lambda r: "greenlet" not in r.getMessage())
         gp = getattr(optuna.samplers, "GPSampler", None)
         if gp is None:
             raise ValueError(f"sampler 'gp' needs optuna >= 3.6 (installed: {optuna.__version__}); "
@@ -276,6 +289,20 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
         return fit.best_val_loss
 
     return objective
+
+
+def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """One line per finished trial, written above the progress bar."""
+    values = ", ".join(f"{k.removeprefix('model.params.').removeprefix('training.')}="
+                       + (f"{v:.3g}" if isinstance(v, float) else json.dumps(v))
+                       for k, v in trial.user_attrs.get(OVERRIDES_ATTR, {}).items())
+    if trial.state == TrialState.COMPLETE:
+        what = f"val loss {trial.value:.4g}" + (" (best)" if study.best_trial.number == trial.number else "")
+    elif trial.state == TrialState.PRUNED:
+        what = f"pruned after epoch {max(trial.intermediate_values, default=0) + 1}"
+    else:
+        what = trial.state.name.lower()
+    tqdm.write(f"trial {trial.number}: {what} | {values}")
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -443,10 +470,17 @@ def tune_recipe(
     url = resolve_storage(storage or tc.storage, recipe.name, runs_root)
     name = study_name or tc.study_name or recipe.name
     out = Path(out_dir) if out_dir is not None else Path(runs_root) / f"{recipe.name}-tuning"
+    sampler = sampler or tc.sampler
+    smp = make_sampler(sampler, seed=tc.seed, startup_trials=tc.startup_trials)
+    prune = tc.pruner == "median"
+    if prune and sampler == "gp":
+        # GPSampler learns from complete trials only: it would propose a pruned point again and again.
+        log.warning("pruning is off with the GP sampler (it learns only from complete trials); "
+                    "use the TPE sampler to prune hopeless trials")
+        prune = False
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=PRUNE_WARMUP_EPOCHS)
-              if tc.pruner == "median" else optuna.pruners.NopPruner())
-    smp = make_sampler(sampler or tc.sampler, seed=tc.seed, startup_trials=tc.startup_trials)
-    optuna.logging.set_verbosity(optuna.logging.INFO if progress else optuna.logging.WARNING)
+              if prune else optuna.pruners.NopPruner())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(url, name, sampler=smp, pruner=pruner)
     data_path = Path(base.dataset.path)
     if not data_path.exists():
@@ -461,7 +495,8 @@ def tune_recipe(
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*greenlet.*")
                     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-                    study.optimize(objective, n_trials=missing, timeout=timeout, callbacks=[stop],
+                    study.optimize(objective, n_trials=missing, timeout=timeout,
+                                   callbacks=[stop, _print_trial] if progress else [stop],
                                    show_progress_bar=progress, gc_after_trial=True)
         else:
             log.info("study %r already has %d finished trials (asked for %d)", name, trials - missing, trials)
