@@ -82,42 +82,33 @@ def test_in_memory_copies_are_seeded(spectra):
     assert np.array_equal(a, b) and not np.array_equal(a[40:], c[40:])
 
 
-def test_validation_is_never_augmented(spectra, tmp_path, monkeypatch):
-    recipe, ds, pre = spectra
-    made = []
-    orig_init = BatchSource.__init__
+def test_fit_augments_train_only_and_counts_copies_in_steps(spectra, tmp_path, monkeypatch):
+    import astroreg.training._fit as fit_mod
 
-    def spy(self, *args, **kw):
+    recipe, ds, pre = spectra
+    made, seen = [], {}
+    orig_init, module_cls = BatchSource.__init__, fit_mod.RegressionModule
+
+    def spy_source(self, *args, **kw):
         orig_init(self, *args, **kw)
         made.append(self)
 
-    monkeypatch.setattr(BatchSource, "__init__", spy)
+    def spy_module(*args, **kw):
+        seen["total_steps"] = kw["total_steps"]
+        return module_cls(*args, **kw)
+
+    monkeypatch.setattr(BatchSource, "__init__", spy_source)
+    monkeypatch.setattr(fit_mod, "RegressionModule", spy_module)
     splits = {k: ds.split(k) for k in ("train", "val")}
-    fit = fit_network(recipe, ds, splits, pre, tmp_path, progress=False)
+    fit = fit_network(recipe.with_overrides({"training.epochs": 2}), ds, splits, pre, tmp_path, progress=False)
     train, val = made
     assert len(train) == 3 * len(splits["train"]) and train.copies == 2
     assert len(val) == len(splits["val"]) and val.copies == 0
     np.testing.assert_allclose(np.asarray(val[np.arange(len(val))][0]), pre.inputs(ds, splits["val"]), atol=1e-6)
-    # Throughput counts the noisy copies too.
+    # The warm-up/cosine schedule and the throughput count the noisy copies.
+    assert seen["total_steps"] == 2 * int(np.ceil(3 * len(splits["train"]) / 64))
     assert fit.history["train_objects_per_s"].iloc[0] == pytest.approx(
         3 * len(splits["train"]) / fit.history["epoch_time_s"].iloc[0])
-
-
-def test_steps_per_epoch_count_the_copies(spectra, tmp_path, monkeypatch):
-    import astroreg.training._fit as fit_mod
-
-    recipe, ds, pre = spectra
-    seen = {}
-    cls = fit_mod.RegressionModule
-
-    def spy(*args, **kw):
-        seen["total_steps"] = kw["total_steps"]
-        return cls(*args, **kw)
-
-    monkeypatch.setattr(fit_mod, "RegressionModule", spy)
-    splits = {k: ds.split(k) for k in ("train", "val")}
-    fit_network(recipe.with_overrides({"training.epochs": 2}), ds, splits, pre, tmp_path, progress=False)
-    assert seen["total_steps"] == 2 * int(np.ceil(3 * len(splits["train"]) / 64))
 
 
 def test_copies_for_images_is_an_error(blob_dataset, tmp_path):

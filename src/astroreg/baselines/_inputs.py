@@ -92,7 +92,7 @@ def time_network(net: nn.Module, x: NDArray[np.float32], *, batch_size: int = 25
     """Outputs of a network for prepared inputs ``x`` and its speed in objects per second.
 
     The network goes through the prediction path of ``astroreg predict``
-    (:func:`astroreg.models.optimize_for_inference`), one warm-up batch is run, then all
+    (:func:`astroreg.models.optimize_for_inference`), two warm-up batches are run, then all
     of ``x`` is timed batch by batch (inference only: no reading or preprocessing).
 
     Parameters
@@ -118,7 +118,8 @@ def time_network(net: nn.Module, x: NDArray[np.float32], *, batch_size: int = 25
         return np.empty((0, 0), dtype=np.float32), None
     device = select_device(device)
     fast = _prepare(net, x, batch_size, device, backend)
-    forward_batches(fast, x[:batch_size], batch_size, device)  # warm-up (its copy to the CPU synchronises)
+    for _ in range(2):  # warm-up: TorchScript optimises on the second call; copies to the CPU synchronise
+        forward_batches(fast, x[:batch_size], batch_size, device)
     t0 = time.perf_counter()
     out = forward_batches(fast, x, batch_size, device)
     dt = time.perf_counter() - t0

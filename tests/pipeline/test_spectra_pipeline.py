@@ -1,0 +1,91 @@
+"""A spectra recipe end to end with the paper's kinds of baselines: OLS, Ridge, a network baseline, the mean."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroreg.config import recipe_from_dict
+from astroreg.data import DatasetWriter, SpectraSpec
+from astroreg.pipeline import Run, predict, train_recipe
+
+LOGLAM = np.linspace(3.60, 3.66, 128)
+LINES = (3.61, 3.625, 3.64, 3.652)
+
+
+def _write(path, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0.05, 0.6, (n, len(LINES)))
+    profile = np.stack([np.exp(-0.5 * ((LOGLAM - c) / 0.0015) ** 2) for c in LINES])
+    ripple = 1 + 0.5 * np.sin(2 * np.pi * (LOGLAM - 3.60) / 0.02)
+    flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
+    flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
+    spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM), with_mask=False)
+    with DatasetWriter(path, spectra=spec, targets={"a": "K", "b": "dex"}) as w:
+        w.append([f"s{i}" for i in range(n)], spectra={"flux": flux, "ivar": np.ones_like(flux)},
+                 targets={"a": 5000 + 3000 * d[:, 0] - 1500 * d[:, 1], "b": 4.0 * d[:, 2] ** 2 + np.sin(6 * d[:, 3])})
+        w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def spectra_run(tmp_path_factory):
+    path = _write(tmp_path_factory.mktemp("data") / "spec.h5")
+    recipe = recipe_from_dict({
+        "name": "spec-pipe",
+        "dataset": {"path": str(path)},
+        "inputs": {"modality": "spectra"},
+        "targets": [{"name": "a", "unit": "K"}, {"name": "b", "unit": "dex"}],
+        "preprocess": {"spectra": {"grid": [3.601, 3.659, 96]}, "targets": "robust"},
+        "model": {"name": "residual_mlp", "params": {"stem": 16, "blocks": [16], "heads": [8], "trunk_dropout": 0.0}},
+        "training": {"epochs": 3, "batch_size": 64, "loss": "weighted_huber", "optimizer": {"name": "adamw", "lr": 3e-3},
+                     "scheduler": {"name": "warmup_cosine"}, "augment": {"copies": 2}},
+        "evaluation": {"reference": "ridge", "compare_to": ["ols", "ridge", "dnn"], "baselines": [
+            {"name": "ols", "kind": "linear_regression", "inputs": "model"},
+            {"name": "ridge", "kind": "ridge", "inputs": "model", "params": {"alpha": 1.0}},
+            {"name": "dnn", "kind": "network", "model": {"name": "dnn_li2017", "params": {"hidden": [16, 8]}},
+             "training": {"augment.copies": 0, "epochs": 2, "loss": "weighted_mse"}},
+            {"name": "mean_predictor", "kind": "mean"},
+        ]},
+    })
+    return train_recipe(recipe, runs_root=tmp_path_factory.mktemp("runs"), progress=False), path
+
+
+def test_every_baseline_is_scored(spectra_run):
+    run, _ = spectra_run
+    models = json.loads((run / "metrics.json").read_text())["models"]
+    assert set(models) == {"residual_mlp", "ols", "ridge", "dnn", "mean_predictor"}
+    for name in ("ols", "ridge"):
+        assert models[name]["a"]["mae"] < 0.3 * models["mean_predictor"]["a"]["mae"]
+    binned = pd.read_csv(run / "metrics_binned.csv")
+    assert set(binned["model"]) == set(models)
+    assert "dnn" in (run / "report.md").read_text()
+
+
+def test_model_info_has_size_and_speed_of_every_model(spectra_run):
+    run, _ = spectra_run
+    info = json.loads((run / "model_info.json").read_text())
+    assert set(info) == {"residual_mlp", "ols", "ridge", "dnn", "mean_predictor"}
+    # Li et al.'s DNN: one 96-16-8-1 network per target.
+    assert info["dnn"]["parameters"] == 2 * (96 * 16 + 16 + 16 * 8 + 8 + 8 + 1)
+    assert info["ols"]["parameters"] == info["ridge"]["parameters"] == 96 * 2 + 2
+    assert info["mean_predictor"]["parameters"] is None
+    assert info["residual_mlp"]["parameters"] > 96 * 16
+    for name, entry in info.items():
+        assert entry["predict_objects_per_s"] > 0, name
+        assert entry["timed_objects"] == 100, name
+
+
+def test_network_baseline_has_its_own_run_folder(spectra_run, tmp_path):
+    run, data = spectra_run
+    sub = run / "baselines" / "dnn"
+    for name in ("config.yaml", "model.pt", "preprocessors.joblib", "history.csv", "splits.npz"):
+        assert (sub / name).is_file(), name
+    assert len(pd.read_csv(sub / "history.csv")) == 2
+    baseline = Run.open(sub)
+    assert baseline.recipe.model.name == "dnn_li2017" and baseline.recipe.training.augment.copies == 0
+    out = predict(sub, data, tmp_path / "dnn.parquet", split="test", progress=False)
+    frame = pd.read_parquet(out)
+    mae = float(np.mean(np.abs(frame["a_pred"] - frame["a_true"])))
+    assert mae == pytest.approx(json.loads((run / "metrics.json").read_text())["models"]["dnn"]["a"]["mae"], rel=1e-5)
