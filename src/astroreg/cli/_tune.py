@@ -44,7 +44,7 @@ def _tune(args) -> int:
     for t in res.study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     print(f"\nstudy {res.study.study_name!r}: {res.n_finished} finished trials "
-          f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); median trial {res.trial_seconds:.1f} s")
+          f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); median trial time {res.trial_seconds:.1f} s")
     print(f"best validation loss (scaled targets): {res.best_value:.6g}")
     print("best values:")
     for key, value in res.best_overrides.items():

@@ -467,6 +467,9 @@ def tune_recipe(
     trials = tc.trials if trials is None else trials
     if trials < 1:
         raise ValueError(f"--trials must be >= 1, got {trials}")
+    data_path = Path(base.dataset.path)
+    if not data_path.exists():
+        raise FileNotFoundError(f"dataset {data_path} not found; give --data or set dataset.path in the recipe")
     url = resolve_storage(storage or tc.storage, recipe.name, runs_root)
     name = study_name or tc.study_name or recipe.name
     out = Path(out_dir) if out_dir is not None else Path(runs_root) / f"{recipe.name}-tuning"
@@ -482,9 +485,6 @@ def tune_recipe(
               if prune else optuna.pruners.NopPruner())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(url, name, sampler=smp, pruner=pruner)
-    data_path = Path(base.dataset.path)
-    if not data_path.exists():
-        raise FileNotFoundError(f"dataset {data_path} not found; give --data or set dataset.path in the recipe")
     missing = trials - n_finished(study)
     try:
         if missing > 0:
