@@ -212,3 +212,13 @@ def test_matmul_gflops_is_a_positive_rate():
     assert 0.1 < rate < 1e6
     with pytest.raises(ValueError, match="must be positive"):
         matmul_gflops(0)
+
+
+def test_dense_inputs_are_not_chunked_by_default():
+    """Spectra and tables (2-d inputs) go through in whole batches; the output equals eager."""
+    torch.manual_seed(0)
+    net = create_model("residual_mlp", input_shape=(64,), n_outputs=3, stem=16, blocks=[8], heads=[[4], [4], [4]])
+    x = torch.randn(37, 64)
+    fast = optimize_for_inference(net, x[:20])
+    assert fast.batch_size is None and fast.backend == "jit"
+    torch.testing.assert_close(fast(x), _eager(net, x), rtol=1e-5, atol=1e-6)

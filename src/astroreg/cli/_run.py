@@ -34,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--split", help="predict only this stored split")
     p.add_argument("--chunk-size", type=int, default=2048, help="objects read at a time (bounds memory)")
-    p.add_argument("--batch-size", type=int, default=256, help="objects per forward pass")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="objects per forward pass (default: 256 for images, the whole chunk otherwise)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--backend", choices=["auto", "compile", "jit", "eager"], default="auto",
                    help="CPU prediction path: auto (TorchScript trace, else inductor, else eager) or one of them")

@@ -217,7 +217,11 @@ def optimize_for_inference(
     backend : {"auto", "jit", "compile", "eager"}
         Force one path; a forced path that fails still falls back to eager with a warning.
     batch_size : int, optional
-        Chunk size; default :data:`CPU_CHUNK` on CPU, no chunking elsewhere.
+        Chunk size. Default on CPU: :data:`CPU_CHUNK` for image batches (4-d inputs, whose
+        convolutions leave the caches beyond a few dozen stamps); no chunking for other
+        inputs (dense networks on spectra or tables run fastest on whole large batches:
+        the paper-001 MLP gains ~30% from 256 to 2048 rows per call). No chunking on
+        other devices.
     rtol : float
         Largest accepted ``max|fast - eager| / max|eager|`` on the example.
 
@@ -258,9 +262,11 @@ def optimize_for_inference(
     if device.type != "cpu":
         return FastPredictor(model, backend="eager", batch_size=batch_size, device=device)
 
-    batch_size = batch_size or CPU_CHUNK
-    reps = -(-batch_size // example.shape[0])
-    example = example.repeat(reps, *([1] * (example.dim() - 1)))[:batch_size].contiguous()
+    if batch_size is None and example.dim() == 4:
+        batch_size = CPU_CHUNK
+    size = batch_size or example.shape[0]
+    reps = -(-size // example.shape[0])
+    example = example.repeat(reps, *([1] * (example.dim() - 1)))[:size].contiguous()
     with torch.inference_mode():
         reference = model(example)
 
@@ -284,7 +290,9 @@ def optimize_for_inference(
             continue
         logger.info("optimize_for_inference: using %s (built in %.1f s, max rel. error %.2g)",
                     name, time.perf_counter() - start, err)
-        return FastPredictor(fn, backend=name, batch_size=batch_size, device=device,
+        # inductor compiled one fixed shape: it gets chunks of that shape, the last one padded.
+        chunk = size if name == "compile" else batch_size
+        return FastPredictor(fn, backend=name, batch_size=chunk, device=device,
                              channels_last=channels_last, pad=name == "compile")
 
     try:
