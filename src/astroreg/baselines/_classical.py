@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from astroreg.baselines._inputs import ModelInputs, count_parameters
+from astroreg.baselines._inputs import ModelInputs, count_parameters, timed
 from astroreg.config import BaselineConfig
 from astroreg.data import Dataset
 
@@ -170,14 +169,11 @@ def run_baseline(cfg: BaselineConfig, dataset: Dataset, y: NDArray, fit_rows: ND
 
 
 def _timed_predict(est: BaseEstimator, x: NDArray) -> tuple[NDArray, float | None]:
-    """Predictions of ``x`` and objects per second (after a warm-up call on a few rows)."""
+    """Predictions of ``x`` and objects per second (after a warm-up call on a few rows; fastest of a few)."""
     if len(x) == 0:
         return est.predict(x), None
     est.predict(x[:min(len(x), 64)])
-    t0 = time.perf_counter()
-    pred = est.predict(x)
-    dt = time.perf_counter() - t0
-    return pred, (len(x) / dt if dt > 0 else None)
+    return timed(lambda: est.predict(x), len(x))
 
 
 def _finite(x: NDArray) -> NDArray:
