@@ -3,6 +3,7 @@
 Subcommands, one per survey:
 
 - ``galaxy-images``: HSC-like bulge + disk galaxies drawn with GalSim (seed paper 002).
+- ``sdss-stars``: SDSS DR12 stellar spectra with SSPP-like labels from a physical emulator (paper 001).
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ ready for `astroreg ingest images`. The same --seed gives the same images whatev
 --jobs. Defaults: 143x143 pixels of 0.168 arcsec, Moffat PSF (beta 3, FWHM 0.6-0.7
 arcsec), CCD noise with gain 3 e-/ADU and a subtracted sky of 15 ADU/pixel (sky noise
 2.24 ADU/pixel).
+"""
+
+
+_STARS_EPILOG = """\
+examples:
+  astroreg simulate sdss-stars --n 50000 --out data/sdss-stars-mock --seed 2024 --jobs 2
+  astroreg simulate sdss-stars --n 500 --out mock-stars --label-noise 0
+
+writes DIR/spectra/spec-PPPP-MMMMM-FFFF.fits (SDSS DR12 format: COADD and SPECOBJ HDUs)
+and DIR/sspp-labels.fits (PLATE, MJD, FIBERID, TEFF_ADOP, FEH_ADOP, LOGG_ADOP, RV_ADOP,
+their _UNC errors, ~1% of each set to -9999 as SSPP does, and the true values *_TRUE),
+ready for `astroreg ingest sdss-spectra`. Spectra: Planck continuum and ~510 absorption
+lines whose strengths follow Teff, log g and [Fe/H] (Saha-Boltzmann, curve of growth,
+damping wings), R = 2000, RV within +-300 km/s, S/N per pixel log-normal around 25.
+The same --seed gives the same files whatever --jobs. See docs/sdss-stars-mock.md.
 """
 
 
@@ -83,6 +99,30 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="draw with GalSim's default accuracy and exact Sersic indices (about 5x slower)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+    from astroreg.sim._star_lines import RESOLUTION
+
+    s = surveys.add_parser(
+        "sdss-stars",
+        help="SDSS stellar spectra (spec-*.fits) with SSPP-like labels from a physical emulator (paper 001)",
+        description="Write mock SDSS DR12 stellar spectra and a label catalogue with the SSPP column names.",
+        epilog=_STARS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--n", type=int, required=True, metavar="N", help="number of stars (spectra)")
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for spectra/ and sspp-labels.fits (created if absent)")
+    s.add_argument("--seed", type=int, default=0, help="seed of labels, noise and masks (default: %(default)s)")
+    s.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    s.add_argument("--label-noise", type=float, default=1.0, metavar="SCALE",
+                   help="scale of the SSPP-like errors added to the *_ADOP labels; 0 = true labels "
+                        "(default: %(default)s)")
+    s.add_argument("--missing-fraction", type=float, default=0.01, metavar="F",
+                   help="fraction of each *_ADOP label set to -9999 (default: %(default)s)")
+    s.add_argument("--resolution", type=float, default=RESOLUTION, metavar="R",
+                   help="instrumental resolving power lambda/FWHM (default: %(default)s)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=run_stars)
     return simulate
 
 
@@ -106,4 +146,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         cat = simulate_galaxy_images(args.n, out_dir=out, **kwargs)
         print(f"wrote {len(cat)} FITS stamps and gal_morph.csv to {out}")
+    return 0
+
+
+def run_stars(args: argparse.Namespace) -> int:
+    """Handle ``astroreg simulate sdss-stars``; returns the exit status."""
+    from astroreg.sim import simulate_sdss_stars
+
+    survey = simulate_sdss_stars(
+        args.n, args.out, seed=args.seed, n_jobs=args.jobs, label_noise=args.label_noise,
+        missing_fraction=args.missing_fraction, resolution=args.resolution, progress=not args.quiet,
+    )
+    print(f"wrote {survey.n_spectra} spectra to {survey.spectra_dir} and their labels to {survey.labels_path}")
+    print(f"next: {survey.ingest_command()}")
     return 0
