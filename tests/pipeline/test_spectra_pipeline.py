@@ -22,8 +22,10 @@ def _write(path, n=400, seed=0):
     flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
     flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
     spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM), with_mask=False)
-    with DatasetWriter(path, spectra=spec, targets={"a": "K", "b": "dex"}) as w:
+    snr = rng.uniform(3, 60, n)
+    with DatasetWriter(path, spectra=spec, targets={"a": "K", "b": "dex"}, tabular={"SNR": ""}) as w:
         w.append([f"s{i}" for i in range(n)], spectra={"flux": flux, "ivar": np.ones_like(flux)},
+                 tabular={"SNR": snr},
                  targets={"a": 5000 + 3000 * d[:, 0] - 1500 * d[:, 1], "b": 4.0 * d[:, 2] ** 2 + np.sin(6 * d[:, 3])})
         w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
     return path
@@ -41,7 +43,8 @@ def spectra_run(tmp_path_factory):
         "model": {"name": "residual_mlp", "params": {"stem": 16, "blocks": [16], "heads": [8], "trunk_dropout": 0.0}},
         "training": {"epochs": 3, "batch_size": 64, "loss": "weighted_huber", "optimizer": {"name": "adamw", "lr": 3e-3},
                      "scheduler": {"name": "warmup_cosine"}, "augment": {"copies": 2}},
-        "evaluation": {"reference": "ridge", "compare_to": ["ols", "ridge", "dnn"], "baselines": [
+        "evaluation": {"reference": "ridge", "compare_to": ["ols", "ridge", "dnn"], "snr_column": "SNR",
+                       "snr_edges": [10, 30], "baselines": [
             {"name": "ols", "kind": "linear_regression", "inputs": "model"},
             {"name": "ridge", "kind": "ridge", "inputs": "model", "params": {"alpha": 1.0}},
             {"name": "dnn", "kind": "network", "model": {"name": "dnn_li2017", "params": {"hidden": [16, 8]}},
@@ -89,3 +92,25 @@ def test_network_baseline_has_its_own_run_folder(spectra_run, tmp_path):
     frame = pd.read_parquet(out)
     mae = float(np.mean(np.abs(frame["a_pred"] - frame["a_true"])))
     assert mae == pytest.approx(json.loads((run / "metrics.json").read_text())["models"]["dnn"]["a"]["mae"], rel=1e-5)
+
+
+def test_report_has_the_paper_style_tables_and_snr_bins(spectra_run):
+    run, data = spectra_run
+    report = (run / "report.md").read_text()
+    for heading in ("MAE of `residual_mlp` against the baselines", "paper Table 2", "Range-normalised errors",
+                    "Residuals in bins of S/N"):
+        assert heading in report, heading
+    assert (run / "tables.md").is_file()
+    snr = pd.read_csv(run / "residuals_snr.csv")
+    assert list(snr[snr["target"] == "a"]["bin"]) == ["S/N < 10", "10-30", "S/N > 30", "all"]
+    per_bin = snr[(snr["target"] == "a") & (snr["bin"] != "all")]
+    n_test = len(np.load(run / "splits.npz")["test"])
+    assert per_bin["n"].sum() == n_test
+    assert (per_bin["sigma_mad"] > 0).all()
+
+
+def test_missing_snr_column_fails_before_training(spectra_run, tmp_path):
+    _, data = spectra_run
+    recipe = Run.open(spectra_run[0]).recipe.with_overrides({"evaluation.snr_column": "SN_MEDIAN_ALL"})
+    with pytest.raises(ValueError, match="snr_column 'SN_MEDIAN_ALL'"):
+        train_recipe(recipe, runs_root=tmp_path, progress=False)

@@ -35,6 +35,7 @@ from astroreg.evaluation._tables import (
 from astroreg.evaluation._report import (
     comparison_table,
     format_table,
+    markdown_table,
     read_metrics_json,
     write_metrics_json,
     write_report,
@@ -57,6 +58,7 @@ __all__ = [
     "plot_comparison",
     "comparison_table",
     "format_table",
+    "markdown_table",
     "write_metrics_json",
     "read_metrics_json",
     "write_report",

@@ -271,7 +271,8 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+    """A DataFrame as a Markdown table: numbers right-aligned, formatted with ``float_format``."""
     headers = [_md_escape(_HEADERS.get(str(c), str(c))) for c in df.columns]
     aligns = ["---:" if _is_numeric_column(df[c]) else ":---" for c in df.columns]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
@@ -445,6 +446,7 @@ def write_report(
     plots: Mapping[str, Sequence[str | os.PathLike]],
     notes: Sequence[str] = (),
     reference: str | None = None,
+    sections: Sequence[str] = (),
 ) -> Path:
     """Write ``<run_dir>/report.md``, the human-readable summary of a run, atomically.
 
@@ -478,6 +480,10 @@ def write_report(
         Bullet points shown under the title (caveats, warnings from the run).
     reference : str, optional
         Reference model of the MSE ratio; see :func:`comparison_table`.
+    sections : sequence of str, optional
+        Further Markdown sections (each starting with a ``## `` heading), placed after
+        the regression results, e.g. the paper-style tables of
+        :func:`~astroreg.evaluation.paper_tables_markdown`.
 
     Returns
     -------
@@ -536,12 +542,15 @@ def write_report(
             f"Reference model for the MSE ratio: `{table.attrs['reference']}` "
             "(a ratio below 1 is better than the reference).",
             "",
-            _markdown_table(table),
+            markdown_table(table),
             "",
         ]
         extra = _extra_metrics_table(metrics)
         if not extra.empty:
-            lines += ["### Further metrics", "", _markdown_table(extra), ""]
+            lines += ["### Further metrics", "", markdown_table(extra), ""]
+    for section in sections:
+        if section.strip():
+            lines += [section.rstrip("\n"), ""]
 
     if classifier_metrics:
         lines += [f"## Classifiers ({split} split)", ""]
@@ -550,7 +559,7 @@ def write_report(
              for m, e in classifier_metrics.items()],
             columns=["model", "accuracy", "classes"],
         )
-        lines += [_markdown_table(summary), ""]
+        lines += [markdown_table(summary), ""]
         for model, entry in classifier_metrics.items():
             labels = [str(v) for v in entry["labels"]]
             matrix = np.asarray(entry["confusion_matrix"])
@@ -563,7 +572,7 @@ def write_report(
             lines += [
                 f"### {model}",
                 "",
-                _markdown_table(cm),
+                markdown_table(cm),
                 "",
                 f"![confusion matrix of {_md_escape(model)}]({_link(run, image)})",
                 "",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from astroreg.evaluation._report import _markdown_table
+from astroreg.evaluation._report import markdown_table
 
 __all__ = [
     "PAPER_001",
@@ -473,7 +473,7 @@ def _params_as_text(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _md(table: pd.DataFrame, float_format: str = "{:.4g}") -> str:
-    return _markdown_table(table.reset_index(drop=True), float_format=float_format)
+    return markdown_table(table.reset_index(drop=True), float_format=float_format)
 
 
 def _paper_targets(paper: Mapping[str, Any], targets: Sequence[str]) -> bool:

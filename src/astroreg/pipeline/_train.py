@@ -25,11 +25,15 @@ from astroreg.evaluation import (
     binned_metrics,
     classification_metrics,
     comparison_table,
+    mae_ratio_table,
+    markdown_table,
+    paper_tables_markdown,
     plot_comparison,
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
     plot_residuals,
+    residuals_by_snr,
     write_metrics_json,
     write_report,
 )
@@ -74,6 +78,16 @@ def _speed_rows(pre: RecipePreprocessor, rows: NDArray) -> NDArray:
 
 def _model_info(kind: str, parameters: int | None, speed: float | None, n_timed: int) -> dict:
     return {"kind": kind, "parameters": parameters, "predict_objects_per_s": speed, "timed_objects": int(n_timed)}
+
+
+def _check_snr_column(recipe: Recipe, dataset: Dataset) -> None:
+    """Fail before training when ``evaluation.snr_column`` is not in the dataset."""
+    col = recipe.evaluation.snr_column
+    if col is not None and col not in dataset.tabular_columns:
+        raise ValueError(
+            f"evaluation.snr_column {col!r} is not a tabular column of {dataset.path}; its columns are "
+            f"{list(dataset.tabular_columns)}: name the S/N column or set evaluation.snr_column: null"
+        )
 
 
 def _binned(frame: pd.DataFrame, target: str, bins: int) -> pd.DataFrame:
@@ -141,6 +155,7 @@ def train_recipe(
     plots_dir = partial / "plots"
     with Dataset(data_path) as ds:
         check_targets_present(recipe, ds)
+        _check_snr_column(recipe, ds)
         splits = resolve_splits(recipe, ds)
         with atomic_path(partial / "splits.npz") as tmp:
             with open(tmp, "wb") as fh:
@@ -207,6 +222,12 @@ def train_recipe(
         write_metrics_json(partial / "metrics.json", metrics)
         write_json(partial / "model_info.json", model_info)
         model_inputs.clear()
+        snr_table = None
+        if recipe.evaluation.snr_column:
+            snr = ds.tabular([recipe.evaluation.snr_column], rows)[recipe.evaluation.snr_column].to_numpy(float)
+            snr_table = residuals_by_snr(frame, recipe.target_names, snr, recipe.evaluation.snr_edges)
+            with atomic_path(partial / "residuals_snr.csv") as tmp:
+                snr_table.to_csv(tmp, index=False)
         with atomic_path(partial / "metrics_binned.csv") as tmp:
             pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
 
@@ -223,7 +244,17 @@ def train_recipe(
         "Trainable parameters (networks) or fitted coefficients (linear models) and prediction speed "
         "(objects/s from preprocessed inputs, after a warm-up) of every model: `model_info.json`.",
     ]
+    sections = []
+    if recipe.evaluation.compare_to:
+        ratios = mae_ratio_table(regression, model_name, recipe.evaluation.compare_to)
+        sections.append(f"## MAE of `{model_name}` against the baselines\n\n{markdown_table(ratios)}\n\n"
+                        "A ratio below 1 means the network is better.")
+    tables = paper_tables_markdown(regression, model=model_name, model_info=model_info, ranges=frame, snr=snr_table)
+    if tables:
+        sections.append(tables)
+        atomic_write_text(partial / "tables.md", f"# {recipe.name}: tables like paper 001's\n\n{tables}\n")
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
-                 reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None)
+                 reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None,
+                 sections=sections)
     return finish_run(partial)
