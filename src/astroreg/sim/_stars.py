@@ -567,7 +567,7 @@ def simulate_sdss_stars(
             rec[key] = int(rec[key])
 
     settings = _Settings(seed=int(seed), resolution=float(resolution), spectra_dir=str(spectra_dir))
-    workers = int(min(n_jobs, max(1, n // 32)))
+    workers = int(min(n_jobs, max(1, n // 16)))
     pool = _make_pool("processes", workers)
     results: list[dict] = []
     try:
