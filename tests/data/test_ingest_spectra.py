@@ -463,3 +463,28 @@ def test_cli_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["ingest", "sdss-spectra", "--spectra", "d", "--catalog", "c.csv", "--out", "o.h5",
                               "--id-column", "f", "--id-columns", "a", "b", "c"])
+
+
+def test_hdu2_first_row_read_from_the_header_equals_astropy(tmp_path):
+    """The fast HDU 2 read (header + one row's bytes) gives astropy's values; scaled columns fall back."""
+    from astroreg.data._sdss_fits import _first_row, _first_row_astropy, _first_row_from_header
+
+    cols = [fits.Column(name="SPECTROFLUX", format="5E", array=np.ones((2, 5), "f4")),
+            fits.Column(name="plate", format="J", array=np.array([412, 1], "i4")),
+            fits.Column(name="CLASS", format="6A", array=np.array([b"STAR", b"QSO"])),
+            fits.Column(name="Z", format="D", array=np.array([1e-4, 2.0])),
+            fits.Column(name="FIBERID", format="I", array=np.array([7, 8], "i2")),
+            fits.Column(name="SN_MEDIAN_ALL", format="E", array=np.array([12.5, 3.0], "f4"))]
+    path = tmp_path / "t.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    names = ("PLATE", "FIBERID", "CLASS", "Z", "SN_MEDIAN_ALL", "SPECTROFLUX", "MISSING")
+    with fits.open(path, memmap=True, lazy_load_hdus=True, character_as_bytes=True) as hdul:
+        fast = _first_row_from_header(hdul[1], names, path)
+        slow = _first_row_astropy(hdul[1], names)
+    assert fast == slow == {"PLATE": 412, "FIBERID": 7, "CLASS": b"STAR", "Z": 1e-4, "SN_MEDIAN_ALL": 12.5}
+
+    cols[1] = fits.Column(name="PLATE", format="J", bzero=2**31, array=np.array([3_000_000_000, 1], "u4"))
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path, overwrite=True)
+    with fits.open(path, memmap=True, lazy_load_hdus=True, character_as_bytes=True) as hdul:
+        assert _first_row_from_header(hdul[1], names, path) is None  # TZERO: astropy applies it
+        assert _first_row(hdul[1], names, path)["PLATE"] == 3_000_000_000
