@@ -13,8 +13,9 @@ Two parts:
   Ti I 7 %, Ti II 6 %, Ni I 6 %, Cr I 5 %, Ca I 4 %, Si I 4 %, Mn I 3 %) drawn once from a
   fixed seed: wavelengths over 3800-9200 Angstrom with a density proportional to
   lambda^-3 (more lines in the blue, as in real spectra), excitation potentials uniform in
-  0-5 eV (Fe II and Ti II: 2-4 eV, their real range), log gf normal with mean -1.6 and
-  sigma 0.8, clipped to [-4, 0.5]. These are NOT real transitions; they give metal-line
+  0-5 eV (Fe II and Ti II: 2-4 eV, their real range), log gf normal with mean -1.9 and
+  sigma 0.7, lowered by 0.6 dex per eV below 2 eV (the strong low-excitation lines are
+  the real ones above), clipped to [-4.5, 0]. These are NOT real transitions; they give metal-line
   blanketing that scales as real lines do with Teff, [Fe/H] and log g.
 
 All wavelengths are converted to vacuum (SDSS spectra are in vacuum wavelengths) with the
@@ -215,12 +216,14 @@ def _generated_lines() -> list[tuple[str, int, float, float, float, int]]:
     wave = (lo ** -2 + u * (hi ** -2 - lo ** -2)) ** -0.5
     fractions = np.array([f for *_, f, _ in _GENERATED_SPECIES])
     which = rng.choice(len(_GENERATED_SPECIES), size=N_GENERATED, p=fractions / fractions.sum())
-    loggf = np.clip(rng.normal(-1.6, 0.8, size=N_GENERATED), -4.0, 0.5)
+    loggf = rng.normal(-1.9, 0.7, size=N_GENERATED)
     rows = []
     for k in range(N_GENERATED):
         el, stage, _, (c0, c1) = _GENERATED_SPECIES[which[k]]
         chi = rng.uniform(c0, c1)
-        rows.append((el, stage, float(wave[k]), float(chi), float(loggf[k]), 0))
+        # low-excitation lines with large gf are few (they are the strong real lines listed above)
+        gf = float(np.clip(loggf[k] - max(0.0, 2.0 - chi) * 0.6, -4.5, 0.0))
+        rows.append((el, stage, float(wave[k]), float(chi), gf, 0))
     return rows
 
 
@@ -264,20 +267,20 @@ LOGLAM_RANGE = (3.5798, 3.9638)
 """First and last loglam of the mock spectra: 3800 to 9200 Angstrom (3841 pixels)."""
 RESOLUTION = 2000.0
 """Instrumental resolving power lambda / FWHM."""
-_R0 = 0.05  # residual intensity of saturated line cores
+_R0, _R0_H = 0.15, 0.3  # residual intensity of saturated metal and hydrogen line cores at R ~ 2000
 _XI_KMS = 2.0  # microturbulence
 _K_OVER_U = 8.254e-3  # Boltzmann constant / atomic mass unit, (km/s)^2 / K
 _HC_OVER_K = 1.4388e8  # Angstrom K
 # log10 Pe (dyn/cm^2) of dwarfs (log g 4.44, solar metallicity) near tau = 1, rounded from
 # Gray (2005) and MARCS/Kurucz models.
 _PE_TEFF = np.array([3500.0, 4000, 5000, 5800, 7000, 8000, 9000, 10000, 11000])
-_PE_LOG = np.array([-0.8, -0.3, 0.7, 1.3, 2.2, 2.7, 2.95, 3.1, 3.2])
+_PE_LOG = np.array([-0.8, -0.3, 0.7, 1.3, 2.2, 2.75, 3.05, 3.25, 3.35])
 # Calibration constants, set so that the Sun has EW(Fe I 6151.6) about 50 mA, EW(Mg b 5183)
 # about 1.5 A, EW(Ca II K) about 20 A and EW(H-beta) about 4 A, and H-beta's equivalent width
 # peaks near 9,000-10,000 K at about 16 A (A0 dwarfs: about 14 A).
 _C_METAL = 10 ** 12.85
 _C_H = 10 ** 12.2
-_K_HBF = 10 ** 11.5  # H bound-free (n = 3) opacity against H-
+_K_HBF = 10 ** 11.0  # H bound-free (n = 3) opacity against H-
 _K_ES = 10 ** 5.0  # electron scattering against H-
 _GAMMA_VDW = 0.002  # effective damping half width, Angstrom at 5000 A in the Sun
 _GAMMA_STARK = 0.5  # Angstrom for H-beta in the Sun
@@ -448,6 +451,7 @@ def synthesize(teff: float, logg: float, feh: float, rv: float = 0.0, *,
     d = _line_data()
     s = line_strengths(teff, logg, feh)
     tau = np.zeros(loglam.size)
+    tau_h = np.zeros(loglam.size)
     pix0 = int(round(loglam[0] / LOGLAM_STEP))
     for idx, offsets in d.groups:
         w0 = d.lines.wave[idx]
@@ -463,11 +467,15 @@ def synthesize(teff: float, logg: float, feh: float, rv: float = 0.0, *,
         w_core = np.where(tau0 < 1e-4, sig, w_core)
         a_core = w_core / (math.sqrt(2.0 * math.pi) * s_obs) * np.exp(-0.5 * (dl / s_obs) ** 2)
         t = -np.log1p(-np.minimum(a_core, 0.95))
-        if idx.size and d.lines.kind[idx[0]] == 2:
+        is_h = bool(idx.size) and d.lines.kind[idx[0]] == 2
+        if is_h:
             t = t + sig * gam ** 1.5 / (2.3963 * (dl ** 2 + gam ** 2 + s_obs ** 2) ** 1.25)
         else:
-            t = t + sig * gam / (math.pi * (dl ** 2 + s_obs ** 2))
+            # Lorentzian wings tau = c / dlambda^2, their core softened so that, convolved with the
+            # instrument, a weak wing keeps a depth ~ EW / (2.5 sigma) and a strong one saturates as a box
+            c = sig * gam / math.pi
+            t = t + c / (dl ** 2 + s_obs * np.sqrt(0.5 * c) + 1e-12)
         ok = (pix >= 0) & (pix < loglam.size)
-        tau += np.bincount(pix[ok], weights=t[ok], minlength=loglam.size)
-    flux = cont * (_R0 + (1.0 - _R0) * np.exp(-tau))
+        (tau_h if is_h else tau)[:] += np.bincount(pix[ok], weights=t[ok], minlength=loglam.size)
+    flux = cont * (_R0 + (1.0 - _R0) * np.exp(-tau)) * (_R0_H + (1.0 - _R0_H) * np.exp(-tau_h))
     return flux, cont
