@@ -103,7 +103,8 @@ def test_ingest_reads_every_file_and_joins_the_labels(survey, tmp_path):
     assert report.n_ok == 24 and report.n_skipped == 0
     with Dataset(out) as ds:
         ids = list(ds.ids)
-        keys = [f"{p:04d}-{m:05d}-{f:04d}" for p, m, f in zip(survey.labels.PLATE, survey.labels.MJD, survey.labels.FIBERID)]
+        lab = survey.labels
+        keys = [f"{p:04d}-{m:05d}-{f:04d}" for p, m, f in zip(lab.PLATE, lab.MJD, lab.FIBERID)]
         cat = survey.labels.set_axis(pd.Index(keys))
         expect = cat.loc[ids, "TEFF_ADOP"].to_numpy(np.float64)
         got = ds.target("TEFF_ADOP")

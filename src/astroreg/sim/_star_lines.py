@@ -1,14 +1,16 @@
-"""Line list and atomic data of the mock SDSS stellar spectra (:mod:`astroreg.sim._stars`).
+"""Line list, atomic data and spectrum synthesis of the mock SDSS stellar spectra.
 
-Two parts:
+The survey around it (labels, noise, files) is :mod:`astroreg.sim._stars`; the physics
+and its limits are described in ``docs/sdss-stars-mock.md``. The line list has two parts:
 
-- About 110 strong real lines: the Balmer series (H-alpha to H9) and Paschen lines
+- 119 strong real lines: the Balmer series (H-alpha to H10) and Paschen lines
   P10-P16, Ca II H & K and the near-infrared triplet, Ca I 4227, Mg b and Mg II 4481,
   Na D and Na I 8183/8195, K I, Sr II, Ba II, O I 7774, Si II 6347/6371 and a few dozen
   strong Fe I, Fe II, Ti I/II, Cr I, Mn I, Al I and Ni I lines. Air wavelengths, lower-level
-  excitation potentials and log gf are rounded values from standard compilations (NIST,
-  VALD, Moore's solar atlas); they are good to a few per cent in wavelength-independent
-  quantities and to about 0.1-0.2 dex in log gf, which is plenty for an emulator.
+  excitation potentials and log gf are rounded values of the kind tabulated by NIST and
+  VALD, entered by hand and not checked line by line against those databases: expect
+  the wavelengths of the strong lines to be right to about 0.1 Angstrom and log gf and
+  chi to be approximate (0.1-0.3 dex, 0.1 eV), which is enough for an emulator.
 - A generated list of weaker lines (:data:`N_GENERATED` lines, Fe I 55 %, Fe II 10 %,
   Ti I 7 %, Ti II 6 %, Ni I 6 %, Cr I 5 %, Ca I 4 %, Si I 4 %, Mn I 3 %) drawn once from a
   fixed seed: wavelengths over 3800-9200 Angstrom with a density proportional to

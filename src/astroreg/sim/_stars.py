@@ -5,11 +5,11 @@ label catalogue with the SEGUE Stellar Parameter Pipeline's column names, for wh
 SSPP-labelled spectra are at hand. ``docs/sdss-stars-mock.md`` describes the physics, the
 distributions, the file format and the limits; in short:
 
-Emulator. The continuum is a Planck function B_lambda(Teff) with a mild blue
-line-blanketing factor. Absorption lines come from :func:`~astroreg.sim._star_lines.
-build_line_list` (Balmer and Paschen series, Ca II H&K and triplet, Mg b, Na D, ~80 other
-real lines, 400 generated Fe I/Fe II/Ti/Cr/Ni/... lines). For each line the integrated
-line-to-continuum opacity is
+Emulator (:mod:`astroreg.sim._star_lines`). The continuum is a Planck function
+B_lambda(Teff) with a mild blue line-blanketing factor. Absorption lines come from
+:func:`~astroreg.sim._star_lines.build_line_list` (Balmer and Paschen series, Ca II H&K and
+triplet, Mg b, Na D, ~100 other real lines, 400 generated Fe I/Fe II/Ti/Cr/Ni/... lines).
+For each line the integrated line-to-continuum opacity is
 
     Sigma = C * gf * (lambda/5000)^2 * eps_sun * 10^[X/H] * f_stage(T, Pe) * 10^(-theta chi) / U / kappa(T, Pe)
 
@@ -25,8 +25,13 @@ Each line has a Doppler core (thermal + 2 km/s microturbulence) whose equivalent
 follows the exact Gaussian curve of growth, placed on the instrumental profile (R = 2000),
 and damping wings: van der Waals (Lorentzian, width ~ g^0.4) for metal lines, linear
 Stark (Holtsmark-like ``|dlambda|^-5/2`` wings, width ~ n_e^(2/3)) for hydrogen. Optical
-depths add; the flux is ``B * (r0 + (1 - r0) exp(-tau))`` with a residual core
-intensity r0 = 0.05 (the source function of the line-forming layers).
+depths add; the flux is ``B (r_m + (1 - r_m) exp(-tau_metals)) (r_H + (1 - r_H)
+exp(-tau_H))`` with residual core intensities r_m = 0.15 and r_H = 0.3.
+
+Limits (more in the docs): one line-forming layer, LTE, no molecular bands, generated
+lines at made-up wavelengths, no rotation, telluric lines, reddening or flux-calibration
+errors. The mock is for testing and benchmarking the pipeline, not for training models
+to apply to real SDSS spectra.
 
 Observation. Radial velocity (uniform in +-300 km/s) shifts everything by the relativistic
 Doppler factor. The flux is scaled to a g magnitude; the noise has
@@ -45,7 +50,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +139,8 @@ def draw_stellar_labels(n: int, rng: np.random.Generator | int = 0) -> pd.DataFr
         elif k == 1:  # halo turn-off and dwarfs
             t = 5200.0 + 1700.0 * rng.beta(2.5, 1.8, size)
             f = rng.normal(-1.4, 0.5, size)
-            g = ms_logg(t) + 0.1 + rng.normal(0.0, 0.12, size) - (rng.uniform(size=size) < 0.25) * rng.uniform(0, 0.9, size)
+            g = (ms_logg(t) + 0.1 + rng.normal(0.0, 0.12, size)
+                 - (rng.uniform(size=size) < 0.25) * rng.uniform(0, 0.9, size))
         elif k == 2:  # red giants and the red clump
             f = rng.normal(-1.0, 0.7, size)
             g = 0.2 + 3.4 * rng.beta(2.0, 1.2, size)
@@ -146,7 +152,8 @@ def draw_stellar_labels(n: int, rng: np.random.Generator | int = 0) -> pd.DataFr
         else:  # blue horizontal branch and A-type stars
             bhb = rng.uniform(size=size) < 0.5
             t = np.where(bhb, rng.uniform(7500.0, 9500.0, size), rng.uniform(7000.0, 9500.0, size))
-            g = np.where(bhb, 3.0 + 0.4 * (t - 7500.0) / 2000.0 + rng.normal(0, 0.15, size), rng.uniform(3.8, 4.4, size))
+            g = np.where(bhb, 3.0 + 0.4 * (t - 7500.0) / 2000.0 + rng.normal(0, 0.15, size),
+                         rng.uniform(3.8, 4.4, size))
             f = np.where(bhb, rng.normal(-1.8, 0.4, size), rng.normal(-0.6, 0.6, size))
         teff[idx], logg[idx], feh[idx] = t, g, f
     tail = rng.uniform(size=n) < 0.03
@@ -359,7 +366,8 @@ def _write_star(star: dict, settings: _Settings) -> dict:
     row["Z"], row["Z_ERR"], row["ZWARNING"] = z, z_err, 0
     row["WAVEMIN"], row["WAVEMAX"] = wave[0], wave[-1]
     row["SN_MEDIAN_ALL"], row["SN_MEDIAN"] = sn_all, sn_bands
-    row["ANYANDMASK"], row["ANYORMASK"] = int(np.bitwise_or.reduce(obs["and_mask"])), int(np.bitwise_or.reduce(obs["or_mask"]))
+    row["ANYANDMASK"] = int(np.bitwise_or.reduce(obs["and_mask"]))
+    row["ANYORMASK"] = int(np.bitwise_or.reduce(obs["or_mask"]))
     spec = hdul[2].data
     for col in _SPECOBJ_DTYPE.names:
         spec.field(col)[0] = row[col]
