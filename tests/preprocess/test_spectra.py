@@ -358,3 +358,21 @@ def test_batched_path_matches_scipy_on_a_spectrum_without_bad_pixels():
         x = shift[i]
         expect = CubicSpline(x, flux[i])(np.clip(res.grid_, x[0], x[-1]))
         np.testing.assert_allclose(f[i], expect, rtol=2e-7)
+
+
+def test_standardizer_row_blocks_equal_the_whole_array_arithmetic():
+    """Beyond _ROW_BLOCK spectra the standardiser works block by block: the same numbers."""
+    from astroreg.preprocess import _spectra
+
+    rng = np.random.default_rng(5)
+    flux = rng.normal(3, 2, (_spectra._ROW_BLOCK * 2 + 7, 50)).astype("f4")
+    flux[3, 4] = np.nan
+    ivar = rng.uniform(0, 1, flux.shape)
+    ivar[ivar < 0.2] = 0.0
+    st = SpectrumStandardizer().fit(flux)
+    for iv in (None, ivar):
+        np.testing.assert_array_equal(st.transform(flux, iv), st._standardize(flux, iv, flux.shape[1]))
+    with pytest.raises(ValueError, match="ivar has shape"):
+        st.transform(flux, ivar[:, :10])
+    with pytest.raises(ValueError, match="fitted on 50 pixels"):
+        st.transform(np.zeros((_spectra._ROW_BLOCK + 1, 49)))
