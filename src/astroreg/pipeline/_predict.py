@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,8 +106,15 @@ def iter_predictions(
 
     starts = list(range(0, n, chunk_size))
     bar = tqdm(total=n, desc="predicting", unit="obj", disable=not progress, leave=False)
+    threads = torch.get_num_threads()
+    if device == "cpu" and pre.modality != "images" and threads > 1 and len(starts) > 1:
+        # Spectrum (and table) preprocessing costs far more than the forward pass of a dense
+        # network and keeps one core busy in the reading thread; an OpenMP team as large as
+        # the machine then waits on that core at every layer (2 cores: 10x slower forward
+        # passes). One core fewer for torch while the chunks stream.
+        torch.set_num_threads(threads - 1)
     # Read and preprocess the next chunk in a thread while this one runs through the network.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with _restore_threads(threads), ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, starts[0]) if starts else None
         net = None
         for k in range(len(starts)):
@@ -128,6 +136,15 @@ def iter_predictions(
             bar.update(len(x))
             yield pd.DataFrame(frame)
     bar.close()
+
+
+@contextmanager
+def _restore_threads(n: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
 
 def _check_compatible(pre: RecipePreprocessor, dataset: Dataset) -> None:
