@@ -320,7 +320,8 @@ def _resample_common_grid(
             step = xk1 - xk
             tw = np.clip(np.divide(grid[None, :] - xk, step, out=np.zeros_like(step), where=step > 0), 0.0, 1.0)
             bad_r = bad[rows]
-            no_data = ~inside | (np.take_along_axis(bad_r, k, 1) & (tw < 1)) | (np.take_along_axis(bad_r, k + 1, 1) & (tw > 0))
+            no_data = (~inside | (np.take_along_axis(bad_r, k, 1) & (tw < 1))
+                       | (np.take_along_axis(bad_r, k + 1, 1) & (tw > 0)))
             if bad_pixels == "mask":
                 val = np.where(no_data & inside, np.nan, val)
             if out_ivar is not None:
