@@ -114,3 +114,17 @@ def test_missing_snr_column_fails_before_training(spectra_run, tmp_path):
     recipe = Run.open(spectra_run[0]).recipe.with_overrides({"evaluation.snr_column": "SN_MEDIAN_ALL"})
     with pytest.raises(ValueError, match="snr_column 'SN_MEDIAN_ALL'"):
         train_recipe(recipe, runs_root=tmp_path, progress=False)
+
+
+def test_streamed_spectra_predict_equals_one_chunk_and_restores_torch_threads(spectra_run, tmp_path):
+    """Many chunks (the reading thread preprocesses while torch runs with one thread fewer) give the same table."""
+    import torch
+
+    run, data = spectra_run
+    threads = torch.get_num_threads()
+    one = pd.read_parquet(predict(run, data, tmp_path / "one.parquet", chunk_size=100_000, progress=False))
+    many = pd.read_parquet(predict(run, data, tmp_path / "many.parquet", chunk_size=37, progress=False))
+    assert torch.get_num_threads() == threads
+    assert list(one["id"]) == list(many["id"]) and len(one) == 400
+    np.testing.assert_allclose(many["a_pred"], one["a_pred"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(many["b_pred"], one["b_pred"], rtol=1e-5, atol=1e-6)
