@@ -29,7 +29,7 @@ def _spectra(teff, feh, rv, rng, *, line_sigma=0.002, noise=0.01):
     return scale * shape + sigma * rng.normal(size=shape.shape), 1.0 / sigma**2
 
 
-def _write(path, teff, feh, rv, rng, **kw):
+def _write(path, teff, feh, rv, rng, z=None, **kw):
     n = len(teff)
     flux, ivar = _spectra(teff, feh, np.nan_to_num(rv), rng, **kw)
     mask = np.zeros(flux.shape, np.uint8)
@@ -37,9 +37,12 @@ def _write(path, teff, feh, rv, rng, **kw):
     mask[bad] = 1
     flux[bad] = 1e6
     spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM), with_mask=True, mask_bad_bits=1)
-    with DatasetWriter(path, spectra=spec, targets={"teff": "K", "feh": "dex"}, tabular={"RV": "km/s"}) as w:
+    tab_units, tab = {"RV": "km/s"}, {"RV": rv}
+    if z is not None:
+        tab_units["Z"], tab["Z"] = "", z
+    with DatasetWriter(path, spectra=spec, targets={"teff": "K", "feh": "dex"}, tabular=tab_units) as w:
         w.append([f"s{i}" for i in range(n)], spectra={"flux": flux, "ivar": ivar, "mask": mask},
-                 targets={"teff": teff, "feh": feh}, tabular={"RV": rv})
+                 targets={"teff": teff, "feh": feh}, tabular=tab)
         w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
     return path
 
@@ -112,3 +115,23 @@ def test_missing_radial_velocity_names_the_object(tmp_path):
     path = _write(tmp_path / "nan.h5", rng.uniform(4000, 7000, n), rng.uniform(-2, 0.5, n), rv, rng)
     with Dataset(path) as ds, pytest.raises(ValueError, match=r"'RV' is missing \(NaN\) for 1 object\(s\): s7"):
         RecipePreprocessor.fit(_recipe(path, rest_frame_column="RV"), ds, np.arange(n))
+
+
+def test_missing_radial_velocity_falls_back_to_the_pipeline_redshift(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 12
+    true_rv = rng.uniform(-250, 250, n)
+    beta = true_rv / 299_792.458
+    z = np.sqrt((1 + beta) / (1 - beta)) - 1  # what the SDSS pipeline's Z holds for a star
+    rv = true_rv.copy()
+    rv[[2, 5]] = np.nan  # SSPP -9999, stored as NaN
+    teff, feh = rng.uniform(4000, 7000, n), rng.uniform(-2, 0.5, n)
+    path = _write(tmp_path / "z.h5", teff, feh, rv, rng, z=z)
+    recipe = _recipe(path, rest_frame_column="RV")
+    with Dataset(path) as ds:
+        pre = RecipePreprocessor.fit(recipe, ds, np.arange(n))
+        filled = pre._radial_velocity(ds, np.arange(n))
+        assert np.allclose(filled, true_rv, atol=1e-6)
+        strict = recipe.with_overrides({"preprocess.spectra.missing_rv": "error"})
+        with pytest.raises(ValueError, match=r"missing \(NaN\) for 2 object\(s\): s2, s5"):
+            RecipePreprocessor.fit(strict, ds, np.arange(n))

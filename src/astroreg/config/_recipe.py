@@ -109,6 +109,12 @@ class SpectraPreprocess(_Strict):
         default=None, description="column with the radial velocity in km/s (e.g. RV_ADOP); None: no shift"
     )
     standardize: bool = Field(default=True, description="subtract each spectrum's mean, divide by its std")
+    missing_rv: Literal["redshift", "error"] = Field(
+        default="redshift",
+        description="objects without a radial velocity: use the pipeline redshift column Z "
+        "(v from 1+z by the relativistic Doppler relation), or stop with an error",
+    )
+    redshift_column: str = Field(default="Z", description="tabular column of the pipeline redshift (SDSS HDU2 Z)")
 
     @field_validator("grid")
     @classmethod

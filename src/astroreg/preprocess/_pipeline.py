@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
-from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer
+from astroreg.preprocess._spectra import SPEED_OF_LIGHT_KMS, LogLamResampler, SpectrumStandardizer
 from astroreg.preprocess._transforms import (
     FeatureScaler,
     ImageNormalizer,
@@ -69,6 +69,8 @@ class RecipePreprocessor:
     spectra: LogLamResampler | None = None
     standardizer: SpectrumStandardizer | None = None
     rest_frame_column: str | None = None
+    missing_rv: str = "error"
+    redshift_column: str = "Z"
     features: FeatureScaler | None = None
     targets: TargetScaler = field(default_factory=TargetScaler)
     input_shape: tuple[int, ...] = ()
@@ -117,9 +119,10 @@ class RecipePreprocessor:
                 # Nothing is learned per dataset; fit only records the number of pixels.
                 self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
             self.rest_frame_column = p.rest_frame_column
+            self.missing_rv, self.redshift_column = p.missing_rv, p.redshift_column
             if self.rest_frame_column is not None:
                 # Fail before training, not when the test split is read, on a missing RV.
-                _radial_velocity(dataset, self.rest_frame_column, np.arange(len(dataset)))
+                self._radial_velocity(dataset, np.arange(len(dataset)))
             self.input_shape = (n_pixels,)
         else:
             raise ValueError(f"inputs.modality {modality!r} is not one of images, spectra, tabular")
@@ -145,7 +148,7 @@ class RecipePreprocessor:
         arrays = dataset.read_spectra(rows, keys=keys)
         with np.errstate(divide="ignore", invalid="ignore"):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
-        rv = None if self.rest_frame_column is None else _radial_velocity(dataset, self.rest_frame_column, rows)
+        rv = None if self.rest_frame_column is None else self._radial_velocity(dataset, rows)
         # ivar only marks the bad input pixels here: its propagation to the grid is skipped.
         flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
                                          mask=arrays.get("mask"), rv_kms=rv, return_ivar=False)
@@ -154,6 +157,11 @@ class RecipePreprocessor:
             # pixels (NaN) become 0, the spectrum's mean.
             flux = self.standardizer.transform(flux)
         return np.nan_to_num(flux, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+    def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
+        """RVs in km/s; missing ones from the redshift column when ``missing_rv == "redshift"``."""
+        fallback = self.redshift_column if self.missing_rv == "redshift" else None
+        return _radial_velocity(dataset, self.rest_frame_column, rows, fallback_redshift=fallback)
 
     def _select_bands(self, images: NDArray) -> NDArray:
         return images if self.band_index is None else images[:, list(self.band_index)]
@@ -225,8 +233,14 @@ def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
     )
 
 
-def _radial_velocity(dataset: Dataset, column: str, rows: NDArray) -> NDArray[np.float64]:
-    """Radial velocities in km/s of ``rows`` from a tabular column (or a target, as ingest writes RV_ADOP)."""
+def _radial_velocity(dataset: Dataset, column: str, rows: NDArray, *,
+                     fallback_redshift: str | None = None) -> NDArray[np.float64]:
+    """Radial velocities in km/s of ``rows`` from a tabular column (or a target, as ingest writes RV_ADOP).
+
+    Missing values (NaN, as -9999 is stored) are taken from the redshift column
+    ``fallback_redshift`` when given, with ``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``, the
+    inverse of the relativistic Doppler relation the rest-frame shift uses.
+    """
     if column in dataset.tabular_columns:
         rv = dataset.tabular([column], rows)[column].to_numpy(dtype=np.float64)
     elif column in dataset.target_names:
@@ -238,12 +252,20 @@ def _radial_velocity(dataset: Dataset, column: str, rows: NDArray) -> NDArray[np
             "column (km/s) or set rest_frame_column: null"
         )
     bad = ~np.isfinite(rv)
+    if bad.any() and fallback_redshift is not None and fallback_redshift in dataset.tabular_columns:
+        z = dataset.tabular([fallback_redshift], np.asarray(rows)[bad])[fallback_redshift].to_numpy(np.float64)
+        rv = rv.copy()
+        q = (1.0 + z) ** 2
+        rv[bad] = SPEED_OF_LIGHT_KMS * (q - 1.0) / (q + 1.0)
+        bad = ~np.isfinite(rv)
     if bad.any():
         ids = dataset.ids[np.asarray(rows)][bad]
         shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
         raise ValueError(
-            f"radial velocity {column!r} is missing (NaN) for {len(ids)} object(s): {shown}; drop them from the "
-            "dataset or set preprocess.spectra.rest_frame_column: null"
+            f"radial velocity {column!r} is missing (NaN) for {len(ids)} object(s): {shown}"
+            + (f" (and so is redshift {fallback_redshift!r})" if fallback_redshift else "")
+            + "; drop them from the dataset, set preprocess.spectra.missing_rv: redshift with a redshift column, "
+            "or set preprocess.spectra.rest_frame_column: null"
         )
     return rv
 
