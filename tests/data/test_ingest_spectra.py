@@ -237,13 +237,26 @@ def test_resampling_at_ingest(sdss_dir, tmp_path):
     grid = (3.5754, 3.9670, 4000)
     report = ingest_sdss_spectra(folder, tmp_path / "labels.csv", tmp_path / "g.h5", grid=grid, progress=False)
     assert report.resampled and report.n_pixels == 4000
+    # The same numbers as the recipe's resampling of the natively stored spectrum (on SDSS's
+    # exact loglam grid, i * 1e-4, not the file's float32 loglam).
+    native = ingest_sdss_spectra(folder, tmp_path / "labels.csv", tmp_path / "n.h5", progress=False)
+    with Dataset(native.out) as ds:
+        nat = ds.read_spectra([0], keys=("flux", "ivar", "mask", "wavelength"))
     expect_flux, expect_ivar = LogLamResampler().fit().transform(
+        nat["flux"], loglam=np.log10(nat["wavelength"]), ivar=nat["ivar"], mask=nat["mask"])
+    file_flux, _ = LogLamResampler().fit().transform(
         d["flux"][None], loglam=d["loglam"], ivar=d["ivar"][None], mask=d["and_mask"][None])
     with Dataset(tmp_path / "g.h5") as ds:
         got = ds.read_spectra([0], keys=("flux", "ivar", "mask", "wavelength"))
         np.testing.assert_allclose(np.log10(got["wavelength"]), np.linspace(*grid[:2], 4000), rtol=1e-12)
         np.testing.assert_allclose(got["flux"][0], expect_flux[0], rtol=1e-6)
         np.testing.assert_allclose(got["ivar"][0], expect_ivar[0], rtol=1e-6)
+        # The file's float32 loglam is off the exact grid by up to ~0.003 pixel: 0.1% at most.
+        np.testing.assert_allclose(got["flux"][0], file_flux[0], rtol=2e-3, atol=1e-3 * np.abs(file_flux).max())
+        attrs = ds.spectra.attrs
+        assert list(attrs["prepared_grid"]) == [3.5754, 3.9670, 4000.0]
+        assert attrs["prepared_rest_frame_column"] == "" and attrs["prepared_bad_pixels"] == "interpolate"
+        assert int(attrs["prepared_bad_mask_bits"]) == SDSS_BAD_PIXEL_BITS
         # This star starts at 3.5802: the grid's first pixels lie outside its coverage.
         outside = np.log10(got["wavelength"]) < d["loglam"][0]
         assert outside.sum() > 0 and np.all(got["mask"][0, outside] == PADDING_MASK)

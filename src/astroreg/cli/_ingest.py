@@ -41,8 +41,10 @@ example (SDSS spectra labelled by the SEGUE Stellar Parameter Pipeline):
 Each file is joined with the catalogue row of the same plate, MJD and fiber (read from the
 file's HDU 2, else its header, else its name), or with --id-column on the file name without
 .fits. Spectra are stored losslessly on SDSS's common log-wavelength grid (padding: ivar 0),
-or resampled with --grid. Unreadable, truncated, duplicate and unmatched files are skipped;
-the summary and the full list (file, reason) go to <out>.ingest-report.json. Targets of
+or resampled with --grid (and shifted to the rest frame with --rest-frame RV_ADOP: a
+"prepared" dataset, on which `astroreg predict` only standardises). Unreadable,
+truncated, duplicate and unmatched files are skipped; the summary and the full list
+(file, reason) go to <out>.ingest-report.json. Targets of
 -9999 are stored as missing (NaN). The exit status is 0 when at least one spectrum was
 ingested, 1 when none could be, 2 for bad arguments or catalogue columns.
 """
@@ -140,6 +142,10 @@ def _register_sdss(layouts: Any) -> None:
     p.add_argument("--grid", nargs=3, type=float, default=None, metavar=("LOGLAM_MIN", "LOGLAM_MAX", "N"),
                    help="resample at ingest onto N points uniform in log10(wavelength/Angstrom), e.g. the paper's "
                         "3.5754 3.9670 4000 (default: store native pixels)")
+    p.add_argument("--rest-frame", default=None, metavar="COLUMN",
+                   help="with --grid: shift each spectrum to its rest frame by this catalogue column of radial "
+                        "velocities in km/s (e.g. RV_ADOP; missing ones from the HDU 2 redshift Z), so that a "
+                        "recipe with the same grid and rest_frame_column only standardises at predict time")
     splits = p.add_mutually_exclusive_group()
     splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
                         help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
@@ -175,6 +181,7 @@ def run_sdss_spectra(args: argparse.Namespace) -> int:
         id_column=args.id_column,
         targets=dict(args.targets) if args.targets else SSPP_TARGETS,
         grid=grid,
+        rest_frame=args.rest_frame,
         split_fractions=_split_fractions(args),
         seed=args.seed,
         n_jobs=args.jobs,

@@ -6,7 +6,9 @@ Layout (``format_version`` 1)::
                                   n_objects, description, created
     /ids                   (N,) UTF-8 strings, one per object
     /images/data           (N, bands, H, W) float32     attrs: bands, pixel_scale_arcsec, unit
-    /spectra/flux          (N, L) float32               attrs: flux_unit
+    /spectra               group attrs: flux_unit; prepared_* when resampled at ingest
+                                                        (grid, rest frame, bad pixels: SpectraSpec.attrs)
+    /spectra/flux          (N, L) float32
     /spectra/ivar          (N, L) float32 (optional)    inverse variance of flux
     /spectra/mask          (N, L) uint8, uint16 or uint32 (optional)
                                                         attrs: bad_bits, bits; a pixel is bad
@@ -104,6 +106,11 @@ class SpectraSpec:
     mask_bits : str
         Free-text meaning of the mask bits, stored as the mask's ``bits`` attribute,
         e.g. ``"SDSS spPixMask (and_mask)"``.
+    attrs : mapping of str to value, optional
+        Extra attributes of the ``/spectra`` group (numbers, strings or lists of them),
+        e.g. how the spectra were prepared at ingest (``prepared_grid``,
+        ``prepared_rest_frame_column``, ...; see
+        :func:`~astroreg.data.ingest_sdss_spectra`). Stored as a tuple of pairs.
     """
 
     n_pixels: int
@@ -115,8 +122,13 @@ class SpectraSpec:
     mask_dtype: str = "uint8"
     mask_bad_bits: int | None = None
     mask_bits: str = ""
+    attrs: Any = ()
 
     def __post_init__(self) -> None:
+        pairs = tuple(dict(self.attrs).items()) if self.attrs else ()
+        if any(not isinstance(k, str) or k in ("flux_unit",) for k, _ in pairs):
+            raise ValueError(f"SpectraSpec.attrs keys must be strings other than 'flux_unit', got {[k for k, _ in pairs]}")
+        object.__setattr__(self, "attrs", pairs)
         if self.mask_dtype not in _MASK_DTYPES:
             raise ValueError(
                 f"SpectraSpec.mask_dtype is {self.mask_dtype!r}; allowed: {list(_MASK_DTYPES)} "
@@ -239,6 +251,8 @@ class DatasetWriter:
             s = self.spectra
             g = f.create_group("spectra")
             g.attrs["flux_unit"] = s.flux_unit
+            for key, value in s.attrs:
+                g.attrs[key] = value
             rows = _chunk_rows(4 * s.n_pixels)
             kw = dict(maxshape=(None, s.n_pixels), chunks=(rows, s.n_pixels), compression=self.compression)
             g.create_dataset("flux", shape=(0, s.n_pixels), dtype="f4", **kw)

@@ -10,7 +10,16 @@ outside a spectrum's coverage have flux 0, ivar 0 and the mask bits :data:`PADDI
 The SDSS ``and_mask`` is stored as the 32-bit ``/spectra/mask``, with the bits that mark
 bad pixels (:data:`SDSS_BAD_PIXEL_BITS`) in its ``bad_bits`` attribute. Resampling onto
 an analysis grid (the paper's 4000 points) is a fitted preprocessing step
-(:class:`~astroreg.preprocess.LogLamResampler`); ``grid=`` does it at ingest time instead.
+(:class:`~astroreg.preprocess.LogLamResampler`); ``grid=`` does it at ingest time instead,
+and ``rest_frame=`` (e.g. ``"RV_ADOP"``) also shifts every spectrum to its rest frame there.
+
+Prepared datasets. A survey of millions of spectra is best resampled and shifted once, at
+ingest, rather than at every prediction: ``grid=`` plus ``rest_frame=`` run the same
+:class:`~astroreg.preprocess.LogLamResampler` code (same numbers) that a recipe runs on
+native data, and record what was done in the ``/spectra`` attributes
+(:data:`PREPARED_ATTRS`): the grid, the rest-frame column, the redshift fallback, the
+bad-pixel handling and bits. :class:`~astroreg.preprocess.RecipePreprocessor` reads them
+and, when they match its recipe, only standardises (reading the flux alone).
 
 The files are read twice, in bounded memory and in parallel: a scan reads the headers,
 the ids and the loglam range (so the common grid is known before anything is written and
@@ -54,6 +63,7 @@ from astroreg.data._sdss_fits import (
     SDSS_BAD_PIXEL_BITS,
     SDSS_LOGLAM_STEP,
     SpecFile,
+    read_spectra_resampled,
     read_spectrum_file,
     scan_spectrum_file,
 )
@@ -65,8 +75,27 @@ SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
 SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 """Default catalogue columns joined with each file's plate, MJD and fiber."""
 
+PREPARED_GRID = "prepared_grid"
+"""``/spectra`` attribute: ``[loglam_min, loglam_max, n_pixels]`` the spectra were resampled onto at ingest."""
+PREPARED_REST_FRAME = "prepared_rest_frame_column"
+"""``/spectra`` attribute: radial-velocity column (km/s) of the rest-frame shift; ``""``: observed frame."""
+PREPARED_REDSHIFT = "prepared_redshift_fallback"
+"""``/spectra`` attribute: redshift column that gave the velocity where the RV was missing (``"Z"``)."""
+PREPARED_BAD_PIXELS = "prepared_bad_pixels"
+"""``/spectra`` attribute: ``LogLamResampler.bad_pixels`` used at ingest (``"interpolate"``)."""
+PREPARED_BAD_BITS = "prepared_bad_mask_bits"
+"""``/spectra`` attribute: mask bits that marked bad native pixels (:data:`SDSS_BAD_PIXEL_BITS`)."""
+PREPARED_BY = "prepared_by"
+"""``/spectra`` attribute: the code that resampled (``"astroreg.preprocess.LogLamResampler"``)."""
+PREPARED_ATTRS = (PREPARED_GRID, PREPARED_REST_FRAME, PREPARED_REDSHIFT, PREPARED_BAD_PIXELS, PREPARED_BAD_BITS,
+                  PREPARED_BY)
+"""The ``/spectra`` attributes of a dataset resampled at ingest (``grid=``)."""
+REDSHIFT_COLUMN = "Z"
+"""HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
+
 _SUFFIXES = (".fits", ".fit")
 _MISSING_LABEL = -9999.0
+_PREPARED_BAD_PIXELS = "interpolate"  # the recipe default of preprocess.spectra.bad_pixels
 _MIN_FILES_FOR_POOL = 64
 
 
@@ -85,6 +114,10 @@ class SpectraIngestReport(IngestReport):
         First and last wavelength of the stored grid, Angstrom (vacuum).
     resampled : bool
         Whether the spectra were resampled (``grid=``) rather than stored natively.
+    rest_frame : str, optional
+        Radial-velocity column of the rest-frame shift at ingest (``rest_frame=``).
+    n_rv_from_redshift : int
+        Ingested spectra whose velocity came from the HDU 2 redshift ``Z`` (no ``rest_frame`` value).
     n_catalog_rows : int
         Rows in the label catalogue.
     n_catalog_unmatched : int
@@ -94,6 +127,8 @@ class SpectraIngestReport(IngestReport):
     n_pixels: int | None = None
     wavelength_range: tuple[float, float] | None = None
     resampled: bool = False
+    rest_frame: str | None = None
+    n_rv_from_redshift: int = 0
     n_catalog_rows: int = 0
     n_catalog_unmatched: int = 0
 
@@ -102,7 +137,8 @@ class SpectraIngestReport(IngestReport):
         d = {k: v for k, v in super().to_dict().items() if k not in ("image_shape", "pixel_scale_arcsec")}
         return {**d, "n_files": self.n_rows, "n_pixels": self.n_pixels,
                 "wavelength_range_angstrom": list(self.wavelength_range) if self.wavelength_range else None,
-                "resampled": self.resampled, "n_catalog_rows": self.n_catalog_rows,
+                "resampled": self.resampled, "rest_frame": self.rest_frame,
+                "n_rv_from_redshift": self.n_rv_from_redshift, "n_catalog_rows": self.n_catalog_rows,
                 "n_catalog_unmatched": self.n_catalog_unmatched}
 
     def _headline(self) -> str:
@@ -110,11 +146,16 @@ class SpectraIngestReport(IngestReport):
             return f"ingested none of {self.n_rows} spectrum files"
         lo, hi = self.wavelength_range
         how = "resampled onto" if self.resampled else "native pixels on"
+        frame = f", rest frame of {self.rest_frame}" if self.rest_frame else ""
         return (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} a common "
-                f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom)")
+                f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom{frame})")
 
     def _extra_lines(self) -> list[str]:
-        return [f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum"]
+        lines = [f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum"]
+        if self.rest_frame:
+            lines.append(f"rest frame: {self.n_rv_from_redshift} velocities from the redshift {REDSHIFT_COLUMN} "
+                         f"(no {self.rest_frame})")
+        return lines
 
 
 def ingest_sdss_spectra(
@@ -126,6 +167,7 @@ def ingest_sdss_spectra(
     id_column: str | None = None,
     targets: Mapping[str, str] = SSPP_TARGETS,
     grid: tuple[float, float, int] | None = None,
+    rest_frame: str | None = None,
     split_fractions: Mapping[str, float] | None = DEFAULT_SPLITS,
     seed: int = 0,
     n_jobs: int | None = None,
@@ -176,7 +218,19 @@ def ingest_sdss_spectra(
         ``(loglam_min, loglam_max, n_pixels)``: resample at ingest time (cubic spline,
         clamped ends, as :class:`~astroreg.preprocess.LogLamResampler`) instead of
         storing native pixels; the mask holds the nearest native pixel's bits. E.g. the
-        paper's ``(3.5754, 3.9670, 4000)``.
+        paper's ``(3.5754, 3.9670, 4000)``. The resampling is the recipe's
+        (:class:`~astroreg.preprocess.LogLamResampler`, bad pixels interpolated, the same
+        numbers as resampling a native dataset at training time) and is recorded in the
+        ``/spectra`` attributes (:data:`PREPARED_ATTRS`).
+    rest_frame : str, optional
+        Catalogue column with each object's radial velocity in km/s (e.g. ``"RV_ADOP"``;
+        -9999 and NaN: missing). With ``grid=``, the spectra are resampled in the rest
+        frame (relativistic Doppler shift, as the recipe's
+        ``preprocess.spectra.rest_frame_column``); objects without a velocity take it from
+        the HDU 2 redshift ``Z`` (``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``, the recipe's
+        ``missing_rv: redshift``); those without either are skipped. A recipe with the
+        same grid, ``rest_frame_column`` and ``bad_pixels`` then skips resampling and
+        only standardises: the fast path for predicting on millions of spectra.
     split_fractions : mapping of str to float, or None
         Random split fractions stored in the dataset; ``None`` stores no splits.
     seed : int
@@ -218,6 +272,9 @@ def ingest_sdss_spectra(
     """
     spectra_dir, out = Path(spectra_dir), Path(out)
     _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions)
+    if rest_frame is not None and grid is None:
+        raise ValueError(f"rest_frame={rest_frame!r} needs grid=(loglam_min, loglam_max, n_pixels) "
+                         "(CLI: --grid with --rest-frame): the shift is done while resampling")
     files = _find_spectra(spectra_dir)
     if isinstance(catalog, pd.DataFrame):
         frame, source = catalog.reset_index(drop=True), "the catalogue DataFrame"
@@ -225,6 +282,7 @@ def ingest_sdss_spectra(
         frame, source = read_catalog(catalog), str(catalog)
     targets = {str(k): str(v) for k, v in targets.items()}
     lookup = _CatalogLookup.build(frame, source, id_columns, id_column, targets)
+    rv_catalog = None if rest_frame is None else _catalog_rv(frame, source, rest_frame)
 
     workers = _n_workers(n_jobs, len(files), parallel)
     skipped: dict[int, tuple[str, str]] = {}
@@ -242,13 +300,18 @@ def ingest_sdss_spectra(
                     scanned += results
                     bar.update(len(chunk))
             kept = _match(scanned, lookup, skipped, native=grid is None)
+            rvs, from_z = (None, set()) if rv_catalog is None else _rest_frame_rv(kept, rv_catalog, rest_frame,
+                                                                                 skipped)
+            if rvs is not None:
+                kept = [k for k in kept if k[0].index not in skipped]
             loglam = _output_grid(kept, grid)
             extras = [c for c in EXTRA_COLUMNS if any(c in s.extras for s, _, _ in kept)]
             with _progress_bar(len(files), progress, "read spectra") as bar:
                 bar.update(len(files) - len(kept))
-                items = [s for s, _, _ in kept]
+                items = [(s, None if rvs is None else rvs[s.index]) for s, _, _ in kept]
                 offset = 0
-                for chunk, results in map_chunks(_read_batch, items, (grid,), chunk_size, pool, workers):
+                for chunk, results in map_chunks(_read_batch, items, (grid, rvs is not None), chunk_size, pool,
+                                                 workers):
                     rows = kept[offset:offset + len(chunk)]
                     offset += len(chunk)
                     good = []
@@ -260,12 +323,13 @@ def ingest_sdss_spectra(
                     if good:
                         if writer is None:
                             writer = _open_writer(out, loglam, targets, extras, source, spectra_dir,
-                                                  split_fractions, seed, resampled=grid is not None)
+                                                  split_fractions, seed, grid=grid, rest_frame=rest_frame)
                         _append(writer, good, loglam, grid is None, lookup, extras)
                     bar.update(len(chunk))
                     bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(skipped), refresh=False)
         n_ok = writer.n_objects if writer is not None else 0
         used = {row for s, row, _ in kept if s.index not in skipped}
+        n_from_z = len(from_z - set(skipped))
         if writer is not None:
             writer.close()
     except BaseException:
@@ -286,11 +350,14 @@ def ingest_sdss_spectra(
         n_pixels=int(loglam.size) if n_ok else None,
         wavelength_range=(float(wl[0]), float(wl[-1])) if n_ok else None,
         resampled=grid is not None,
+        rest_frame=rest_frame,
+        n_rv_from_redshift=n_from_z,
         n_catalog_rows=len(frame),
         n_catalog_unmatched=len(frame) - len(used),
     )
     settings = {"spectra_dir": str(spectra_dir), "catalog": source, "id_columns": list(id_columns),
                 "id_column": id_column, "targets": targets, "grid": None if grid is None else list(grid),
+                "rest_frame": rest_frame,
                 "split_fractions": None if split_fractions is None else dict(split_fractions), "seed": seed}
     return finish_ingest(
         report, settings, progress=progress,
@@ -442,19 +509,68 @@ def _output_grid(kept: list, grid) -> np.ndarray:
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _read_batch(specs: Sequence[SpecFile], grid) -> list[tuple[tuple | None, str | None]]:
+def _read_batch(items: Sequence[tuple[SpecFile, float | None]], grid, shift: bool
+                ) -> list[tuple[tuple | None, str | None]]:
     with _quiet_in_worker():
-        return [read_spectrum_file(s, grid) for s in specs]
+        if grid is None:
+            return [read_spectrum_file(s, None) for s, _ in items]
+        return read_spectra_resampled([s for s, _ in items], grid, [rv for _, rv in items] if shift else None,
+                                      bad_pixels=_PREPARED_BAD_PIXELS)
 
 
-def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, resampled) -> DatasetWriter:
-    spec = SpectraSpec(
+def _catalog_rv(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
+    """The catalogue's radial velocities in km/s, float64, NaN where missing (-9999 or NaN)."""
+    require_columns(frame, [column], source, "pass rest_frame= naming the radial-velocity column (CLI: --rest-frame)")
+    col = frame[column]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise ValueError(f"rest-frame column {column!r} in {source} is not numeric (dtype {col.dtype}); "
+                         "name the radial-velocity column in km/s, e.g. RV_ADOP")
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(v == _MISSING_LABEL, np.nan, v)
+
+
+def _rest_frame_rv(kept: list, rv_catalog: np.ndarray, column: str, skipped: dict) -> tuple[dict, set]:
+    """``{file index: RV km/s}`` of the kept files and the indices whose RV came from the redshift Z.
+
+    The recipe's rule (:func:`astroreg.preprocess._pipeline._radial_velocity` with
+    ``fallback_redshift``): a missing velocity is taken from the HDU 2 redshift; files with
+    neither go to ``skipped``.
+    """
+    from astroreg.preprocess._spectra import redshift_velocity
+
+    rvs, from_z = {}, set()
+    for spec, row, obj_id in kept:
+        rv = float(rv_catalog[row])
+        if not np.isfinite(rv):
+            z = spec.extras.get(REDSHIFT_COLUMN)
+            rv = float(redshift_velocity(z)) if isinstance(z, float) else np.nan
+            if np.isfinite(rv):
+                from_z.add(spec.index)
+        if np.isfinite(rv):
+            rvs[spec.index] = rv
+        else:
+            skipped[spec.index] = (spec.rel, f"no radial velocity: {column} is missing for {obj_id!r} and HDU 2 "
+                                             f"has no {REDSHIFT_COLUMN}; cannot shift it to the rest frame")
+    return rvs, from_z
+
+
+def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, grid,
+                 rest_frame) -> DatasetWriter:
+    resampled = grid is not None
+    attrs = {}
+    if resampled:
+        attrs = {PREPARED_GRID: np.asarray([float(grid[0]), float(grid[1]), int(grid[2])], np.float64),
+                 PREPARED_REST_FRAME: rest_frame or "", PREPARED_REDSHIFT: REDSHIFT_COLUMN if rest_frame else "",
+                 PREPARED_BAD_PIXELS: _PREPARED_BAD_PIXELS, PREPARED_BAD_BITS: np.uint32(SDSS_BAD_PIXEL_BITS),
+                 PREPARED_BY: "astroreg.preprocess.LogLamResampler"}
+    spec = SpectraSpec(attrs=attrs,
         n_pixels=int(loglam.size), wavelength=tuple(10.0 ** loglam), with_ivar=True, with_mask=True,
         medium="vacuum", mask_dtype="uint32", mask_bad_bits=SDSS_BAD_PIXEL_BITS,
         mask_bits=("SDSS spPixMask bits of and_mask" + (" (nearest native pixel)" if resampled else "")
                    + "; bits 24 (NODATA) and 31 set outside a spectrum's coverage"),
     )
     how = "resampled" if resampled else "native pixels on the common SDSS loglam grid"
+    how += f", rest frame of {rest_frame}" if rest_frame else ""
     writer = DatasetWriter(out, targets=targets, spectra=spec, tabular={c: EXTRA_COLUMNS[c] for c in extras},
                            description=f"SDSS spectra from {spectra_dir} ({how}) with labels from {source}")
     writer.open()

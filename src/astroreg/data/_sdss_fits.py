@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from astroreg.data._ingest_images import _short
 
@@ -236,8 +237,8 @@ def _file_key(row: dict | None, primary, rel: str) -> tuple[int, int, int] | Non
     return tuple(int(g) for g in m.groups()) if m else None
 
 
-def read_spectrum_file(spec: SpecFile, grid) -> tuple[tuple | None, str | None]:
-    """``(pix0, flux, ivar, mask)`` (native) or ``(flux, ivar, mask)`` on ``grid``, or a reason."""
+def _read_coadd(spec: SpecFile) -> tuple[tuple | None, str | None]:
+    """``(loglam float64, flux float32, ivar float32, mask uint32)`` of a scanned file, or a reason."""
     from astropy.io import fits
 
     try:
@@ -255,28 +256,103 @@ def read_spectrum_file(spec: SpecFile, grid) -> tuple[tuple | None, str | None]:
         return None, f"truncated or unreadable COADD table ({_short(err)})"
     if loglam.size != spec.n_pixels or (float(loglam[0]), float(loglam[-1])) != spec.loglam_ends:
         return None, "the file changed while it was being ingested; run the ingest again"
-    if grid is None:
-        pix = loglam / SDSS_LOGLAM_STEP
-        expect = spec.pix0 + np.arange(spec.n_pixels)
-        off = np.abs(pix - expect)
-        if not np.all(off < _OFF_GRID_TOL):
-            i = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
-            return None, OFF_GRID_HINT.format(detail=f"pixel {i}: loglam {loglam[i]:.6f}, {off[i]:.3g} pixels off")
-        return (spec.pix0, flux, ivar, mask), None
-    return _resample(loglam, flux, ivar, mask, grid)
+    return (loglam, flux, ivar, mask), None
 
 
-def _resample(loglam, flux, ivar, mask, grid) -> tuple[tuple | None, str | None]:
-    from astroreg.preprocess._spectra import _bad_pixels, resample_spectrum
+def _check_on_grid(spec: SpecFile, loglam: NDArray) -> str | None:
+    pix = loglam / SDSS_LOGLAM_STEP
+    expect = spec.pix0 + np.arange(spec.n_pixels)
+    off = np.abs(pix - expect)
+    if np.all(off < _OFF_GRID_TOL):
+        return None
+    i = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
+    return OFF_GRID_HINT.format(detail=f"pixel {i}: loglam {loglam[i]:.6f}, {off[i]:.3g} pixels off")
 
-    if not np.all(np.isfinite(loglam)) or not np.all(np.diff(loglam) > 0):
-        return None, "loglam is not finite and strictly increasing; cannot resample"
-    target = np.linspace(float(grid[0]), float(grid[1]), int(grid[2]))
-    bad = _bad_pixels(flux, ivar, mask, SDSS_BAD_PIXEL_BITS)
-    out, out_ivar, _ = resample_spectrum(loglam, np.where(bad, 0.0, flux).astype(np.float64), target,
-                                         ivar=ivar.astype(np.float64), bad=bad)
-    nearest = np.clip(np.searchsorted(loglam, target), 1, loglam.size - 1)
-    nearest -= (target - loglam[nearest - 1]) < (loglam[nearest] - target)
-    outside = (target < loglam[0]) | (target > loglam[-1])
-    out_mask = np.where(outside, np.uint32(PADDING_MASK), mask[nearest])
-    return (out.astype(np.float32), out_ivar.astype(np.float32), out_mask.astype(np.uint32)), None
+
+def read_spectrum_file(spec: SpecFile, grid) -> tuple[tuple | None, str | None]:
+    """``(pix0, flux, ivar, mask)`` (native) or ``(flux, ivar, mask)`` on ``grid``, or a reason."""
+    if grid is not None:
+        return read_spectra_resampled([spec], grid)[0]
+    arrays, reason = _read_coadd(spec)
+    if arrays is None:
+        return None, reason
+    loglam, flux, ivar, mask = arrays
+    reason = _check_on_grid(spec, loglam)
+    if reason is not None:
+        return None, reason
+    return (spec.pix0, flux, ivar, mask), None
+
+
+def read_spectra_resampled(specs: Sequence[SpecFile], grid, rv_kms: Sequence[float] | None = None,
+                           bad_pixels: str = "interpolate") -> list[tuple[tuple | None, str | None]]:
+    """``(flux, ivar, mask)`` of each file resampled onto ``grid`` (in the rest frame with ``rv_kms``), or a reason.
+
+    The resampling is :class:`~astroreg.preprocess.LogLamResampler`'s, with the numbers it
+    gives at training time on a natively stored dataset: the files on SDSS's 1e-4 loglam
+    grid are laid on their common native grid (padding: ivar 0 and :data:`PADDING_MASK`,
+    as native ingest stores them, loglam from the exact grid rather than the file's
+    float32 values) and resampled together; other files one by one on their own loglam.
+    Bad pixels are those of :data:`SDSS_BAD_PIXEL_BITS`, ``ivar = 0`` or non-finite flux.
+    The mask holds the bits of the native pixel nearest to each output pixel (in the rest
+    frame when shifted), :data:`PADDING_MASK` outside the coverage.
+    """
+    from astroreg.preprocess._spectra import LogLamResampler, doppler_loglam_shift
+
+    resampler = LogLamResampler(loglam_min=float(grid[0]), loglam_max=float(grid[1]), n_pixels=int(grid[2]),
+                                bad_pixels=bad_pixels, bad_mask_bits=SDSS_BAD_PIXEL_BITS).fit()
+    target = resampler.grid_
+    out: list = [None] * len(specs)
+    on_grid, raw = [], {}
+    for i, spec in enumerate(specs):
+        arrays, reason = _read_coadd(spec)
+        if arrays is None:
+            out[i] = (None, reason)
+            continue
+        loglam = arrays[0]
+        if not np.all(np.isfinite(loglam)) or not np.all(np.diff(loglam) > 0):
+            out[i] = (None, "loglam is not finite and strictly increasing; cannot resample")
+            continue
+        if rv_kms is not None:
+            try:
+                doppler_loglam_shift(rv_kms[i])
+            except ValueError as err:
+                out[i] = (None, f"unusable radial velocity {rv_kms[i]!r} km/s ({_short(err)})")
+                continue
+        raw[i] = arrays
+        if spec.on_grid and _check_on_grid(spec, loglam) is None:
+            on_grid.append(i)
+    if on_grid:
+        start = min(specs[i].pix0 for i in on_grid)
+        stop = max(specs[i].pix0 + specs[i].n_pixels for i in on_grid)
+        # As a native dataset stores it: wavelength 10**loglam, read back with log10.
+        loglam = np.log10(10.0 ** (np.arange(start, stop) * SDSS_LOGLAM_STEP))
+        n = len(on_grid)
+        flux = np.zeros((n, loglam.size), np.float32)
+        ivar = np.zeros((n, loglam.size), np.float32)
+        mask = np.full((n, loglam.size), PADDING_MASK, np.uint32)
+        for j, i in enumerate(on_grid):
+            a = specs[i].pix0 - start
+            _, f, iv, m = raw[i]
+            flux[j, a:a + f.size], ivar[j, a:a + f.size], mask[j, a:a + f.size] = f, iv, m
+        rv = None if rv_kms is None else np.asarray([rv_kms[i] for i in on_grid], np.float64)
+        res_flux, res_ivar = resampler.transform(flux, loglam=loglam, ivar=ivar, mask=mask, rv_kms=rv)
+        for j, i in enumerate(on_grid):
+            out[i] = ((res_flux[j], res_ivar[j], _nearest_mask(loglam, mask[j], target, rv, j)), None)
+    for i, (loglam, f, iv, m) in raw.items():
+        if out[i] is not None:
+            continue
+        rv = None if rv_kms is None else np.asarray([rv_kms[i]], np.float64)
+        res_flux, res_ivar = resampler.transform(f[None], loglam=loglam, ivar=iv[None], mask=m[None], rv_kms=rv)
+        out[i] = ((res_flux[0], res_ivar[0], _nearest_mask(loglam, m, target, rv, 0)), None)
+    return out
+
+
+def _nearest_mask(loglam: NDArray, mask: NDArray, target: NDArray, rv: NDArray | None, j: int) -> NDArray:
+    """Mask bits of the input pixel nearest to each output pixel (padding bits outside the input)."""
+    from astroreg.preprocess._spectra import doppler_loglam_shift
+
+    x = target if rv is None else target + doppler_loglam_shift(rv[j])  # rest-frame grid, observed loglam
+    nearest = np.clip(np.searchsorted(loglam, x), 1, loglam.size - 1)
+    nearest -= (x - loglam[nearest - 1]) < (loglam[nearest] - x)
+    outside = (x < loglam[0]) | (x > loglam[-1])
+    return np.where(outside, np.uint32(PADDING_MASK), mask[nearest]).astype(np.uint32)

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
-from astroreg.preprocess._spectra import SPEED_OF_LIGHT_KMS, LogLamResampler, SpectrumStandardizer
+from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer, redshift_velocity
 from astroreg.preprocess._transforms import (
     FeatureScaler,
     ImageNormalizer,
@@ -255,8 +255,7 @@ def _radial_velocity(dataset: Dataset, column: str, rows: NDArray, *,
     if bad.any() and fallback_redshift is not None and fallback_redshift in dataset.tabular_columns:
         z = dataset.tabular([fallback_redshift], np.asarray(rows)[bad])[fallback_redshift].to_numpy(np.float64)
         rv = rv.copy()
-        q = (1.0 + z) ** 2
-        rv[bad] = SPEED_OF_LIGHT_KMS * (q - 1.0) / (q + 1.0)
+        rv[bad] = redshift_velocity(z)
         bad = ~np.isfinite(rv)
     if bad.any():
         ids = dataset.ids[np.asarray(rows)][bad]

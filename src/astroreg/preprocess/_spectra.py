@@ -74,6 +74,22 @@ def doppler_loglam_shift(rv_kms: ArrayLike) -> NDArray[np.float64]:
     return 0.5 * np.log10((1.0 + beta) / (1.0 - beta))
 
 
+def redshift_velocity(z: ArrayLike) -> NDArray[np.float64]:
+    """Radial velocity in km/s of a redshift, ``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``.
+
+    The inverse of the relativistic Doppler relation of :func:`doppler_loglam_shift`
+    (``1 + z = sqrt((1 + beta) / (1 - beta))``): for SDSS stars, the pipeline redshift
+    ``Z`` of HDU 2 as a velocity, the fallback for a missing ``RV_ADOP``.
+
+    Examples
+    --------
+    >>> round(float(redshift_velocity(1e-3)), 3)
+    299.643
+    """
+    q = (1.0 + np.asarray(z, dtype=np.float64)) ** 2
+    return SPEED_OF_LIGHT_KMS * (q - 1.0) / (q + 1.0)
+
+
 def rest_frame_shift(loglam: ArrayLike, rv_kms: ArrayLike) -> NDArray[np.float64]:
     """Move log-wavelengths to the rest frame with the relativistic Doppler relation.
 
