@@ -12,7 +12,19 @@ from numpy.typing import NDArray
 
 from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
-from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer, redshift_velocity
+from astroreg.data._ingest_spectra import (
+    PREPARED_BAD_BITS,
+    PREPARED_BAD_PIXELS,
+    PREPARED_GRID,
+    PREPARED_REDSHIFT,
+    PREPARED_REST_FRAME,
+)
+from astroreg.preprocess._spectra import (
+    LogLamResampler,
+    SpectrumStandardizer,
+    redshift_velocity,
+    standardize_rows_,
+)
 from astroreg.preprocess._transforms import (
     FeatureScaler,
     ImageNormalizer,
@@ -131,15 +143,93 @@ class RecipePreprocessor:
         return self
 
     # -- application ----------------------------------------------------------------
-    def inputs(self, dataset: Dataset, rows: NDArray | slice) -> NDArray[np.float32]:
-        """Network inputs for ``rows``, float32 of shape (n, *input_shape)."""
+    def inputs(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray[np.float32] | None = None
+               ) -> NDArray[np.float32]:
+        """Network inputs for ``rows``, float32 of shape (n, *input_shape).
+
+        Spectra already prepared at ingest for this recipe (:meth:`spectra_prepared`) are
+        only read (the flux alone) and standardised in place; ``out``, a C-contiguous
+        float32 array of at least ``n`` rows, then receives them (its first ``n`` rows are
+        returned), so that a caller streaming chunks reuses its buffers. Otherwise ``out``
+        is ignored.
+        """
         if self.modality == "images":
             ids = dataset.ids[rows] if not isinstance(rows, slice) else None
             return self.images.transform(self._select_bands(dataset.read_images(rows)), ids=ids)
+        if self.modality == "spectra" and self.spectra_prepared(dataset):
+            return self._prepared_inputs(dataset, rows, out)
         idx = np.arange(len(dataset))[rows] if isinstance(rows, slice) else rows
         if self.modality == "spectra":
             return self._spectra_inputs(dataset, np.asarray(idx))
         return self.features.transform(dataset.tabular(self.columns, idx).to_numpy(dtype=np.float64))
+
+    def spectra_prepared(self, dataset: Dataset) -> bool:
+        """Whether ``dataset``'s spectra need only standardising: prepared at ingest for this recipe.
+
+        True when ``astroreg ingest sdss-spectra --grid ... [--rest-frame COLUMN]`` resampled
+        them (its ``/spectra`` attributes ``prepared_*``) onto exactly this recipe's grid,
+        with its bad-pixel handling and bad mask bits, and shifted them by its
+        ``rest_frame_column`` (or not at all when it has none). The ingest took a missing
+        velocity from the redshift ``Z`` (the recipe's ``missing_rv: redshift``).
+
+        Raises
+        ------
+        ValueError
+            If the spectra were shifted at ingest by another column than the recipe's (or
+            by one when the recipe wants none): that cannot be undone here.
+        """
+        if self.modality != "spectra":
+            return False
+        plan = self._spectra_plan(dataset)
+        return plan is not None and plan[0]
+
+    def _spectra_plan(self, dataset: Dataset) -> tuple[bool, bool] | None:
+        """``(prepared, shifted)`` from the ``/spectra`` attributes; ``None`` for native spectra."""
+        attrs = dataset.spectra.attrs
+        if PREPARED_GRID not in attrs:
+            return None
+        done = str(attrs.get(PREPARED_REST_FRAME, "")) or None
+        if done is None and self.rest_frame_column is not None:
+            return False, False  # observed frame: resampled again, with the recipe's shift
+        if done != self.rest_frame_column:
+            want = f"rest_frame_column {self.rest_frame_column!r}" if self.rest_frame_column else "the observed frame"
+            again = f"--rest-frame {self.rest_frame_column}" if self.rest_frame_column else "without --rest-frame"
+            raise ValueError(
+                f"the spectra of {dataset.path} were shifted to the rest frame of {done!r} at ingest "
+                f"(--rest-frame), but the run's recipe wants {want}; a shift cannot be undone: re-ingest "
+                f"{again}, or train with preprocess.spectra.rest_frame_column: {done}"
+            )
+        lo, hi, n = (float(v) for v in np.asarray(attrs[PREPARED_GRID]).ravel()[:3])
+        res = self.spectra
+        bits = attrs.get(PREPARED_BAD_BITS)
+        prepared = (
+            int(n) == int(res.n_pixels) and lo == float(res.loglam_min) and hi == float(res.loglam_max)
+            and str(attrs.get(PREPARED_BAD_PIXELS, "")) == res.bad_pixels
+            and bits is not None and res.bad_mask_bits is not None and int(bits) == int(res.bad_mask_bits)
+            # A missing RV was taken from the redshift at ingest, as the recipe would.
+            and (done is None or (self.missing_rv == "redshift"
+                                  and str(attrs.get(PREPARED_REDSHIFT, "")) == self.redshift_column))
+        )
+        return prepared, done is not None
+
+    def _prepared_inputs(self, dataset: Dataset, rows: NDArray | slice, out: NDArray | None) -> NDArray[np.float32]:
+        flux = dataset.spectra["flux"]
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            start, stop, _ = rows.indices(len(dataset))
+            n = max(stop - start, 0)
+            if out is None or out.dtype != np.float32 or not out.flags.c_contiguous or len(out) < n \
+                    or out.shape[1:] != flux.shape[1:]:
+                out = np.empty((n, flux.shape[1]), np.float32)
+            x = out[:n]
+            if n:
+                flux.read_direct(x, np.s_[start:stop], np.s_[0:n])
+        else:
+            x = np.ascontiguousarray(dataset.read_rows(flux, rows), dtype=np.float32)
+        if self.standardizer is not None:
+            standardize_rows_(x)
+        else:
+            np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return x
 
     def _spectra_inputs(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float32]:
         """Resampled (rest-frame) and standardised spectra, float32 of shape (n, n_pixels)."""
@@ -148,7 +238,9 @@ class RecipePreprocessor:
         arrays = dataset.read_spectra(rows, keys=keys)
         with np.errstate(divide="ignore", invalid="ignore"):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
-        rv = None if self.rest_frame_column is None else self._radial_velocity(dataset, rows)
+        plan = self._spectra_plan(dataset)
+        shifted = plan is not None and plan[1]  # already in the rest frame (ingest --rest-frame)
+        rv = None if self.rest_frame_column is None or shifted else self._radial_velocity(dataset, rows)
         # ivar only marks the bad input pixels here: its propagation to the grid is skipped.
         flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
                                          mask=arrays.get("mask"), rv_kms=rv, return_ivar=False)

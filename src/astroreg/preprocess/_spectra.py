@@ -684,6 +684,47 @@ def _row_stats(flux: NDArray, good: NDArray) -> tuple[NDArray[np.float64], NDArr
     return mean, std
 
 
+def standardize_rows_(flux: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Standardise each row of a float32 array in place: ``SpectrumStandardizer().transform`` without copies.
+
+    The numbers of :meth:`SpectrumStandardizer.transform` (no ``ivar``, ``fill_bad=0``) to
+    float32 rounding (~2e-6 in standardised units): for rows whose pixels are all finite,
+    the mean (numpy's pairwise float32 sum) is subtracted in place and the row scaled by
+    ``1 / std`` (population std of the centred row); rows with a zero std become 0. Rows
+    with a non-finite pixel go through :class:`SpectrumStandardizer`. Run in cache-sized
+    row blocks, about 4 passes over the data in all: the fast path of prediction on a
+    prepared dataset (:meth:`RecipePreprocessor.inputs`).
+
+    Parameters
+    ----------
+    flux : float32 array of shape (n, L), C-contiguous
+        Overwritten.
+
+    Returns
+    -------
+    float32 array of shape (n, L)
+        ``flux`` itself.
+    """
+    if flux.dtype != np.float32 or flux.ndim != 2 or not flux.flags.c_contiguous:
+        raise ValueError(f"standardize_rows_ needs a C-contiguous float32 array (n, L), got {flux.dtype} {flux.shape}")
+    n_pix = np.float32(flux.shape[1])
+    for b in range(0, len(flux), _ROW_BLOCK):
+        x = flux[b:b + _ROW_BLOCK]
+        mean = x.sum(axis=1) / n_pix
+        bad = np.flatnonzero(~np.isfinite(mean))
+        if bad.size:  # NaN or inf pixels: the reference path, on the original values
+            orig = x[bad].copy()
+            mean[bad] = 0.0
+        with np.errstate(invalid="ignore", over="ignore"):  # the bad rows are replaced below
+            x -= mean[:, None]
+            ss = np.einsum("ij,ij->i", x, x)
+            inv = np.divide(np.float32(1.0), np.sqrt(ss / n_pix), out=np.zeros_like(ss), where=ss > 0)
+            x *= inv[:, None]
+        if bad.size:
+            x[bad] = SpectrumStandardizer(fill_bad=0.0).fit(orig).transform(orig)
+    return flux
+
+
 class SpectrumStandardizer(BaseEstimator):
     """Standardise each spectrum on its own: subtract its mean, divide by its standard deviation.
 
