@@ -353,6 +353,8 @@ def test_fits_and_parquet_catalogues_and_renamed_id_columns(tmp_path):
     ({"id_column": "file", "id_columns": ("P", "M", "F")}, "not both"),
     ({"grid": (3.9, 3.6, 100)}, "grid must be"),
     ({"grid": (3.6, 3.9)}, "grid must be"),
+    ({"rest_frame": "RV_ADOP"}, "needs grid="),
+    ({"rest_frame": "VHELIO", "grid": (3.6, 3.601, 5)}, "column 'VHELIO' not found"),
     ({"chunk_size": 0}, "chunk_size"),
     ({"n_jobs": 0}, "n_jobs"),
     ({"parallel": "gpu"}, "parallel must be"),
@@ -458,6 +460,22 @@ def test_cli_ingest_sdss_spectra(tmp_path, capsys):
     assert args.func(args) == 0
     with Dataset(tmp_path / "g.h5") as ds:
         assert ds.spectra["flux"].shape == (3, 5) and sorted(ds.target_names) == sorted(SSPP_TARGETS)
+    # --rest-frame: RV_ADOP is -50, -40, -30 km/s; the third star's is missing and comes from Z = 1e-4.
+    _labels([(1, 1, i) for i in range(3)], tmp_path / "labels-rv.csv").assign(
+        RV_ADOP=[-50.0, -40.0, -9999.0]).to_csv(tmp_path / "labels-rv.csv", index=False)
+    args = _parser().parse_args(["ingest", "sdss-spectra", "--spectra", str(folder), "--catalog",
+                                 str(tmp_path / "labels-rv.csv"), "--out", str(tmp_path / "r.h5"), "--grid", "3.6",
+                                 "3.601", "5", "--rest-frame", "RV_ADOP", "--quiet"])
+    assert args.func(args) == 0
+    report = json.loads((tmp_path / "r.h5.ingest-report.json").read_text())
+    assert report["rest_frame"] == "RV_ADOP" and report["n_rv_from_redshift"] == 1
+    with Dataset(tmp_path / "r.h5") as ds:
+        assert ds.spectra.attrs["prepared_rest_frame_column"] == "RV_ADOP"
+        assert ds.spectra.attrs["prepared_redshift_fallback"] == "Z"
+        shifted = ds.spectra["flux"][...]
+    with Dataset(tmp_path / "g.h5") as ds:
+        assert ds.spectra.attrs["prepared_rest_frame_column"] == ""
+        assert not np.allclose(shifted, ds.spectra["flux"][...])
     args = _parser().parse_args([*base, "--out", str(tmp_path / "x.h5"), "--id-columns", "PLATE", "MJD", "FIBER",
                                  "--quiet"])
     assert args.func(args) == 2

@@ -376,3 +376,19 @@ def test_standardizer_row_blocks_equal_the_whole_array_arithmetic():
         st.transform(flux, ivar[:, :10])
     with pytest.raises(ValueError, match="fitted on 50 pixels"):
         st.transform(np.zeros((_spectra._ROW_BLOCK + 1, 49)))
+
+
+def test_standardize_rows_in_place_equals_the_standardizer():
+    from astroreg.preprocess._spectra import SpectrumStandardizer, standardize_rows_
+
+    rng = np.random.default_rng(4)
+    x = (rng.normal(80.0, 15.0, (150, 500)) * rng.uniform(0.1, 10, (150, 1))).astype(np.float32)
+    x[3, 7], x[70, :5], x[100, 9] = np.nan, np.inf, -np.inf  # rows left to SpectrumStandardizer
+    x[11] = 2.5  # zero std: all zeros
+    expect = np.nan_to_num(SpectrumStandardizer().fit(x).transform(x))
+    got = x.copy()
+    assert standardize_rows_(got) is got
+    np.testing.assert_allclose(got, expect, atol=5e-6)
+    assert np.all(got[11] == 0) and np.all(np.isfinite(got)) and got[3, 7] == 0
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        standardize_rows_(x.astype(np.float64))
