@@ -142,3 +142,35 @@ def test_predictions_from_native_and_prepared_datasets_agree(survey, run, tmp_pa
         np.testing.assert_array_equal(a[f"{t}_true"], b[f"{t}_true"])
         assert np.abs(a[f"{t}_pred"] - b[f"{t}_pred"]).max() < 1e-4 * scale
         np.testing.assert_allclose(b[f"{t}_pred"], c[f"{t}_pred"], rtol=1e-6, atol=1e-6 * scale)
+
+
+def test_thread_tuner_keeps_the_faster_thread_count_and_reprobes(monkeypatch):
+    from astroreg.pipeline import _predict
+
+    threads = 3
+    cost = {2: 10.0, 1: 3.0}  # seconds per row of a fake clock: 2 threads slower (a busy core)
+    clock, used, rows = [0.0], [], []
+    monkeypatch.setattr(_predict.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: used.append(n))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: used[-1] if used else threads)
+
+    def fn(x):
+        n = torch.get_num_threads()
+        clock[0] += len(x) * cost[n]
+        rows.append((n, len(x)))
+        return x[:, :1] * 2
+
+    tuner = _predict._ThreadTuner([2, 1], probe_rows=10, reprobe=4)
+    x = np.arange(100.0).reshape(50, 2)
+    for k in range(9):
+        if k == 6:
+            cost[2] = 1.0  # the other job ended
+        np.testing.assert_array_equal(tuner.forward(fn, x, k), x[:, :1] * 2)
+    # Chunk 0: 10 rows with each, the rest with 1 thread; chunk 4: probe again, 1 still
+    # faster; chunk 8: probe, now 2 threads are: the rest of it runs with 2.
+    probe = [(2, 10), (1, 10)]
+    assert rows == (probe + [(1, 30)] + [(1, 50)] * 3 + probe + [(1, 30)] + [(1, 50)] * 3 + probe + [(2, 30)])
+    # Chunks too short to probe run with the current best.
+    rows.clear()
+    tuner.forward(fn, x[:25], 12)
+    assert rows == [(2, 25)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -116,14 +117,20 @@ def iter_predictions(
     starts = list(range(0, n, chunk_size))
     bar = tqdm(total=n, desc="predicting", unit="obj", disable=not progress, leave=False)
     threads = torch.get_num_threads()
-    if device == "cpu" and pre.modality != "images" and threads > 1 and len(starts) > 1 and not prepared:
-        # Spectrum resampling (and table) preprocessing costs far more than the forward pass
-        # of a dense network and keeps one core busy in the reading thread; an OpenMP team as
-        # large as the machine then waits on that core at every layer (2 cores: 10x slower
-        # forward passes). One core fewer for torch while the chunks stream. Prepared spectra
-        # (read and standardise, ~3 us a spectrum against ~13 us of forward core time) keep
-        # every core for torch.
-        torch.set_num_threads(threads - 1)
+    tuner = None
+    if device == "cpu" and pre.modality != "images" and threads > 1 and len(starts) > 1:
+        if prepared:
+            # Reading and standardising prepared spectra (~4 us a spectrum) is light next to
+            # the forward pass (~13 us of core time): all cores for torch pay on a quiet
+            # machine, one fewer where other work holds a core (a 2-thread team then waits at
+            # every layer: 7x slower on the 2-core machines). Timed, not guessed.
+            tuner = _ThreadTuner([threads, threads - 1])
+        else:
+            # Spectrum resampling (and table) preprocessing costs far more than the forward pass
+            # of a dense network and keeps one core busy in the reading thread; an OpenMP team as
+            # large as the machine then waits on that core at every layer (2 cores: 10x slower
+            # forward passes). One core fewer for torch while the chunks stream.
+            torch.set_num_threads(threads - 1)
     # Read and preprocess the next chunk in a thread while this one runs through the network.
     with _restore_threads(threads), ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0) if starts else None
@@ -134,7 +141,11 @@ def iter_predictions(
                 net = _prepare(run.load_network(), x, batch_size, device, backend)
             if k + 1 < len(starts):
                 pending = pool.submit(load, k + 1)
-            y = pre.unscale_targets(forward_batches(net, x, batch_size, device))
+            if tuner is not None:
+                out = tuner.forward(lambda xs: forward_batches(net, xs, batch_size, device), x, k)
+            else:
+                out = forward_batches(net, x, batch_size, device)
+            y = pre.unscale_targets(out)
             frame = {"id": ids[sel]}
             if truth:
                 y_true = y_true_all[start:start + len(x)]
@@ -146,6 +157,46 @@ def iter_predictions(
             bar.update(len(x))
             yield pd.DataFrame(frame)
     bar.close()
+
+
+class _ThreadTuner:
+    """Torch's intra-op thread count for a stream of chunks, chosen by timing forward passes.
+
+    On the first chunk and every ``reprobe`` chunks after it (the machine's load changes),
+    the first ``probe_rows`` rows of the chunk run once with each candidate thread count
+    and the rest of the chunk, and the chunks up to the next probe, with the fastest. A
+    bad candidate thus costs only a few hundred rows (on a busy 2-core machine a 2-thread
+    team runs 7x slower than 1 thread; on a quiet one 2 threads are almost 2x faster). The
+    caller restores the thread count afterwards.
+    """
+
+    def __init__(self, candidates: list[int], *, probe_rows: int = 512, reprobe: int = 8) -> None:
+        self.candidates = [c for i, c in enumerate(candidates) if c >= 1 and c not in candidates[:i]]
+        self.probe_rows = probe_rows
+        self.reprobe = reprobe
+        self.best = self.candidates[0]
+        self.per_row: dict[int, float] = {}
+
+    def forward(self, fn, x: NDArray, k: int) -> NDArray:
+        """``fn(x)``, with the thread count set (and re-timed on probe chunks)."""
+        m = self.probe_rows
+        parts, start = [], 0
+        if k % self.reprobe == 0 and len(self.candidates) > 1 and len(x) >= (len(self.candidates) + 1) * m:
+            for c in self.candidates:
+                _set_threads(c)
+                t = time.perf_counter()
+                parts.append(fn(x[start:start + m]))
+                self.per_row[c] = (time.perf_counter() - t) / m
+                start += m
+            self.best = min(self.per_row, key=self.per_row.get)
+        _set_threads(self.best)
+        parts.append(fn(x[start:]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _set_threads(n: int) -> None:
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @contextmanager
