@@ -48,7 +48,34 @@ def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, devi
     return optimize_for_inference(net.to(device).eval(), x, backend=backend)
 
 
-def iter_predictions(
+def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **kw) -> Iterator[pd.DataFrame]:
+    """Yield prediction tables chunk by chunk; memory stays bounded by ``chunk_size``.
+
+    Parameters
+    ----------
+    run : Run
+        A finished run.
+    dataset : Dataset
+        Data with the run's input modality (and shape).
+    rows : array of int, optional
+        Rows to predict (default: all, in file order).
+    **kw
+        ``chunk_size`` (objects read and preprocessed at a time, default 2048),
+        ``batch_size``, ``device``, ``with_truth``, ``backend``, ``progress``: see
+        :func:`_iter_columns`.
+
+    Yields
+    ------
+    pandas.DataFrame
+        Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, and for
+        transformed targets the prediction in the dataset's quantity (e.g.
+        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``).
+    """
+    for columns in _iter_columns(run, dataset, rows, **kw):
+        yield pd.DataFrame(columns)
+
+
+def _iter_columns(
     run: Run,
     dataset: Dataset,
     rows: NDArray | None = None,
@@ -60,7 +87,7 @@ def iter_predictions(
     backend: str = "auto",
     progress: bool = True,
 ) -> Iterator[pd.DataFrame]:
-    """Yield prediction tables chunk by chunk; memory stays bounded by ``chunk_size``.
+    """Prediction columns chunk by chunk, as ``{name: numpy array}`` (:func:`iter_predictions`' tables).
 
     Parameters
     ----------
@@ -87,10 +114,9 @@ def iter_predictions(
 
     Yields
     ------
-    pandas.DataFrame
-        Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, and for
-        transformed targets the prediction in the dataset's quantity (e.g.
-        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``).
+    dict of str to numpy.ndarray
+        ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, and for
+        transformed targets the prediction in the dataset's quantity.
     """
     recipe, pre = run.recipe, run.load_preprocessor()
     device = select_device(device)
@@ -155,7 +181,7 @@ def iter_predictions(
                 frame[f"{t}_pred"] = y[:, j]
             frame.update({col: values for col, (values, _) in pre.source_columns(y).items()})
             bar.update(len(x))
-            yield pd.DataFrame(frame)
+            yield frame
     bar.close()
 
 
@@ -292,9 +318,11 @@ def predict(
         writer = None
         with atomic_path(out) as tmp:
             try:
-                for frame in iter_predictions(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
-                                              device=device, backend=backend, progress=progress):
-                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                # Arrow tables straight from the numpy columns: through pandas costs ~2 us a row,
+                # a third of the paper model's forward pass.
+                for columns in _iter_columns(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
+                                             device=device, backend=backend, progress=progress):
+                    table = pa.table({k: pa.array(v) for k, v in columns.items()})
                     if writer is None:
                         schema = table.schema.with_metadata(_units_metadata(run))
                         writer = pq.ParquetWriter(tmp, schema)
