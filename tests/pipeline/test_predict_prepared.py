@@ -144,33 +144,31 @@ def test_predictions_from_native_and_prepared_datasets_agree(survey, run, tmp_pa
         np.testing.assert_allclose(b[f"{t}_pred"], c[f"{t}_pred"], rtol=1e-6, atol=1e-6 * scale)
 
 
-def test_thread_tuner_keeps_the_faster_thread_count_and_reprobes(monkeypatch):
+def test_thread_tuner_gives_torch_one_thread_fewer_while_other_processes_load_the_machine(monkeypatch):
     from astroreg.pipeline import _predict
 
     threads = 3
-    cost = {2: 10.0, 1: 3.0}  # seconds per row of a fake clock: 2 threads slower (a busy core)
-    clock, used, rows = [0.0], [], []
-    monkeypatch.setattr(_predict.time, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(torch, "set_num_threads", lambda n: used.append(n))
     monkeypatch.setattr(torch, "get_num_threads", lambda: used[-1] if used else threads)
+    used: list[int] = []
+    # (wall, machine CPU, own CPU) seconds: per 0.1 s, this process uses 0.2 s of CPU and others 0.15 (1.5 cores)
+    state = {"t": 0.0, "machine": 0.0, "own": 0.0, "others": 1.5}
 
-    def fn(x):
-        n = torch.get_num_threads()
-        clock[0] += len(x) * cost[n]
-        rows.append((n, len(x)))
-        return x[:, :1] * 2
+    def sample():
+        return state["t"], state["machine"], state["own"]
 
-    tuner = _predict._ThreadTuner([2, 1], probe_rows=10, reprobe=4)
-    x = np.arange(100.0).reshape(50, 2)
-    for k in range(9):
+    monkeypatch.setattr(_predict._ThreadTuner, "_sample", staticmethod(sample))
+    tuner = _predict._ThreadTuner([2, 1], window=0.25)
+    x = np.arange(10.0).reshape(5, 2)
+    chosen = []
+    for k in range(12):
         if k == 6:
-            cost[2] = 1.0  # the other job ended
-        np.testing.assert_array_equal(tuner.forward(fn, x, k), x[:, :1] * 2)
-    # Chunk 0: 10 rows with each, the rest with 1 thread; chunk 4: probe again, 1 still
-    # faster; chunk 8: probe, now 2 threads are: the rest of it runs with 2.
-    probe = [(2, 10), (1, 10)]
-    assert rows == (probe + [(1, 30)] + [(1, 50)] * 3 + probe + [(1, 30)] + [(1, 50)] * 3 + probe + [(2, 30)])
-    # Chunks too short to probe run with the current best.
-    rows.clear()
-    tuner.forward(fn, x[:25], 12)
-    assert rows == [(2, 25)]
+            state["others"] = 0.1  # the other job ended
+        np.testing.assert_array_equal(tuner.forward(lambda a: a * 2, x, k), x * 2)
+        chosen.append(torch.get_num_threads())
+        state["t"] += 0.1
+        state["own"] += 0.2
+        state["machine"] += 0.2 + 0.1 * state["others"]
+    # Windows of >= 0.25 s end at chunks 3, 6, 9: busy (1.5 cores), busy, then quiet.
+    assert chosen == [2, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert tuner.others == pytest.approx(0.1)

@@ -186,38 +186,57 @@ def _iter_columns(
 
 
 class _ThreadTuner:
-    """Torch's intra-op thread count for a stream of chunks, chosen by timing forward passes.
+    """Torch's intra-op thread count for a stream of chunks, from the load other processes put on the machine.
 
-    On the first chunk and every ``reprobe`` chunks after it (the machine's load changes),
-    the first ``probe_rows`` rows of the chunk run once with each candidate thread count
-    and the rest of the chunk, and the chunks up to the next probe, with the fastest. A
-    bad candidate thus costs only a few hundred rows (on a busy 2-core machine a 2-thread
-    team runs 7x slower than 1 thread; on a quiet one 2 threads are almost 2x faster). The
-    caller restores the thread count afterwards.
+    A 2-thread OpenMP team on a 2-core machine where another process holds a core runs the
+    paper-001 MLP 5-7x slower than one thread (every layer waits at a barrier for the
+    descheduled thread; small batches far worse), while on a quiet machine 2 threads are
+    almost 2x faster. Timing probes of both settings costs too much on a busy machine
+    (~0.15 s a probe), so the load is read instead: the CPU time of the whole machine
+    (``/proc/stat``) less this process's own (:func:`os.times`), over windows of at least
+    ``window`` seconds. With more than ``busy`` cores' worth of other work, torch gets
+    ``candidates[-1]`` threads, else ``candidates[0]``. Where the machine's CPU time cannot be
+    read (not Linux, or a container that sees more CPUs than it may use), it keeps
+    ``candidates[0]``. The caller restores the thread count afterwards.
     """
 
-    def __init__(self, candidates: list[int], *, probe_rows: int = 512, reprobe: int = 8) -> None:
-        self.candidates = [c for i, c in enumerate(candidates) if c >= 1 and c not in candidates[:i]]
-        self.probe_rows = probe_rows
-        self.reprobe = reprobe
-        self.best = self.candidates[0]
-        self.per_row: dict[int, float] = {}
+    def __init__(self, candidates: list[int], *, window: float = 0.2, busy: float = 0.5) -> None:
+        self.candidates = candidates
+        self.window = window
+        self.busy = busy
+        self.best = candidates[0]
+        self.others: float | None = None  # cores used by other processes in the last window
+        self._last = self._sample()
 
     def forward(self, fn, x: NDArray, k: int) -> NDArray:
-        """``fn(x)``, with the thread count set (and re-timed on probe chunks)."""
-        m = self.probe_rows
-        parts, start = [], 0
-        if k % self.reprobe == 0 and len(self.candidates) > 1 and len(x) >= (len(self.candidates) + 1) * m:
-            for c in self.candidates:
-                _set_threads(c)
-                t = time.perf_counter()
-                parts.append(fn(x[start:start + m]))
-                self.per_row[c] = (time.perf_counter() - t) / m
-                start += m
-            self.best = min(self.per_row, key=self.per_row.get)
+        """``fn(x)``, with the thread count chosen from the load of the last window."""
+        now = self._sample()
+        if now is not None and self._last is not None and now[0] - self._last[0] >= self.window:
+            wall = now[0] - self._last[0]
+            self.others = max(0.0, ((now[1] - self._last[1]) - (now[2] - self._last[2])) / wall)
+            self.best = self.candidates[-1] if self.others > self.busy else self.candidates[0]
+            self._last = now
+        elif self._last is None:
+            self._last = now
         _set_threads(self.best)
-        parts.append(fn(x[start:]))
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return fn(x)
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        """(wall s, machine busy CPU s, this process's CPU s), or None where unreadable."""
+        try:
+            with open("/proc/stat") as fh:
+                lines = fh.read().splitlines()
+            n_cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+            usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            if n_cpus != usable:
+                return None
+            v = [int(f) for f in lines[0].split()[1:9]]
+            busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
+        t = os.times()
+        return time.perf_counter(), busy, t.user + t.system
 
 
 def _set_threads(n: int) -> None:
