@@ -436,8 +436,9 @@ def main() -> None:
         "preprocessor sees the `prepared_*` attributes of `/spectra` and skips resampling) leave prediction "
         f"{us_p['read']:.1f} us/spectrum to read the flux alone (into a reused buffer), {us_p['preprocess']:.1f} us "
         f"to standardise it in place, {us_p['forward']:.1f} us for the forward pass and {us_p['write']:.1f} us for "
-        "the Parquet write: the forward pass dominates, and the reading thread's work overlaps it with torch "
-        f"keeping both cores. Fixed cost of a prediction: {build_s:.2f} s to open the run and build the prediction "
+        "the Parquet write: the forward pass dominates; the reading thread's work overlaps it, and torch keeps "
+        "every core unless other processes load the machine (then one fewer: a 2-thread team with a busy core "
+        f"runs 5-7x slower). Fixed cost of a prediction: {build_s:.2f} s to open the run and build the prediction "
         f"path (in the end-to-end figure, amortised over the {args.n_prepared:,} spectra); the command in a fresh "
         f"process adds the interpreter start and imports ({cli_s:.1f} s in all for {args.n_prepared:,} spectra)."
     )
