@@ -146,7 +146,8 @@ def _peek(db):
         storage = optuna.storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True,
                                              skip_compatibility_check=True)
         return _finished(optuna.load_study(study_name="tiny-tune", storage=storage))
-    except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # tables or study not created yet
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+        # Tables or study not created yet (optuna wraps some SQLAlchemy errors as StorageInternalError).
         return {}
 
 

@@ -212,8 +212,9 @@ def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSample
                                             sampler=sampler, pruner=pruner, load_if_exists=True)
                 optuna.storages.fail_stale_trials(study)
             return study
-        except sqlalchemy.exc.SQLAlchemyError:
-            # Processes started together race to create the tables of a new storage; the loser retries.
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+            # Processes started together race to create the tables of a new storage; the loser retries
+            # (optuna reports some SQLAlchemy errors as StorageInternalError).
             if attempt == 2:
                 raise
             time.sleep(1.0 + attempt)
