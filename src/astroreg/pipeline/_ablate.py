@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from astroreg.baselines import count_parameters
 from astroreg.config import Recipe
 from astroreg.data import atomic_path, atomic_write_text
 from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
@@ -40,16 +41,11 @@ from astroreg.pipeline._train import train_recipe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FULL", "ablation_recipes", "ablate_recipe", "count_parameters", "plot_ablation", "read_ablation"]
+__all__ = ["FULL", "ablation_recipes", "ablate_recipe", "plot_ablation", "read_ablation"]
 
 #: Name of the unchanged recipe's row.
 FULL = "full"
 _TIMING_BATCH = 1024
-
-
-def count_parameters(net: torch.nn.Module) -> int:
-    """Number of trainable parameters of a network."""
-    return int(sum(p.numel() for p in net.parameters() if p.requires_grad))
 
 
 def _objects_per_s(net: torch.nn.Module, input_shape: Sequence[int], repeats: int = 5) -> float:
