@@ -14,6 +14,10 @@ EPILOG = """examples:
   astroreg simulate galaxy-images --n 40000 --out data/galaxy-images.h5
   astroreg train recipes/galaxy-flux.yaml
   astroreg predict runs/galaxy-flux-<stamp> --data new.h5 --out predictions.parquet
+  astroreg simulate sdss-stars --n 50000 --out data/sdss-stars-mock --jobs 2
+  astroreg ingest sdss-spectra --spectra data/sdss-stars-mock/spectra --catalog data/sdss-stars-mock/sspp-labels.fits \\
+      --out data/sdss-stars.h5
+  astroreg train stellar-params; astroreg ablate stellar-params; astroreg tune stellar-params --trials 50
 run `astroreg <command> --help` for the options of each command."""
 
 
