@@ -252,7 +252,8 @@ def train_recipe(
     tables = paper_tables_markdown(regression, model=model_name, model_info=model_info, ranges=frame, snr=snr_table)
     if tables:
         sections.append(tables)
-        atomic_write_text(partial / "tables.md", f"# {recipe.name}: tables like paper 001's\n\n{tables}\n")
+        title = f"# {recipe.name}: summary tables (paper 001's layout where its models are present)"
+        atomic_write_text(partial / "tables.md", f"{title}\n\n{tables}\n")
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
                  reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None,
