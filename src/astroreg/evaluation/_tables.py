@@ -136,6 +136,15 @@ def _ratio(a: float | None, b: float | None) -> float:
     return a / b
 
 
+def _add_relative(rows: list[dict[str, Any]], ref: Mapping[str, Any], targets: Sequence[str]) -> None:
+    """Add ``parameters (rel)``, ``time (rel)`` and ``MAE <t> (rel)`` to each row, relative to ``ref``."""
+    for row in rows:
+        row["parameters (rel)"] = _ratio(row["parameters"], ref["parameters"])
+        row["time (rel)"] = _ratio(ref["objects_per_s"], row["objects_per_s"])
+        for t in targets:
+            row[f"MAE {t} (rel)"] = _ratio(row[f"MAE {t}"], ref[f"MAE {t}"])
+
+
 def _num(value: Any) -> float:
     return _NAN if value is None else float(value)
 
@@ -267,12 +276,7 @@ def model_size_table(
         for t in ts:
             row[f"MAE {t}"] = _mae(table_models, m, t)
         rows.append(row)
-    ref = next(r for r in rows if r["model"] == relative_to)
-    for row in rows:
-        row["parameters (rel)"] = _ratio(row["parameters"], ref["parameters"])
-        row["time (rel)"] = _ratio(ref["objects_per_s"], row["objects_per_s"])
-        for t in ts:
-            row[f"MAE {t} (rel)"] = _ratio(row[f"MAE {t}"], ref[f"MAE {t}"])
+    _add_relative(rows, next(r for r in rows if r["model"] == relative_to), ts)
     cols = ["model", "parameters", "objects_per_s", "ms_per_1000", *(f"MAE {t}" for t in ts),
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in ts)]
     table = pd.DataFrame(rows, columns=cols)
@@ -425,12 +429,7 @@ def ablation_table(
         for t in ts:
             row[f"MAE {t}"] = _mae(metrics, k, t)
         rows.append(row)
-    ref = rows[0]
-    for row in rows:
-        row["parameters (rel)"] = _ratio(row["parameters"], ref["parameters"])
-        row["time (rel)"] = _ratio(ref["objects_per_s"], row["objects_per_s"])
-        for t in ts:
-            row[f"MAE {t} (rel)"] = _ratio(row[f"MAE {t}"], ref[f"MAE {t}"])
+    _add_relative(rows, rows[0], ts)
     cols = ["variant", "description", "parameters", "objects_per_s", *(f"MAE {t}" for t in ts),
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in ts)]
     table = pd.DataFrame(rows, columns=cols)
