@@ -34,11 +34,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import threading
 import types
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,7 +46,7 @@ import pandas as pd
 
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
-from astroreg.data._parallel import map_chunks
+from astroreg.data._parallel import make_pool, map_chunks
 from astroreg.data._ingest_images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
@@ -287,7 +285,7 @@ def ingest_sdss_spectra(
     workers = _n_workers(n_jobs, len(files), parallel)
     skipped: dict[int, tuple[str, str]] = {}
     writer: DatasetWriter | None = None
-    pool = _make_pool(parallel, workers)
+    pool = make_pool(parallel, workers)
     try:
         with warnings.catch_warnings():
             from astropy.utils.exceptions import AstropyWarning
@@ -615,24 +613,6 @@ def _n_workers(n_jobs: int | None, n_files: int, parallel: str) -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return cores if parallel == "processes" else min(16, cores + 4)
     return int(n_jobs)
-
-
-def _make_pool(parallel: str, workers: int) -> Executor | None:
-    if workers <= 1:
-        return None
-    if parallel == "threads":
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="astroreg-ingest")
-    # fork is fast and, unlike forkserver and spawn, needs no `if __name__ == "__main__":` guard in
-    # the caller's script; but forking a process that runs threads can deadlock, so it is used only
-    # while this one runs a single thread (and on Linux: macOS system libraries break after a fork).
-    single = threading.active_count() == 1 and sys.platform.startswith("linux")
-    methods = multiprocessing.get_all_start_methods()
-    method = "fork" if single and "fork" in methods else "forkserver" if "forkserver" in methods else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-    # Start the workers now, before the progress bars start their monitor thread.
-    for f in [pool.submit(int, 0) for _ in range(workers)]:
-        f.result()
-    return pool
 
 
 class _quiet_in_worker:

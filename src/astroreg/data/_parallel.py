@@ -1,11 +1,14 @@
-"""Ordered, chunked parallel maps for the ingest pipelines."""
+"""Worker pools and ordered, chunked parallel maps for the ingest and simulation pipelines."""
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 
 def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: Executor | None,
@@ -37,3 +40,26 @@ def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: 
         for _, futures in pending:
             for f in futures:
                 f.cancel()
+
+
+def make_pool(parallel: str, workers: int, *, name: str = "astroreg") -> Executor | None:
+    """A started pool of ``workers`` threads or processes (``parallel``), or None for one worker.
+
+    Processes start by ``fork`` where that is safe (Linux, this process single-threaded),
+    else ``forkserver`` or ``spawn``; the workers are started before any progress bar.
+    """
+    if workers <= 1:
+        return None
+    if parallel == "threads":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    # fork is fast and, unlike forkserver and spawn, needs no `if __name__ == "__main__":` guard in
+    # the caller's script; but forking a process that runs threads can deadlock, so it is used only
+    # while this one runs a single thread (and on Linux: macOS system libraries break after a fork).
+    single = threading.active_count() == 1 and sys.platform.startswith("linux")
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if single and "fork" in methods else "forkserver" if "forkserver" in methods else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    # Start the workers now, before the progress bars start their monitor thread.
+    for f in [pool.submit(int, 0) for _ in range(workers)]:
+        f.result()
+    return pool

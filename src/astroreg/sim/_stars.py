@@ -527,8 +527,7 @@ def simulate_sdss_stars(
     """
     from tqdm.auto import tqdm
 
-    from astroreg.data._ingest_spectra import _make_pool
-    from astroreg.data._parallel import map_chunks
+    from astroreg.data._parallel import make_pool, map_chunks
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer number of stars, got {n!r}")
@@ -576,7 +575,7 @@ def simulate_sdss_stars(
 
     settings = _Settings(seed=int(seed), resolution=float(resolution), spectra_dir=str(spectra_dir))
     workers = int(min(n_jobs, max(1, n // 16)))
-    pool = _make_pool("processes", workers)
+    pool = make_pool("processes", workers, name="astroreg-sim")
     results: list[dict] = []
     try:
         with tqdm(total=n, disable=not progress, unit="spectrum", desc="sdss-stars") as bar:
