@@ -4,7 +4,8 @@ The mock catalogue (``astroreg simulate sdss-stars``) holds the adopted labels t
 run trains and is scored on (``TEFF_ADOP`` ..., with SSPP-like errors) and the true
 labels the spectra were made from (``TEFF_TRUE`` ...). This script re-scores the run's
 network, its network baselines (their run folders under ``baselines/``) and refits its
-OLS and Ridge baselines on the same preprocessed training spectra, then writes one table
+OLS and Ridge baselines on the same preprocessed training spectra (or reads their kept
+predictions, ``baseline_predictions.parquet``, in runs that have it), then writes one table
 of MAE against both label sets, with the network's ratios to OLS and Ridge.
 
 Usage::
@@ -58,7 +59,13 @@ def main() -> None:
                 f = predict_frame(sub, ds, test, progress=False).set_index("id").loc[ids]
                 preds[cfg.name] = f[[f"{t}_pred" for t in LABELS]].to_numpy()
         linear = [c for c in recipe.evaluation.baselines if c.kind in ("linear_regression", "ridge")]
-        if linear:
+        stored = run.path / "baseline_predictions.parquet"
+        if linear and stored.exists():  # runs since baseline predictions are kept
+            kept = pd.read_parquet(stored)
+            for cfg in linear:
+                f = kept[kept["model"] == cfg.name].set_index("id").loc[ids]
+                preds[cfg.name] = f[[f"{t}_pred" for t in LABELS]].to_numpy()
+        elif linear:
             pre = run.load_preprocessor()
             train = splits["train"]
             x_train = preprocess_rows(pre, ds, train)

@@ -63,6 +63,13 @@ def test_every_baseline_is_scored(spectra_run):
         assert models[name]["a"]["mae"] < 0.3 * models["mean_predictor"]["a"]["mae"]
     binned = pd.read_csv(run / "metrics_binned.csv")
     assert set(binned["model"]) == set(models)
+    # Every regression baseline's predictions are kept, one row per object and baseline.
+    preds = pd.read_parquet(run / "baseline_predictions.parquet")
+    assert set(preds["model"]) == set(models) - {"residual_mlp"}
+    ridge = preds[preds["model"] == "ridge"]
+    known = ridge["a_true"].notna()
+    mae = float(np.mean(np.abs(ridge["a_pred"] - ridge["a_true"])[known]))
+    assert mae == pytest.approx(models["ridge"]["a"]["mae"], rel=1e-6)
     assert "dnn" in (run / "report.md").read_text()
 
 

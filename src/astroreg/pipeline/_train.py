@@ -192,6 +192,7 @@ def train_recipe(
         model_info = {model_name: _model_info("network", count_parameters(fit.backbone), speed, len(speed_rows))}
 
         classifiers: dict[str, dict] = {}
+        baseline_frames: list[pd.DataFrame] = []
         y_all = raw_targets(recipe, ds)
         reads_model = [i for i, c in enumerate(recipe.evaluation.baselines)
                        if c.kind != "network" and resolve_inputs(c, recipe.inputs.modality) == "model"]
@@ -218,9 +219,13 @@ def train_recipe(
                 bframe[f"{t}_pred"] = res.predictions[:, j]
                 binned.append(_binned(bframe, t, recipe.evaluation.bins).assign(model=cfg.name, target=t))
             models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
+            baseline_frames.append(bframe.assign(model=cfg.name))
         metrics = {"split": split, "models": models}
         write_metrics_json(partial / "metrics.json", metrics)
         write_json(partial / "model_info.json", model_info)
+        if baseline_frames:
+            with atomic_path(partial / "baseline_predictions.parquet") as tmp:
+                pd.concat(baseline_frames, ignore_index=True).to_parquet(tmp, index=False)
         model_inputs.clear()
         snr_table = None
         if recipe.evaluation.snr_column:
