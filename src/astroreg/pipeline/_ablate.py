@@ -22,17 +22,14 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from astroreg.baselines import count_parameters
 from astroreg.config import Recipe
 from astroreg.data import atomic_path, atomic_write_text
 from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
@@ -45,22 +42,6 @@ __all__ = ["FULL", "ablation_recipes", "ablate_recipe", "plot_ablation", "read_a
 
 #: Name of the unchanged recipe's row.
 FULL = "full"
-_TIMING_BATCH = 1024
-
-
-def _objects_per_s(net: torch.nn.Module, input_shape: Sequence[int], repeats: int = 5) -> float:
-    """Forward-pass throughput (objects/s) in eval mode on the CPU: best of ``repeats`` batches of 1024."""
-    x = torch.randn(_TIMING_BATCH, *input_shape)
-    net = net.eval()
-    best = float("inf")
-    with torch.inference_mode():
-        for _ in range(2):  # warm-up at the timed shape (kernel selection, allocations)
-            net(x)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            net(x)
-            best = min(best, time.perf_counter() - t0)
-    return _TIMING_BATCH / max(best, 1e-9)
 
 
 def _without_baselines(recipe: Recipe) -> Recipe:
@@ -234,8 +215,9 @@ def ablate_recipe(
     ``model.params.heads`` is a per-target list) and scores the joined predictions;
     its parameters are the sum over the networks, its prediction time the sum of their
     times. Baselines are not trained. Parameters count the saved network's trainable
-    weights; ``predict_objects_per_s`` is the forward-pass throughput in eval mode on
-    the CPU (batches of 1024, best of 5 after a warm-up), measured the same way for every variant.
+    weights; ``predict_objects_per_s`` is the prediction speed that :func:`train_recipe`
+    measured for each network (``model_info.json``: the ``astroreg predict`` path on the
+    evaluation rows, fastest of a few passes after a warm-up), the same way for every variant.
 
     Parameters
     ----------
@@ -300,15 +282,13 @@ def ablate_recipe(
                 runs.append(train_recipe(r, data=data, run_dir=sub, progress=progress))
                 bar.update(1)
             params, seconds = 0, 0.0
-            for run_dir in runs:
-                run = Run.open(run_dir)
-                net = run.load_network()
-                params += count_parameters(net)
-                seconds += 1.0 / _objects_per_s(net, run.load_preprocessor().input_shape)
+            for r, run_dir in zip(recipes, runs):
+                # Size and speed as train_recipe measured them (the prediction path of astroreg predict).
+                info = json.loads((run_dir / "model_info.json").read_text())[r.model.name]
+                params += info["parameters"]
+                seconds += 1.0 / info["predict_objects_per_s"]
             if name in single:
-                merged = recipe.with_overrides({"evaluation.baselines": [], "evaluation.reference": None,
-                                                "evaluation.compare_to": [], "variants": []})
-                metrics = _combine_single_task(folder, runs, merged)
+                metrics = _combine_single_task(folder, runs, _without_baselines(recipe))
             else:
                 metrics = Run.open(runs[0]).metrics["models"][recipes[0].model.name]
             results[name] = {
