@@ -409,6 +409,122 @@ def line_strengths(teff: float, logg: float, feh: float) -> dict[str, NDArray[np
     return {"sigma": sigma, "sigma_d": sigma_d, "gamma": gamma}
 
 
+# -- molecular bands ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class MolecularBand:
+    """One molecular band system, emulated as an opacity that decays away from its head.
+
+    Attributes
+    ----------
+    name : str
+        Molecule and band, e.g. ``"MgH A-X"``.
+    head : float
+        Band head, air wavelength in Angstrom.
+    extent : float
+        e-folding length of the opacity away from the head, Angstrom.
+    to_red : bool
+        True where the band degrades to the red (TiO), False to the blue (CH, CN, MgH).
+    log_tau_ref : float
+        log10 of the peak optical depth at theta = ``theta_ref`` (the Sun's 0.872, or 1.26
+        for TiO), log g = 4.44 and solar abundances, before saturation.
+    theta_ref : float
+        5040 / Teff of the reference star.
+    d_theta : float
+        dex of optical depth per unit theta: the band's appearance with falling Teff
+        (dissociation equilibrium and the neutral fraction of its atoms).
+    d_logg : float
+        dex per dex of log g: positive for bands that grow with pressure (MgH in K dwarfs),
+        negative for those stronger in giants (CN).
+    d_metal : float
+        dex per dex of [M/H]: about 1 for hydrides, up to 2 for molecules of two metals.
+    alpha : bool
+        The band's metal follows [alpha/Fe] (Mg, Ti, O).
+    """
+
+    name: str
+    head: float
+    extent: float
+    to_red: bool
+    log_tau_ref: float
+    theta_ref: float
+    d_theta: float
+    d_logg: float
+    d_metal: float
+    alpha: bool
+
+
+#: The bands that matter at R ~ 2000 between 3800 and 9200 Angstrom for 4000-9500 K stars:
+#: the CH G band, CN violet (giants), MgH (K dwarfs) and TiO (the coolest stars only).
+#: Heads are air wavelengths; slopes are set so that each band appears at the temperatures
+#: where SDSS spectra show it (G band down to F stars, MgH and CN below ~5,500 K, TiO
+#: below ~4,500 K), not fitted to model atmospheres.
+MOLECULAR_BANDS: tuple[MolecularBand, ...] = (
+    MolecularBand("CH G band", 4314.0, 12.0, False, math.log10(0.35), 0.872, 6.0, -0.15, 1.0, False),
+    MolecularBand("CN 3883", 3883.4, 25.0, False, math.log10(0.03), 0.872, 5.0, -0.35, 1.6, False),
+    MolecularBand("CN 4216", 4216.0, 20.0, False, math.log10(0.015), 0.872, 5.0, -0.35, 1.6, False),
+    MolecularBand("MgH A-X", 5211.0, 45.0, False, math.log10(0.05), 0.872, 6.0, 0.6, 1.0, True),
+    MolecularBand("TiO 4955", 4954.6, 40.0, True, math.log10(0.25), 1.26, 12.0, 0.2, 1.6, True),
+    MolecularBand("TiO 5167", 5166.7, 40.0, True, math.log10(0.3), 1.26, 12.0, 0.2, 1.6, True),
+    MolecularBand("TiO 5448", 5448.0, 45.0, True, math.log10(0.3), 1.26, 12.0, 0.2, 1.6, True),
+    MolecularBand("TiO 6159", 6158.7, 60.0, True, math.log10(0.35), 1.26, 12.0, 0.2, 1.6, True),
+    MolecularBand("TiO 7054", 7053.9, 80.0, True, math.log10(0.45), 1.26, 12.0, 0.2, 1.6, True),
+)
+
+
+BAND_TAU_MAX = 1.5
+"""Saturation of a band's mean optical depth (a band is a forest of unresolved lines)."""
+
+
+def band_opacity(wave_rest: NDArray[np.float64], teff: float, logg: float, feh: float,
+                 *, resolution: float = RESOLUTION) -> NDArray[np.float64]:
+    """Optical depth of the molecular bands (:data:`MOLECULAR_BANDS`) at rest-frame vacuum wavelengths.
+
+    Each band's depth scales as ``10^(log_tau_ref + d_theta (theta - theta_ref) + d_logg
+    (log g - 4.44) + d_metal [M/H])``; its shape is an exponential decay away from the
+    head, softened over the instrumental width at the head, with a fixed rotational
+    texture (a few sines of 2-7 Angstrom period, 30 % deep) so that it is not a smooth
+    ramp a continuum fit would absorb. The mean opacity saturates at
+    :data:`BAND_TAU_MAX`.
+
+    Parameters
+    ----------
+    wave_rest : ndarray
+        Rest-frame vacuum wavelengths, Angstrom.
+    teff, logg, feh : float
+        K, dex, dex.
+    resolution : float
+        Instrumental resolving power (softens the head).
+
+    Returns
+    -------
+    ndarray
+        Optical depth, same shape as ``wave_rest``.
+    """
+    from scipy.special import ndtr
+
+    theta = 5040.0 / teff
+    alpha_fe = min(max(-0.4 * feh, 0.0), 0.4)
+    tau = np.zeros_like(wave_rest)
+    # a band is a forest of lines: its mean opacity saturates (at 1 - exp(-BAND_TAU_MAX) depth)
+    # once the lines are strong, instead of blacking out the whole band
+    for k, b in enumerate(MOLECULAR_BANDS):
+        mh = feh + (alpha_fe if b.alpha else 0.0)
+        log_tau = b.log_tau_ref + b.d_theta * (theta - b.theta_ref) + b.d_logg * (logg - 4.44) + b.d_metal * mh
+        if log_tau < -4.0:
+            continue
+        head = float(air_to_vacuum(b.head))
+        d = (wave_rest - head) if b.to_red else (head - wave_rest)  # >= 0 inside the band
+        inside = (d > -5.0 * head / resolution) & (d < 8.0 * b.extent)
+        if not inside.any():
+            continue
+        dd = d[inside]
+        edge = ndtr(dd / (head / (2.3548 * resolution)))
+        texture = 1.0 + 0.1 * (np.sin(2 * np.pi * dd / 2.3 + k) + np.sin(2 * np.pi * dd / 4.1 + 2 * k)
+                               + np.sin(2 * np.pi * dd / 6.7 + 3 * k))
+        tau[inside] += 10.0 ** log_tau * edge * np.exp(-np.maximum(dd, 0.0) / b.extent) * texture
+    return BAND_TAU_MAX * -np.expm1(-tau / BAND_TAU_MAX)
+
+
 def planck(wave: NDArray[np.float64], teff: float) -> NDArray[np.float64]:
     """B_lambda(T) up to a constant, at wavelengths in Angstrom."""
     return wave ** -5.0 / np.expm1(_HC_OVER_K / (wave * teff))
@@ -479,5 +595,6 @@ def synthesize(teff: float, logg: float, feh: float, rv: float = 0.0, *,
             t = t + c / (dl ** 2 + s_obs * np.sqrt(0.5 * c) + 1e-12)
         ok = (pix >= 0) & (pix < loglam.size)
         (tau_h if is_h else tau)[:] += np.bincount(pix[ok], weights=t[ok], minlength=loglam.size)
+    tau += band_opacity(wave_rest, teff, logg, feh, resolution=resolution)
     flux = cont * (_R0 + (1.0 - _R0) * np.exp(-tau)) * (_R0_H + (1.0 - _R0_H) * np.exp(-tau_h))
     return flux, cont
