@@ -223,3 +223,53 @@ def test_bad_arguments_are_rejected(tmp_path):
         simulate_sdss_stars(0, tmp_path)
     with pytest.raises(ValueError, match="label_noise"):
         simulate_sdss_stars(2, tmp_path, label_noise=-1)
+
+
+def _band_depth(teff, logg, feh, lo, hi):
+    """Mean fractional depth of the molecular bands alone over lo-hi Angstrom."""
+    from astroreg.sim._star_lines import band_opacity
+
+    m = (WAVE > lo) & (WAVE < hi)
+    return float(np.mean(-np.expm1(-band_opacity(WAVE[m], teff, logg, feh))))
+
+
+def test_molecular_bands_follow_temperature_gravity_and_metallicity():
+    mgh = (5100.0, 5210.0)
+    cn = (3850.0, 3884.0)
+    # MgH: strong in a K dwarf, weak in a K giant of the same Teff; CN the other way round
+    assert _band_depth(4500, 4.6, 0.0, *mgh) > 5 * _band_depth(4500, 2.0, 0.0, *mgh)
+    assert _band_depth(4500, 2.0, 0.0, *cn) > 1.5 * _band_depth(4500, 4.6, 0.0, *cn)
+    # G band fades from K to F stars and with metallicity
+    g_band = (4290.0, 4316.0)
+    assert _band_depth(4800, 4.5, 0.0, *g_band) > 5 * _band_depth(6500, 4.3, 0.0, *g_band)
+    assert _band_depth(5200, 4.5, 0.0, *g_band) > 3 * _band_depth(5200, 4.5, -1.5, *g_band)
+    # TiO only in the coolest stars
+    tio = (7056.0, 7200.0)
+    assert _band_depth(4000, 4.7, 0.0, *tio) > 0.15
+    assert _band_depth(5500, 4.5, 0.0, *tio) < 1e-3
+    # saturation: no band goes black
+    assert _band_depth(4000, 4.7, 0.5, 4250, 4316) < 1.0 - math.exp(-1.5) + 1e-9
+    flux, cont = synthesize(4300.0, 4.7, 0.0)
+    assert flux.min() >= 0.0 and bool((flux <= cont + 1e-12).all())
+
+
+def test_reddening_and_calibration_change_the_continuum_smoothly():
+    kw = dict(teff=5800.0, logg=4.4, feh=-0.5, rv=0.0, snr=30.0, gmag=17.0)
+    clear = observe_star(**kw, rng=np.random.default_rng(0))["model"]
+    red = observe_star(**kw, rng=np.random.default_rng(0), ebv=0.2)["model"]
+    ratio = red / clear
+    blue, nir = ratio[WAVE < 4000].mean(), ratio[WAVE > 9000].mean()
+    # E(B-V) = 0.2 dims the blue end more than the red end by about 0.2 * (A_3800 - A_9200) mag
+    assert 1.5 < nir / blue < 2.2
+    assert np.all(np.diff(ratio) > -1e-6)  # extinction falls monotonically to the red
+    cal = observe_star(**kw, rng=np.random.default_rng(0), calibration_rms=0.03)["model"]
+    dist = np.log(cal / clear)
+    dist -= dist.mean()
+    assert 0.005 < dist.std() < 0.15
+    assert np.abs(np.diff(dist, 2)).max() < 1e-5  # smooth: a cubic in loglam, no pixel structure
+
+
+def test_catalogue_carries_the_reddening(survey):
+    ebv = survey.labels["EBV"].to_numpy()
+    assert np.all((ebv >= 0.005) & (ebv <= 0.5))
+    assert 0.01 < np.median(ebv) < 0.15

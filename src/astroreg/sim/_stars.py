@@ -26,15 +26,17 @@ follows the exact Gaussian curve of growth, placed on the instrumental profile (
 and damping wings: van der Waals (Lorentzian, width ~ g^0.4) for metal lines, linear
 Stark (Holtsmark-like ``|dlambda|^-5/2`` wings, width ~ n_e^(2/3)) for hydrogen. Optical
 depths add; the flux is ``B (r_m + (1 - r_m) exp(-tau_metals)) (r_H + (1 - r_H)
-exp(-tau_H))`` with residual core intensities r_m = 0.15 and r_H = 0.3.
+exp(-tau_H))`` with residual core intensities r_m = 0.15 and r_H = 0.3. Molecular bands
+(CH G band, CN, MgH, TiO) add opacity that decays away from each head, with hand-set
+Teff, log g and metallicity slopes (:func:`~astroreg.sim._star_lines.band_opacity`).
 
-Limits (more in the docs): one line-forming layer, LTE, no molecular bands, generated
-lines at made-up wavelengths, no rotation, telluric lines, reddening or flux-calibration
-errors. The mock is for testing and benchmarking the pipeline, not for training models
+Limits (more in the docs): one line-forming layer, LTE, emulated band shapes, generated
+lines at made-up wavelengths, no rotation or telluric lines. The mock is for testing and benchmarking the pipeline, not for training models
 to apply to real SDSS spectra.
 
 Observation. Radial velocity (uniform in +-300 km/s) shifts everything by the relativistic
-Doppler factor. The flux is scaled to a g magnitude; the noise has
+Doppler factor. Interstellar reddening (Gordon et al. 2023, R_V = 3.1, E(B-V) log-normal
+around 0.04 mag) and a smooth flux-calibration error (3 % Legendre terms) follow. The flux is scaled to a g magnitude; the noise has
 ``sigma^2 = a (F + sky + 2)`` (photon noise of star and sky, read noise), ``a`` set per
 spectrum so that the median S/N per pixel equals the drawn S/N (log-normal, median 25,
 clipped to 5-100). ivar = 1 / sigma^2 exactly. Pixels on a few bad columns and, now and
