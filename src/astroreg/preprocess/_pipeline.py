@@ -143,21 +143,23 @@ class RecipePreprocessor:
         return self
 
     # -- application ----------------------------------------------------------------
-    def inputs(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray[np.float32] | None = None
-               ) -> NDArray[np.float32]:
+    def inputs(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray[np.float32] | None = None,
+               standardize: bool = True) -> NDArray[np.float32]:
         """Network inputs for ``rows``, float32 of shape (n, *input_shape).
 
         Spectra already prepared at ingest for this recipe (:meth:`spectra_prepared`) are
         only read (the flux alone) and standardised in place; ``out``, a C-contiguous
         float32 array of at least ``n`` rows, then receives them (its first ``n`` rows are
         returned), so that a caller streaming chunks reuses its buffers. Otherwise ``out``
-        is ignored.
+        is ignored. ``standardize=False`` returns prepared spectra as stored, not
+        standardised (for a network that standardises inside its first layer:
+        :func:`astroreg.models._fast.fold_standardization`); other inputs ignore it.
         """
         if self.modality == "images":
             ids = dataset.ids[rows] if not isinstance(rows, slice) else None
             return self.images.transform(self._select_bands(dataset.read_images(rows)), ids=ids)
         if self.modality == "spectra" and self.spectra_prepared(dataset):
-            return self._prepared_inputs(dataset, rows, out)
+            return self._prepared_inputs(dataset, rows, out, standardize=standardize)
         idx = np.arange(len(dataset))[rows] if isinstance(rows, slice) else rows
         if self.modality == "spectra":
             return self._spectra_inputs(dataset, np.asarray(idx))
@@ -212,7 +214,8 @@ class RecipePreprocessor:
         )
         return prepared, done is not None
 
-    def _prepared_inputs(self, dataset: Dataset, rows: NDArray | slice, out: NDArray | None) -> NDArray[np.float32]:
+    def _prepared_inputs(self, dataset: Dataset, rows: NDArray | slice, out: NDArray | None, *,
+                         standardize: bool = True) -> NDArray[np.float32]:
         flux = dataset.spectra["flux"]
         if isinstance(rows, slice) and rows.step in (None, 1):
             start, stop, _ = rows.indices(len(dataset))
@@ -226,7 +229,8 @@ class RecipePreprocessor:
         else:
             x = np.ascontiguousarray(dataset.read_rows(flux, rows), dtype=np.float32)
         if self.standardizer is not None:
-            standardize_rows_(x)
+            if standardize:
+                standardize_rows_(x)
         else:
             np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return x
