@@ -45,9 +45,11 @@ def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = 
 def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str):
     """The fastest prediction path for ``net``, checked against eager on a real batch."""
     x = torch.from_numpy(np.ascontiguousarray(example[:batch_size])).to(device)
-    if len(x) < batch_size:
+    checked = x.dim() > 2 or backend not in ("auto", "eager")  # dense networks stay eager, unchecked
+    if len(x) < batch_size and checked:  # a compiled path gets whole batches
         x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
-    return optimize_for_inference(net.to(device).eval(), x, backend=backend)
+    # ``net`` is the caller's own copy, loaded for this prediction: no second copy of it.
+    return optimize_for_inference(net.to(device).eval(), x, backend=backend, copy_model=False)
 
 
 def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **kw) -> Iterator[pd.DataFrame]:
@@ -148,7 +150,7 @@ def _iter_columns(
     buffers = [np.empty((min(chunk_size, n), *pre.input_shape), np.float32) for _ in range(2)] if prepared else None
     network = run.load_network()
     # Only the standardisation left to do: inside the network's first layer, on the flux as read.
-    folded = fold_standardization(network, standardize_rows_) if (
+    folded = fold_standardization(network, standardize_rows_, inplace=True) if (
         fold and prepared and pre.standardizer is not None) else None
     if folded is not None:
         network = folded
