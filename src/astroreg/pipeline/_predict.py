@@ -160,7 +160,7 @@ def _iter_columns(
         start = k * chunk_size
         sel = slice(start, min(start + chunk_size, n)) if rows is None else rows[start:start + chunk_size]
         if buffers is not None:
-            return sel, pre.inputs(dataset, sel, out=buffers[k % 2], standardize=folded is None)
+            return sel, pre.prepared_inputs(dataset, sel, out=buffers[k % 2], standardize=folded is None)
         return sel, pre.inputs(dataset, sel)
 
     starts = list(range(0, n, chunk_size))
