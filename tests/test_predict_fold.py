@@ -209,3 +209,36 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
     merged = test.merge(ref, on="id", suffixes=("", "_all"))
     assert len(merged) == len(test) == 18
     np.testing.assert_allclose(merged["teff_pred"], merged["teff_pred_all"], rtol=1e-5)
+
+
+def test_raw_targets_name_the_bad_objects_though_ids_are_read_only_for_a_message(tmp_path, monkeypatch):
+    import h5py
+
+    from astroreg.preprocess import raw_targets
+
+    path = _prepared_dataset(tmp_path / "p.h5", n=20)
+    with h5py.File(path, "r+") as f:
+        f["targets/LOGG_ADOP"][9] = -1.0
+    recipe = recipe_from_dict({
+        "name": "log", "dataset": {"path": str(path)}, "inputs": {"modality": "spectra"},
+        "targets": [{"name": "logteff", "column": "TEFF_ADOP", "transform": "log10"},
+                    {"name": "loglogg", "column": "LOGG_ADOP", "transform": "log10"}],
+        "preprocess": {"spectra": {"grid": list(GRID)}},
+        "model": {"name": "residual_mlp"},
+    })
+    reads = []
+    ids = Dataset.ids
+    monkeypatch.setattr(Dataset, "ids", property(lambda self: reads.append(1) or ids.fget(self)))
+    with Dataset(path) as ds:
+        good = raw_targets(recipe, ds, np.arange(0, 8))
+        assert not reads  # no id decoded for valid targets
+        with pytest.raises(ValueError, match=r"'loglogg': 1 value\(s\) <= 0 .*\['p9'\]"):
+            raw_targets(recipe, ds, np.arange(5, 12))
+        with pytest.raises(ValueError, match=r"\['p9'\]"):
+            raw_targets(recipe, ds)
+    np.testing.assert_allclose(good[:, 0], np.log10(_teff(path)[:8]))
+
+
+def _teff(path):
+    with Dataset(path) as ds:
+        return ds.target("TEFF_ADOP")
