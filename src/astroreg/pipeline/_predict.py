@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
+from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
 from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
@@ -91,7 +92,7 @@ def _iter_columns(
     backend: str = "auto",
     fold: bool = True,
     progress: bool = True,
-    recipe=None,
+    recipe: Recipe | None = None,
     preprocessor: RecipePreprocessor | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Prediction columns chunk by chunk, as ``{name: numpy array}`` (:func:`iter_predictions`' tables).
