@@ -13,6 +13,10 @@ things pay, in this order:
   but takes seconds to compile and needs a C++ compiler, so it is the second choice);
 * the channels-last memory format, about 2x for eager convolution and pooling and their
   gradients.
+
+For dense networks on spectra, :func:`fold_standardization` moves the per-spectrum
+standardisation into the first ``nn.Linear`` layer(s), so that prediction runs on the flux
+as stored (no standardised copy of every chunk).
 """
 
 from __future__ import annotations
