@@ -188,6 +188,14 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
         return built[-1]
 
     monkeypatch.setattr(_predict, "fold_standardization", spy)
+    views = []
+    row_view = Dataset.row_view
+
+    def view_spy(self, name, rows):
+        views.append(row_view(self, name, rows))
+        return views[-1]
+
+    monkeypatch.setattr(Dataset, "row_view", view_spy)
     tables = {}
     for fold in (False, True):
         for chunk in (7, 64):
@@ -195,6 +203,8 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
                           progress=False)
             tables[fold, chunk] = pd.read_parquet(out)
     assert len(built) == 2 and all(isinstance(b.stem[0], StandardizedLinear) for b in built)
+    # folded, the flux is mapped from the file (one flush: contiguous), not copied
+    assert len(views) == 13 + 2 and all(v is not None and not v.flags.writeable for v in views)
     ref = tables[False, 64]
     assert len(ref) == 90 and ref["id"].tolist() == [f"p{i}" for i in range(90)]
     assert np.isfinite(ref[["teff_pred", "logg_pred"]].to_numpy()).all()

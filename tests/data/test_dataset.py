@@ -305,3 +305,51 @@ def test_missing_names_list_the_available_ones(image_set):
             ds.tabular(["nope"])
         with pytest.raises(ValueError, match="no 'spectra' modality"):
             ds.read_spectra([0])
+
+
+def _spectra_file(path, n, appends, *, compression=None, flush_rows=None, monkeypatch=None):
+    """n spectra of 64 pixels with ivar and mask, appended in pieces of ``appends`` rows."""
+    import astroreg.data._dataset as dmod
+
+    if flush_rows is not None:
+        monkeypatch.setattr(dmod, "FLUSH_ROWS", flush_rows)
+    rng = np.random.default_rng(3)
+    flux = rng.normal(size=(n, 64)).astype("f4")
+    spec = SpectraSpec(n_pixels=64, wavelength=tuple(np.linspace(4000.0, 9000.0, 64)), with_ivar=True,
+                       with_mask=True, mask_dtype="uint16")
+    with DatasetWriter(path, spectra=spec, targets={"t": ""}, compression=compression) as w:
+        for s in range(0, n, appends):
+            m = min(appends, n - s)
+            buf = flux[s:s + m].copy()
+            w.append([f"s{i}" for i in range(s, s + m)], targets={"t": np.arange(s, s + m, dtype=float)},
+                     spectra={"flux": buf, "ivar": np.abs(buf), "mask": np.zeros((m, 64), "u2")})
+            buf[:] = np.nan  # the writer keeps its own copy of what it has not written yet
+    return flux
+
+
+def test_writer_keeps_each_array_contiguous_over_flushed_blocks(tmp_path, monkeypatch):
+    # 64 float32 pixels = 256 B a row: HDF5 chunks of 1024 rows, blocks of 2048 rows flushed
+    flux = _spectra_file(tmp_path / "s.h5", 5000, 300, flush_rows=2048, monkeypatch=monkeypatch)
+    with Dataset(tmp_path / "s.h5") as ds:
+        np.testing.assert_array_equal(ds.spectra["flux"][...], flux)
+        np.testing.assert_array_equal(ds.target("t"), np.arange(5000.0))
+        assert list(ds.ids[:2]) == ["s0", "s1"]
+        for start in (0, 2048):  # whole flushed blocks map straight from the file
+            view = ds.row_view("spectra/flux", slice(start, start + 2048))
+            assert view is not None and not view.flags.writeable
+            np.testing.assert_array_equal(view, flux[start:start + 2048])
+        part = ds.row_view("spectra/flux", slice(100, 900))  # inside one block
+        np.testing.assert_array_equal(part, flux[100:900])
+        assert ds.row_view("spectra/flux", slice(4096, 5000)) is not None  # the last, final flush
+        assert ds.row_view("spectra/ivar", slice(0, 2048)) is not None
+        # across a block boundary the arrays interleave: the caller reads instead
+        assert ds.row_view("spectra/flux", slice(2000, 2100)) is None
+        assert ds.row_view("spectra/flux", slice(10, 10)) is None
+        assert ds.row_view("spectra/nope", slice(0, 10)) is None
+
+
+def test_row_view_refuses_compressed_arrays(tmp_path, monkeypatch):
+    flux = _spectra_file(tmp_path / "c.h5", 600, 200, compression="gzip", flush_rows=512, monkeypatch=monkeypatch)
+    with Dataset(tmp_path / "c.h5") as ds:
+        assert ds.row_view("spectra/flux", slice(0, 512)) is None
+        np.testing.assert_array_equal(ds.spectra["flux"][...], flux)

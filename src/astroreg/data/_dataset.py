@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import mmap
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,6 +151,18 @@ class SpectraSpec:
             object.__setattr__(self, "wavelength", wl)
 
 
+FLUSH_ROWS = 4096
+"""Rows the writer gathers before writing its large arrays (images, spectra), in whole multiples.
+
+Each array's HDF5 chunks are allocated as they are written, so flushing every array in
+blocks of this many rows keeps each array's chunks back to back in the file over such a
+block, instead of interleaving flux, ivar and mask every few hundred rows. Readers of
+aligned blocks (``astroreg predict`` reads 4096 spectra at a time) can then map the bytes
+straight from the file (:meth:`Dataset.row_view`) instead of copying them."""
+FLUSH_BYTES = 256 * 1024 ** 2
+"""The writer also flushes when its pending arrays exceed this many bytes (large images)."""
+
+
 def _chunk_rows(row_bytes: int, target_bytes: int = 256 * 1024) -> int:
     """Rows per HDF5 chunk: about ``target_bytes`` per chunk, one row at least."""
     return int(np.clip(target_bytes // max(row_bytes, 1), 1, 4096))
@@ -206,6 +219,9 @@ class DatasetWriter:
         self._file: h5py.File | None = None
         self._tmp: Path | None = None
         self._n = 0
+        self._written = 0  # rows already in the file; the rest wait in _pending
+        self._pending: list[list[tuple[h5py.Dataset, np.ndarray]]] = []
+        self._pending_bytes = 0
         self._splits: dict[str, NDArray[np.int64]] | None = None
         self._split_fractions: dict[str, float] | None = None
         self._split_seed: int | None = None
@@ -229,7 +245,9 @@ class DatasetWriter:
         """Create the temporary file and its empty, resizable arrays."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
-        f = h5py.File(self._tmp, "w")
+        # Metadata (the chunk indexes) is gathered into 4 MiB blocks instead of HDF5's 2 KiB ones,
+        # which would otherwise sit between an array's chunks every few hundred rows.
+        f = h5py.File(self._tmp, "w", meta_block_size=4 * 1024 ** 2)
         self._file = f
         f.attrs["astroreg_format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
@@ -294,6 +312,7 @@ class DatasetWriter:
             self.abort()
             raise ValueError(f"no objects were appended to {self.path}; nothing was written")
         try:
+            self._flush(final=True)
             if self._split_fractions is not None:
                 self._splits = random_splits(self._n, self._split_fractions, self._split_seed or 0)
             if self._splits is not None:
@@ -379,10 +398,30 @@ class DatasetWriter:
                 raise ValueError(f"target {name!r} has shape {col.shape}, expected ({n},)")
             writes.append((f["targets"][name], col))
         writes.append((f["ids"], np.asarray(ids, dtype=object)))
-        for dset, arr in writes:
-            dset.resize(self._n + n, axis=0)
-            dset[self._n:self._n + n] = arr
+        # kept until a whole block can be written (FLUSH_ROWS): copies, since callers may reuse their buffers
+        self._pending.append([(dset, np.array(arr, copy=True)) for dset, arr in writes])
+        self._pending_bytes += sum(arr.nbytes for _, arr in writes)
         self._n += n
+        self._flush(final=self._pending_bytes >= FLUSH_BYTES)
+
+    def _flush(self, *, final: bool = False) -> None:
+        """Write whole blocks of :data:`FLUSH_ROWS` pending rows (all of them when ``final``), array by array."""
+        pending = self._n - self._written
+        rows = pending if final else pending - pending % FLUSH_ROWS
+        if rows == 0:
+            return
+        columns = [np.concatenate(parts) if len(parts) > 1 else parts[0]
+                   for parts in zip(*[[arr for _, arr in w] for w in self._pending])]
+        dsets = [dset for dset, _ in self._pending[0]]
+        start = self._written
+        for dset, col in zip(dsets, columns):
+            dset.resize(start + rows, axis=0)
+            dset[start:start + rows] = col[:rows]
+            dset.flush()  # out of the chunk cache now: the array's chunks are allocated together
+        self._written += rows
+        rest = [col[rows:] for col in columns]
+        self._pending = [list(zip(dsets, rest))] if pending > rows else []
+        self._pending_bytes = sum(col.nbytes for col in rest) if pending > rows else 0
 
     def _spectra_writes(self, f: h5py.File, spectra, n: int) -> list[tuple[h5py.Dataset, np.ndarray]]:
         s = self.spectra
@@ -556,6 +595,9 @@ class Dataset:
     def close(self) -> None:
         """Close the underlying HDF5 file."""
         self._f.close()
+        fd = self.__dict__.pop("_fd", None)
+        if fd is not None:
+            os.close(fd)
 
     def __enter__(self) -> Dataset:
         return self
@@ -657,6 +699,87 @@ class Dataset:
             values = d.asstr()[...] if h5py.check_string_dtype(d.dtype) else d[...]
             data[c] = values if indices is None else values[np.asarray(indices)]
         return pd.DataFrame(data)
+
+    def row_view(self, name: str, rows: slice) -> np.ndarray | None:
+        """Rows ``rows`` of array ``name`` mapped from the file without a copy, or None where they cannot be.
+
+        They can be where the array is stored unfiltered (no compression) in native byte
+        order, with whole rows per HDF5 chunk and the chunks of these rows back to back in
+        the file, as :class:`DatasetWriter` lays out aligned blocks of
+        :data:`FLUSH_ROWS` rows. The pages are mapped read-only (a private writable
+        mapping would copy every page as it is populated) and populated at once where the
+        system allows (Linux ``MAP_POPULATE``), so reading them costs no page faults. For a dense network on
+        prepared spectra this saves the copy of a read, ~2 us of ~11 a spectrum.
+
+        Parameters
+        ----------
+        name : str
+            Array path inside the file, e.g. ``"spectra/flux"``.
+        rows : slice
+            Consecutive rows (step 1).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            A read-only view of shape ``(n_rows, *row_shape)``, or None: the caller then
+            reads the rows as usual.
+        """
+        start, stop, step = rows.indices(len(self))
+        if step != 1 or stop <= start or name not in self._f:
+            return None
+        layout = self._row_layout(name)
+        if layout is None:
+            return None
+        offsets, per_chunk, row_bytes, dtype, row_shape = layout
+        c0, c1 = start // per_chunk, (stop - 1) // per_chunk
+        off = offsets[c0:c1 + 1]
+        if off.min() < 0 or np.any(np.diff(off) != per_chunk * row_bytes):
+            return None
+        first = int(off[0]) + (start - c0 * per_chunk) * row_bytes
+        length = (stop - start) * row_bytes
+        base = first - first % mmap.ALLOCATIONGRANULARITY
+        try:
+            if "_fd" not in self.__dict__:
+                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            if hasattr(mmap, "MAP_SHARED"):
+                m = mmap.mmap(self._fd, length + first - base, offset=base, prot=mmap.PROT_READ,
+                              flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+            else:
+                m = mmap.mmap(self._fd, length + first - base, offset=base, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, OverflowError):
+            return None
+        count = (stop - start) * int(np.prod(row_shape, dtype=np.int64))
+        return np.frombuffer(m, dtype=dtype, count=count, offset=first - base).reshape(stop - start, *row_shape)
+
+    def _row_layout(self, name: str):
+        """(byte offset of every chunk of rows, or -1; rows per chunk; bytes per row; dtype; row shape), or None."""
+        cache = self.__dict__.setdefault("_layouts", {})
+        if name in cache:
+            return cache[name]
+        d = self._f[name]
+        layout = None
+        try:
+            filters = d.id.get_create_plist().get_nfilters()
+            row_shape = tuple(d.shape[1:])
+            row_bytes = int(np.prod(row_shape, dtype=np.int64)) * d.dtype.itemsize
+            if filters == 0 and d.dtype.isnative and d.dtype.kind in "fiub" and d.shape[0] and row_bytes:
+                if d.chunks is None:
+                    offset = d.id.get_offset()
+                    if offset is not None:
+                        layout = (np.array([offset], np.int64), d.shape[0], row_bytes, d.dtype, row_shape)
+                elif tuple(d.chunks[1:]) == row_shape:
+                    per_chunk = d.chunks[0]
+                    offsets = np.full(-(-d.shape[0] // per_chunk), -1, np.int64)
+
+                    def visit(info) -> None:
+                        offsets[info.chunk_offset[0] // per_chunk] = info.byte_offset
+
+                    d.id.chunk_iter(visit)
+                    layout = (offsets, per_chunk, row_bytes, d.dtype, row_shape)
+        except (AttributeError, TypeError, ValueError, OSError):  # old h5py/HDF5 without chunk_iter
+            layout = None
+        cache[name] = layout
+        return layout
 
     def read_rows(self, array: h5py.Dataset, indices: ArrayLike | slice) -> np.ndarray:
         """Read rows of a lazy array in the order given (h5py wants increasing indices).

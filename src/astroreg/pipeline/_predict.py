@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,10 @@ from astroreg.training import select_device
 
 IMAGE_BATCH = 256
 """Default images per forward pass of :func:`predict` (cut into chunks of ``CPU_CHUNK`` on CPU)."""
+CHUNK = {"images": 2048, "spectra": 4096, "tabular": 4096}
+"""Default objects read at a time, by modality. Dense networks on spectra and tables run each
+chunk as one batch: 4096 spectra of 4000 pixels (64 MB) run the paper-001 MLP's matmuls ~6 %
+faster than 2048 on the 2-core machines and halve the per-chunk overhead."""
 
 
 def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = "cpu") -> NDArray[np.float32]:
@@ -38,14 +43,27 @@ def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = 
     parts = []
     with torch.inference_mode():
         for s in range(0, len(x), batch_size):
-            xb = torch.from_numpy(x[s:s + batch_size]).to(device, non_blocking=True)
+            xb = _as_tensor(x[s:s + batch_size]).to(device, non_blocking=True)
             parts.append(net(xb).float().cpu().numpy())
     return np.concatenate(parts) if parts else out
 
 
+def _as_tensor(x: NDArray) -> torch.Tensor:
+    """``torch.from_numpy(x)``, quiet for read-only arrays (rows mapped from a dataset file).
+
+    The network only reads its input, so sharing a read-only buffer is safe; torch warns
+    about it in general because a tensor could be written to.
+    """
+    if x.flags.writeable:
+        return torch.from_numpy(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(x)
+
+
 def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str):
     """The fastest prediction path for ``net``, checked against eager on a real batch."""
-    x = torch.from_numpy(np.ascontiguousarray(example[:batch_size])).to(device)
+    x = _as_tensor(np.ascontiguousarray(example[:batch_size])).to(device)
     checked = x.dim() > 2 or backend not in ("auto", "eager")  # dense networks stay eager, unchecked
     if len(x) < batch_size and checked:  # a compiled path gets whole batches
         x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
@@ -65,7 +83,7 @@ def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **
     rows : array of int, optional
         Rows to predict (default: all, in file order).
     **kw
-        ``chunk_size`` (objects read and preprocessed at a time, default 2048),
+        ``chunk_size`` (objects read and preprocessed at a time, default :data:`CHUNK`),
         ``batch_size``, ``device``, ``with_truth``, ``backend``, ``fold``, ``progress``:
         see :func:`_iter_columns`.
 
@@ -85,7 +103,7 @@ def _iter_columns(
     dataset: Dataset,
     rows: NDArray | None = None,
     *,
-    chunk_size: int = 2048,
+    chunk_size: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     with_truth: bool = True,
@@ -105,8 +123,8 @@ def _iter_columns(
         Data with the run's input modality (and shape).
     rows : array of int, optional
         Rows to predict (default: all, in file order).
-    chunk_size : int
-        Objects read and preprocessed at a time.
+    chunk_size : int, optional
+        Objects read and preprocessed at a time; default by modality (:data:`CHUNK`).
     batch_size : int, optional
         Objects per forward pass. Default: 256 for images, the whole chunk for spectra
         and tables (dense networks run fastest on large batches).
@@ -142,6 +160,8 @@ def _iter_columns(
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
     n = len(dataset) if rows is None else len(rows)
     ids = dataset.ids
+    if chunk_size is None:
+        chunk_size = CHUNK.get(pre.modality, 2048)
     if batch_size is None:
         batch_size = IMAGE_BATCH if pre.modality == "images" else chunk_size
     # Spectra prepared at ingest for this recipe (grid, rest frame): the reading thread only
@@ -328,7 +348,7 @@ def predict(
     out: str | os.PathLike,
     *,
     split: str | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     backend: str = "auto",
@@ -347,8 +367,8 @@ def predict(
         Output ``.parquet``; written atomically, chunk by chunk.
     split : str, optional
         Predict only this stored split.
-    chunk_size : int
-        Objects per read.
+    chunk_size : int, optional
+        Objects per read; default 4096 for spectra and tables, 2048 for images.
     batch_size : int, optional
         Objects per forward pass; default 256 for images, ``chunk_size`` otherwise.
     device : {"auto", "cpu", "cuda"}
