@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -194,12 +195,14 @@ def prepare_data(run_dir: Path, data: Path, out: Path, n_out: int, chunk: int = 
     return out
 
 
-def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 2048) -> dict[str, float]:
+def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 4096) -> dict[str, float]:
     """Seconds spent in each stage of prediction, each measured on its own over the whole file.
 
     Native spectra: read = the HDF5 arrays the preprocessor reads (flux, ivar, mask, the
     RVs), preprocess = resampling in the rest frame and standardising. Prepared spectra:
-    read = the flux alone (into one reused buffer, as predict reads it); predict folds the
+    read = the flux alone, as predict reads it (mapped from the file where the writer laid
+    out the chunk's rows back to back, :meth:`~astroreg.data.Dataset.row_view`, else
+    copied into one reused buffer; ``mapped`` counts the chunks mapped); predict folds the
     per-spectrum standardisation into the network's first layer
     (:func:`~astroreg.models._fast.fold_standardization`), so preprocess = what is left of
     it, the row sums and norms of the raw flux (timed alone, ``fold stats``), and forward =
@@ -217,18 +220,24 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 2048) -> d
         if pre.spectra_prepared(ds):
             buf = np.empty((chunk, g["flux"].shape[1]), np.float32)
             times["standardise (unfolded)"] = 0.0
+            mapped = 0
             for s in range(0, n, chunk):
                 m = min(chunk, n - s)
                 t = time.perf_counter()
-                g["flux"].read_direct(buf, np.s_[s:s + m], np.s_[0:m])
+                xr = pre.prepared_inputs(ds, slice(s, s + m), out=buf, standardize=False)
                 times["read"] += time.perf_counter() - t
-                xb = torch.from_numpy(buf[:m])
+                mapped += not np.shares_memory(xr, buf)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # a read-only mapped chunk
+                    xb = torch.from_numpy(xr)
                 t = time.perf_counter()
                 xb.sum(dim=1).double(), torch.linalg.vector_norm(xb, dim=1).double().square()
                 times["preprocess"] += time.perf_counter() - t
+                copy = np.array(xr)
                 t = time.perf_counter()
-                standardize_rows_(buf[:m])
+                standardize_rows_(copy)
                 times["standardise (unfolded)"] += time.perf_counter() - t
+            print(f"prepared read: {mapped} of {-(-n // chunk)} chunks of {chunk} mapped from the file")
             x = pre.inputs(ds, slice(0, min(chunk, n)))
             x_raw = ds.read_spectra(slice(0, min(chunk, n)), keys=("flux",))["flux"]
             folded = fold_standardization(run.load_network().eval(), standardize_rows_)
@@ -244,27 +253,9 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 2048) -> d
                 x = pre.inputs(ds, sel)  # read + preprocess
                 times["preprocess"] += time.perf_counter() - t
             times["preprocess"] = max(times["preprocess"] - times["read"], 0.0)
-        net = optimize_for_inference(run.load_network().eval(), torch.from_numpy(x[:256]), batch_size=None)
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        net(xt)  # warm-up
-        t = time.perf_counter()
-        done = 0
-        while done < n:
-            with torch.inference_mode():
-                net(xt[:min(len(xt), n - done)])
-            done += min(len(xt), n - done)
-        times["forward"] = time.perf_counter() - t
+        times["forward"] = _forward_seconds(run.load_network().eval(), x, n)
         if folded is not None:
-            net = optimize_for_inference(folded, torch.from_numpy(x_raw[:256]), batch_size=None)
-            xt = torch.from_numpy(np.ascontiguousarray(x_raw))
-            net(xt)  # warm-up
-            t = time.perf_counter()
-            done = 0
-            while done < n:
-                with torch.inference_mode():
-                    net(xt[:min(len(xt), n - done)])
-                done += min(len(xt), n - done)
-            times["forward folded"] = time.perf_counter() - t
+            times["forward folded"] = _forward_seconds(folded, x_raw, n)
         frame = next(iter_predictions(run, ds, np.arange(min(chunk, n)), chunk_size=chunk, progress=False))
     table = pa.Table.from_pandas(frame, preserve_index=False)
     t = time.perf_counter()
@@ -273,6 +264,20 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 2048) -> d
             w.write_table(table.slice(0, min(len(frame), n - s)))
     times["write"] = time.perf_counter() - t
     return times
+
+
+def _forward_seconds(network, x: np.ndarray, n: int) -> float:
+    """Seconds for ``n`` forward passes of the rows of ``x`` (one chunk, repeated), through optimize_for_inference."""
+    net = optimize_for_inference(network, torch.from_numpy(x[:256]), batch_size=None)
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    net(xt)  # warm-up
+    t = time.perf_counter()
+    done = 0
+    while done < n:
+        with torch.inference_mode():
+            net(xt[:min(len(xt), n - done)])
+        done += min(len(xt), n - done)
+    return time.perf_counter() - t
 
 
 def make_ingest_files(folder: Path, n_files: int) -> tuple[Path, Path] | None:
@@ -459,7 +464,9 @@ def main() -> None:
         "Prepared spectra (`astroreg ingest sdss-spectra --grid 3.5754 3.9670 4000 --rest-frame RV_ADOP`: resampled "
         "onto the recipe's grid in the rest frame once, at ingest, by the same `LogLamResampler` code; the "
         "preprocessor sees the `prepared_*` attributes of `/spectra` and skips resampling) leave prediction "
-        f"{us_p['read']:.1f} us/spectrum to read the flux alone (into a reused buffer) and the per-spectrum "
+        f"{us_p['read']:.1f} us/spectrum to read the flux alone (mapped from the file: `DatasetWriter` lays each "
+        "array's chunks back to back over aligned blocks of 4096 rows, so `Dataset.row_view` maps a chunk of rows "
+        "read-only with MAP_POPULATE instead of copying it; else a copy into a reused buffer) and the per-spectrum "
         "standardisation, which `astroreg predict` folds into the network's first layer "
         "(`fold_standardization`: W z + b = (W x - mean(x) W 1) / std(x) + b on the raw flux, rows with a "
         "non-finite pixel, no spread or |mean| > 8 std through the reference standardiser): what is left of it "
