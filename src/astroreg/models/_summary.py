@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from astroreg.models._registry import create_model
-
-
-class _Wrap(L.LightningModule):
-    def __init__(self, net: torch.nn.Module, example: torch.Tensor) -> None:
-        super().__init__()
-        self.net = net
-        self.example_input_array = example
-
-    def forward(self, x):
-        return self.net(x)
 
 
 def model_summary(name: str, input_shape: tuple[int, ...], n_outputs: int,
@@ -38,6 +26,19 @@ def model_summary(name: str, input_shape: tuple[int, ...], n_outputs: int,
     params : mapping, optional
         The network's hyper-parameters.
     """
+    # Lightning's table, imported here: the models package is imported by prediction, which needs no Lightning
+    import lightning as L
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+
+    class _Wrap(L.LightningModule):
+        def __init__(self, net: torch.nn.Module, example: torch.Tensor) -> None:
+            super().__init__()
+            self.net = net
+            self.example_input_array = example
+
+        def forward(self, x):
+            return self.net(x)
+
     net = create_model(name, input_shape=input_shape, n_outputs=n_outputs, **dict(params or {}))
     summary = ModelSummary(_Wrap(net, torch.zeros(1, *input_shape)), max_depth=-1)
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)

@@ -1,25 +1,40 @@
-"""Runs: train a recipe end to end, evaluate it, apply it to new data."""
+"""Runs: train a recipe end to end, evaluate it, apply it to new data.
 
-from astroreg.baselines import count_parameters
-from astroreg.pipeline._ablate import ablate_recipe, ablation_recipes, read_ablation
-from astroreg.pipeline._evaluate import evaluate_run
-from astroreg.pipeline._predict import iter_predictions, predict, predict_frame
-from astroreg.pipeline._run import Run, environment, load_model, save_model
-from astroreg.pipeline._train import resolve_splits, train_recipe
+Members are imported on first use (PEP 562), so that ``astroreg predict`` does not
+pay for Lightning and the training stack at start-up.
+"""
 
-__all__ = [
-    "Run",
-    "ablate_recipe",
-    "ablation_recipes",
-    "count_parameters",
-    "read_ablation",
-    "environment",
-    "evaluate_run",
-    "iter_predictions",
-    "load_model",
-    "predict",
-    "predict_frame",
-    "resolve_splits",
-    "save_model",
-    "train_recipe",
-]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "Run": "astroreg.pipeline._run",
+    "ablate_recipe": "astroreg.pipeline._ablate",
+    "ablation_recipes": "astroreg.pipeline._ablate",
+    "count_parameters": "astroreg.baselines",
+    "environment": "astroreg.pipeline._run",
+    "evaluate_run": "astroreg.pipeline._evaluate",
+    "iter_predictions": "astroreg.pipeline._predict",
+    "load_model": "astroreg.pipeline._run",
+    "predict": "astroreg.pipeline._predict",
+    "predict_frame": "astroreg.pipeline._predict",
+    "read_ablation": "astroreg.pipeline._ablate",
+    "resolve_splits": "astroreg.pipeline._train",
+    "save_model": "astroreg.pipeline._run",
+    "train_recipe": "astroreg.pipeline._train",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -27,7 +27,7 @@ from astroreg.models._fast import fold_standardization
 from astroreg.pipeline._run import Run
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.preprocess._spectra import standardize_rows_
-from astroreg.training import select_device
+from astroreg.training._device import select_device
 
 IMAGE_BATCH = 256
 """Default images per forward pass of :func:`predict` (cut into chunks of ``CPU_CHUNK`` on CPU)."""

@@ -1,21 +1,37 @@
-"""Training: the Lightning module, losses, schedules, data loading and the fit loop."""
+"""Training: the Lightning module, losses, schedules, data loading and the fit loop.
 
-from astroreg.training._data import BatchSource, RecipeDataModule, batch_loader, preprocess_rows
-from astroreg.training._fit import FitResult, build_backbone, fit_network, select_device
-from astroreg.training._losses import RegressionLoss
-from astroreg.training._module import RegressionModule
-from astroreg.training._schedules import warmup_cosine
+Members are imported on first use (PEP 562), so that ``astroreg predict`` does not
+pay for Lightning and the training stack at start-up.
+"""
 
-__all__ = [
-    "BatchSource",
-    "FitResult",
-    "RecipeDataModule",
-    "RegressionLoss",
-    "RegressionModule",
-    "batch_loader",
-    "build_backbone",
-    "fit_network",
-    "preprocess_rows",
-    "select_device",
-    "warmup_cosine",
-]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "BatchSource": "astroreg.training._data",
+    "FitResult": "astroreg.training._fit",
+    "RecipeDataModule": "astroreg.training._data",
+    "RegressionLoss": "astroreg.training._losses",
+    "RegressionModule": "astroreg.training._module",
+    "batch_loader": "astroreg.training._data",
+    "build_backbone": "astroreg.training._fit",
+    "fit_network": "astroreg.training._fit",
+    "preprocess_rows": "astroreg.training._data",
+    "select_device": "astroreg.training._device",
+    "warmup_cosine": "astroreg.training._schedules",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -25,6 +25,7 @@ from astroreg.models import create_model, prepare_for_training
 from astroreg.models import unwrap
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.training._data import BatchSource, RecipeDataModule, check_augment_modality
+from astroreg.training._device import select_device
 from astroreg.training._module import RegressionModule
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,6 @@ class EpochTimer(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.times.append(time.perf_counter() - self._t0)
-
-
-def select_device(requested: str = "auto") -> str:
-    """``cuda`` when asked for or available (``auto``), else ``cpu``."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("training.device is 'cuda' but no CUDA device is visible; use device: auto or cpu")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 @dataclass
