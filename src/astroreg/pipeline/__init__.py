@@ -6,7 +6,7 @@ pay for Lightning and the training stack at start-up.
 
 from __future__ import annotations
 
-import importlib
+from astroreg._lazy import lazy_members
 
 _WHERE = {
     "Run": "astroreg.pipeline._run",
@@ -25,16 +25,4 @@ _WHERE = {
     "train_recipe": "astroreg.pipeline._train",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)
