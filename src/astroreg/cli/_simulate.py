@@ -58,7 +58,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``simulate`` parser, whose own subcommands hold the mock surveys.
     """
-    from astroreg.sim._galaxy_images import GAIN, SKY_LEVEL, STAMP_SIZE
+    from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
 
     simulate = subparsers.add_parser(
         "simulate",

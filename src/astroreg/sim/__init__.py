@@ -7,33 +7,28 @@ an astroreg HDF5 dataset.
 ``simulate_sdss_stars`` writes mock SDSS DR12 stellar spectra (``spec-*.fits``) from a
 physical emulator (Planck continuum, Saha-Boltzmann line strengths, R = 2000) with an
 SSPP-like label catalogue, as in the stellar-parameter seed paper 001.
+
+Members are imported on first use, so that the command line starts without GalSim.
 """
 
-from astroreg.sim._galaxy_catalog import (
-    PAPER_COLUMNS,
-    REQUIRED_COLUMNS,
-    complete_catalog,
-    composite_half_light_radius,
-    draw_parameters,
-)
-from astroreg.sim._galaxy_images import FAST_GSPARAMS, render_galaxy, simulate_galaxy_images
-from astroreg.sim._star_lines import build_line_list, loglam_grid, synthesize
-from astroreg.sim._stars import StarSurvey, draw_stellar_labels, observe_star, simulate_sdss_stars
+from astroreg._lazy import lazy_members
 
-__all__ = [
-    "FAST_GSPARAMS",
-    "PAPER_COLUMNS",
-    "REQUIRED_COLUMNS",
-    "StarSurvey",
-    "build_line_list",
-    "complete_catalog",
-    "composite_half_light_radius",
-    "draw_parameters",
-    "draw_stellar_labels",
-    "loglam_grid",
-    "observe_star",
-    "render_galaxy",
-    "simulate_galaxy_images",
-    "simulate_sdss_stars",
-    "synthesize",
-]
+_WHERE = {
+    "FAST_GSPARAMS": "astroreg.sim._galaxy_images",
+    "PAPER_COLUMNS": "astroreg.sim._galaxy_catalog",
+    "REQUIRED_COLUMNS": "astroreg.sim._galaxy_catalog",
+    "StarSurvey": "astroreg.sim._stars",
+    "build_line_list": "astroreg.sim._star_lines",
+    "complete_catalog": "astroreg.sim._galaxy_catalog",
+    "composite_half_light_radius": "astroreg.sim._galaxy_catalog",
+    "draw_parameters": "astroreg.sim._galaxy_catalog",
+    "draw_stellar_labels": "astroreg.sim._stars",
+    "loglam_grid": "astroreg.sim._star_lines",
+    "observe_star": "astroreg.sim._stars",
+    "render_galaxy": "astroreg.sim._galaxy_images",
+    "simulate_galaxy_images": "astroreg.sim._galaxy_images",
+    "simulate_sdss_stars": "astroreg.sim._stars",
+    "synthesize": "astroreg.sim._star_lines",
+}
+
+__all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)

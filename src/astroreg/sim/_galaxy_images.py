@@ -41,6 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from astroreg.data import read_catalog
+from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
 from astroreg.sim._galaxy_catalog import (
     PAPER_COLUMNS,
     REQUIRED_COLUMNS,
@@ -51,15 +52,9 @@ from astroreg.sim._galaxy_catalog import (
 
 PIXEL_SCALE = 0.168
 """Hyper Suprime-Cam pixel scale, arcsec / pixel."""
-STAMP_SIZE = 143
-"""Stamp side in pixels, as the seed paper's cropped images."""
 PSF_BETA = 3.0
 PSF_FWHM_RANGE = (0.6, 0.7)
 """Moffat FWHM is drawn uniformly in this range per stamp, arcsec (HSC i-band seeing)."""
-GAIN = 3.0
-"""Default gain, e-/ADU (HSC CCDs: about 3)."""
-SKY_LEVEL = 15.0
-"""Default subtracted sky, ADU / pixel: sky noise sqrt(15 / 3) = 2.24 ADU per pixel."""
 READ_NOISE = 0.0
 SERSIC_STEP = 0.025
 """Sersic indices are rounded to multiples of this for drawing (the catalogue keeps them)."""
