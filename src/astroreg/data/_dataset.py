@@ -312,7 +312,7 @@ class DatasetWriter:
             self.abort()
             raise ValueError(f"no objects were appended to {self.path}; nothing was written")
         try:
-            self._flush(final=True)
+            self._flush(everything=True)
             if self._split_fractions is not None:
                 self._splits = random_splits(self._n, self._split_fractions, self._split_seed or 0)
             if self._splits is not None:
@@ -402,12 +402,12 @@ class DatasetWriter:
         self._pending.append([(dset, np.array(arr, copy=True)) for dset, arr in writes])
         self._pending_bytes += sum(arr.nbytes for _, arr in writes)
         self._n += n
-        self._flush(final=self._pending_bytes >= FLUSH_BYTES)
+        self._flush(everything=self._pending_bytes >= FLUSH_BYTES)
 
-    def _flush(self, *, final: bool = False) -> None:
-        """Write whole blocks of :data:`FLUSH_ROWS` pending rows (all of them when ``final``), array by array."""
+    def _flush(self, *, everything: bool = False) -> None:
+        """Write whole blocks of :data:`FLUSH_ROWS` pending rows (all of them with ``everything``), array by array."""
         pending = self._n - self._written
-        rows = pending if final else pending - pending % FLUSH_ROWS
+        rows = pending if everything else pending - pending % FLUSH_ROWS
         if rows == 0:
             return
         columns = [np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -542,6 +542,8 @@ class Dataset:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._fd: int | None = None  # a plain descriptor of the file, for row_view's mappings
+        self._layouts: dict[str, tuple | None] = {}  # row_view's chunk layout of each array
         if not self.path.exists():
             raise FileNotFoundError(f"dataset {self.path} does not exist; {_HOW_TO_MAKE}")
         try:
@@ -595,9 +597,9 @@ class Dataset:
     def close(self) -> None:
         """Close the underlying HDF5 file."""
         self._f.close()
-        fd = self.__dict__.pop("_fd", None)
-        if fd is not None:
-            os.close(fd)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> Dataset:
         return self
@@ -739,7 +741,7 @@ class Dataset:
         length = (stop - start) * row_bytes
         base = first - first % mmap.ALLOCATIONGRANULARITY
         try:
-            if "_fd" not in self.__dict__:
+            if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             if hasattr(mmap, "MAP_SHARED"):
                 m = mmap.mmap(self._fd, length + first - base, offset=base, prot=mmap.PROT_READ,
@@ -753,9 +755,8 @@ class Dataset:
 
     def _row_layout(self, name: str):
         """(byte offset of every chunk of rows, or -1; rows per chunk; bytes per row; dtype; row shape), or None."""
-        cache = self.__dict__.setdefault("_layouts", {})
-        if name in cache:
-            return cache[name]
+        if name in self._layouts:
+            return self._layouts[name]
         d = self._f[name]
         layout = None
         try:
@@ -778,7 +779,7 @@ class Dataset:
                     layout = (offsets, per_chunk, row_bytes, d.dtype, row_shape)
         except (AttributeError, TypeError, ValueError, OSError):  # old h5py/HDF5 without chunk_iter
             layout = None
-        cache[name] = layout
+        self._layouts[name] = layout
         return layout
 
     def read_rows(self, array: h5py.Dataset, indices: ArrayLike | slice) -> np.ndarray:
