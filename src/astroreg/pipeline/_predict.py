@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
-from astroreg.config import Recipe
 from astroreg.data import Dataset, atomic_path
 from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
@@ -110,8 +109,6 @@ def _iter_columns(
     backend: str = "auto",
     fold: bool = True,
     progress: bool = True,
-    recipe: Recipe | None = None,
-    preprocessor: RecipePreprocessor | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Prediction columns chunk by chunk, as ``{name: numpy array}`` (:func:`iter_predictions`' tables).
 
@@ -144,8 +141,6 @@ def _iter_columns(
         write pass over every chunk (paper-001 MLP: ~3 us a spectrum of ~13).
     progress : bool
         Show a progress bar.
-    recipe, preprocessor : optional
-        The run's recipe and preprocessor when the caller has loaded them already.
 
     Yields
     ------
@@ -153,8 +148,7 @@ def _iter_columns(
         ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, and for
         transformed targets the prediction in the dataset's quantity.
     """
-    recipe = run.recipe if recipe is None else recipe
-    pre = run.load_preprocessor() if preprocessor is None else preprocessor
+    recipe, pre = run.recipe, run.load_preprocessor()
     device = select_device(device)
     _check_compatible(pre, dataset)
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
@@ -333,12 +327,13 @@ def _check_compatible(pre: RecipePreprocessor, dataset: Dataset) -> None:
             )
 
 
-def _units_metadata(run: Run, pre: RecipePreprocessor, recipe_name: str) -> dict[bytes, bytes]:
+def _units_metadata(run: Run) -> dict[bytes, bytes]:
+    pre = run.load_preprocessor()
     units = {}
     for t, u in zip(pre.target_names, pre.target_units):
         units[f"{t}_pred"] = units[f"{t}_true"] = u
     units.update({col: u for col, (_, u) in pre.source_columns(np.zeros((1, len(pre.target_names)))).items()})
-    meta = {"units": units, "run": str(run.path.resolve()), "recipe": recipe_name}
+    meta = {"units": units, "run": str(run.path.resolve()), "recipe": run.recipe.name}
     return {b"astroreg": json.dumps(meta).encode()}
 
 
@@ -389,8 +384,7 @@ def predict(
     --------
     >>> predict("runs/galaxy-flux-20261122-101500", "new.h5", "pred.parquet")  # doctest: +SKIP
     """
-    run = Run.open(run_dir)
-    recipe, pre = run.recipe, run.load_preprocessor()  # once: the YAML and joblib loads cost ~50 ms
+    run = Run.open(run_dir)  # reads its recipe and preprocessor once, however often they are asked for
     out = Path(out)
     with Dataset(data) as ds:
         rows = ds.split(split) if split else None
@@ -400,11 +394,10 @@ def predict(
                 # Arrow tables straight from the numpy columns: through pandas costs ~2 us a row,
                 # a third of the paper model's forward pass.
                 for columns in _iter_columns(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
-                                             device=device, backend=backend, fold=fold, progress=progress,
-                                             recipe=recipe, preprocessor=pre):
+                                             device=device, backend=backend, fold=fold, progress=progress):
                     table = pa.table({k: pa.array(v) for k, v in columns.items()})
                     if writer is None:
-                        schema = table.schema.with_metadata(_units_metadata(run, pre, recipe.name))
+                        schema = table.schema.with_metadata(_units_metadata(run))
                         writer = pq.ParquetWriter(tmp, schema)
                     writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
             finally:

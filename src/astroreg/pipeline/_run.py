@@ -23,7 +23,8 @@ import json
 import os
 import platform
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class Run:
     """
 
     path: Path
+    _preprocessor: RecipePreprocessor | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Run:
@@ -112,9 +114,9 @@ class Run:
             )
         return cls(p)
 
-    @property
+    @cached_property
     def recipe(self) -> Recipe:
-        """The resolved recipe of the run."""
+        """The resolved recipe of the run (read once: a finished run's config does not change)."""
         return load_recipe(self.path / "config.yaml")
 
     def load_network(self) -> nn.Module:
@@ -122,8 +124,10 @@ class Run:
         return load_model(self.path / "model.pt")
 
     def load_preprocessor(self) -> RecipePreprocessor:
-        """The fitted preprocessing."""
-        return RecipePreprocessor.load(self.path / "preprocessors.joblib")
+        """The fitted preprocessing, loaded once per :class:`Run` (shared: do not modify it)."""
+        if self._preprocessor is None:
+            self._preprocessor = RecipePreprocessor.load(self.path / "preprocessors.joblib")
+        return self._preprocessor
 
     @property
     def metrics(self) -> dict:
