@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +56,10 @@ from astroreg.data._ingest_spectra import (  # noqa: E402
 )
 from astroreg.data._sdss_fits import PADDING_MASK, SDSS_BAD_PIXEL_BITS  # noqa: E402
 from astroreg.models import count_flops, create_model, matmul_gflops  # noqa: E402
-from astroreg.models._fast import fold_standardization, optimize_for_inference  # noqa: E402
+from astroreg.models._fast import _row_sumsq, fold_standardization, optimize_for_inference  # noqa: E402
 from astroreg.pipeline import predict, train_recipe  # noqa: E402
 from astroreg.pipeline._run import Run  # noqa: E402
-from astroreg.pipeline._predict import iter_predictions  # noqa: E402
+from astroreg.pipeline._predict import _as_tensor, iter_predictions  # noqa: E402
 from astroreg.preprocess._spectra import standardize_rows_  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,11 +226,9 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 4096) -> d
                 xr = pre.prepared_inputs(ds, slice(s, s + m), out=buf, standardize=False)
                 times["read"] += time.perf_counter() - t
                 mapped += not np.shares_memory(xr, buf)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # a read-only mapped chunk
-                    xb = torch.from_numpy(xr)
+                xb = _as_tensor(xr)  # as predict wraps a read-only mapped chunk
                 t = time.perf_counter()
-                xb.sum(dim=1).double(), torch.linalg.vector_norm(xb, dim=1).double().square()
+                xb.sum(dim=1).double(), _row_sumsq(xb)  # the row statistics StandardizedLinear computes
                 times["preprocess"] += time.perf_counter() - t
                 copy = np.array(xr)
                 t = time.perf_counter()
