@@ -75,14 +75,56 @@ def test_labels_carry_sspp_names_and_missing_values(survey, tmp_path):
     labels = draw_stellar_labels(4000, 1)
     for k in ("plate", "mjd", "fiber"):
         labels[k] = np.arange(4000)
-    big = _catalogue(labels, [{"SN_MEDIAN_ALL": 25.0, "Z": 0.0}] * 4000, np.random.default_rng(2), 1.0, 0.01)
+    # spectrum fits of Fisher matrix F and score s ~ N(0, F): over stars drawn from the prior the fitted
+    # errors have covariance (F + L)^-1 (labels drawn from the population itself, which is the prior)
+    rng = np.random.default_rng(3)
+    fisher = np.diag([40.0 ** -2, 0.1 ** -2, 0.2 ** -2])
+    results = [{"SN_MEDIAN_ALL": 25.0, "Z": 0.0, "fisher": fisher,
+                "score": rng.multivariate_normal(np.zeros(3), fisher)} for _ in range(4000)]
+    big = _catalogue(labels, results, np.random.default_rng(2), 1.0, 0.01)
     for col in LABEL_COLUMNS:
         frac = float((big[col] == MISSING).mean())
         assert 0.004 < frac < 0.02, (col, frac)
         assert ((big[col] == MISSING) == (big[col + "_UNC"] == MISSING)).all()
     ok = big["TEFF_ADOP"] != MISSING
-    resid = (big["TEFF_ADOP"] - big["TEFF_TRUE"])[ok] / big["TEFF_ADOP_UNC"][ok]
-    assert 0.9 < float(resid.std()) < 1.1
+    for col in ("TEFF", "FEH", "LOGG", "RV"):
+        ok = big[col + "_ADOP"] != MISSING
+        resid = (big[col + "_ADOP"] - big[col + "_TRUE"])[ok] / big[col + "_ADOP_UNC"][ok]
+        assert 0.85 < float(resid.std()) < 1.15, col
+    # the spectrum fit dominates where it is sharper than the colour temperature (40 K against 150 K)
+    ok = big["TEFF_ADOP"] != MISSING
+    assert float(big.loc[ok, "TEFF_ADOP_UNC"].median()) == pytest.approx((40.0 ** -2 + 150.0 ** -2) ** -0.5, rel=1e-4)
+
+
+def test_label_prior_is_the_population():
+    from astroreg.sim._stars import POPULATION_PRIOR
+
+    labels = draw_stellar_labels(100_000, 4)
+    for col, name in (("FEH_ADOP", "feh"), ("LOGG_ADOP", "logg")):
+        mean, spread = POPULATION_PRIOR[col]
+        assert labels[name].mean() == pytest.approx(mean, abs=0.02)
+        assert labels[name].std() == pytest.approx(spread, abs=0.02)
+
+
+def test_fitted_label_errors_follow_the_spectrum_noise():
+    """The label fit's error is the spectrum's noise seen through the fit: its scatter over noise
+    draws matches the Fisher matrix, and it is a function of the noise (same draw, same error)."""
+    from astroreg.sim._stars import observe_star, spectrum_fit_information
+
+    star = dict(teff=5200.0, logg=2.8, feh=-0.8, rv=40.0)
+    errs = []
+    for k in range(60):
+        obs = observe_star(**star, snr=20.0, gmag=17.5, rng=np.random.default_rng(k), ebv=0.05,
+                           calibration_rms=0.03)
+        fisher, score = spectrum_fit_information(obs, **star)
+        errs.append(np.linalg.solve(fisher, score))
+    errs = np.array(errs)
+    predicted = np.sqrt(np.diag(np.linalg.inv(fisher)))
+    # 60 draws: the sample std is within ~20 % of the truth at 2.5 sigma
+    np.testing.assert_allclose(errs.std(axis=0), predicted, rtol=0.3)
+    assert 5.0 < predicted[0] < 100.0 and 0.005 < predicted[1] < 0.2 and 0.01 < predicted[2] < 0.3
+    obs = observe_star(**star, snr=20.0, gmag=17.5, rng=np.random.default_rng(0), ebv=0.05, calibration_rms=0.03)
+    np.testing.assert_allclose(np.linalg.solve(*spectrum_fit_information(obs, **star)), errs[0], rtol=1e-9)
 
 
 def test_label_distributions_follow_table_1():

@@ -38,6 +38,8 @@ examples:
 writes DIR/spectra/spec-PPPP-MMMMM-FFFF.fits (SDSS DR12 format: COADD and SPECOBJ HDUs)
 and DIR/sspp-labels.fits (PLATE, MJD, FIBERID, TEFF_ADOP, FEH_ADOP, LOGG_ADOP, RV_ADOP,
 their _UNC errors, ~1% of each set to -9999 as SSPP does, and the true values *_TRUE),
+the adopted labels being a fit of the emulator to each noisy spectrum with a colour
+temperature and the population as priors (their errors follow the spectrum's noise),
 ready for `astroreg ingest sdss-spectra`. Spectra: Planck continuum and ~510 absorption
 lines whose strengths follow Teff, log g and [Fe/H] (Saha-Boltzmann, curve of growth,
 damping wings), R = 2000, RV within +-300 km/s, S/N per pixel log-normal around 25.
@@ -115,7 +117,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of labels, noise and masks (default: %(default)s)")
     s.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
     s.add_argument("--label-noise", type=float, default=1.0, metavar="SCALE",
-                   help="scale of the SSPP-like errors added to the *_ADOP labels; 0 = true labels "
+                   help="scale of the *_ADOP labels' errors against the truth (a fit to the spectrum "
+                        "with priors); 0 = true labels "
                         "(default: %(default)s)")
     s.add_argument("--missing-fraction", type=float, default=0.01, metavar="F",
                    help="fraction of each *_ADOP label set to -9999 (default: %(default)s)")

@@ -42,6 +42,14 @@ spectrum so that the median S/N per pixel equals the drawn S/N (log-normal, medi
 clipped to 5-100). ivar = 1 / sigma^2 exactly. Pixels on a few bad columns and, now and
 then, on the 5579 and 6302 Angstrom sky lines get ivar 0 and a bad-pixel bit.
 
+Labels. As SSPP measures its labels from the spectra, the adopted Teff, [Fe/H] and log g
+are a fit of the emulator to each noisy spectrum (linearised at the truth, with a
+6-term multiplicative continuum marginalised: :func:`spectrum_fit_information`), a
+maximum a posteriori fit with a 150 K colour temperature and the survey population as
+its prior (:func:`fitted_label_errors`). Their errors are the spectrum's own noise seen
+through the fit where the spectrum pins a label, and a pull toward the population's
+mean where it does not.
+
 Reproducibility. Labels are drawn for the whole run from ``SeedSequence(seed,
 spawn_key=(0,))``; star ``i`` then gets its own stream ``SeedSequence(seed, spawn_key=(1,
 i))`` for its noise and masks, so the files do not depend on the number of processes.
@@ -57,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numpy.polynomial.legendre import legval
+from numpy.polynomial.legendre import legval, legvander
 from numpy.typing import NDArray
 
 from astroreg.sim._star_lines import C_KMS, LOGLAM_STEP, RESOLUTION, loglam_grid, synthesize
@@ -73,6 +81,14 @@ R_V = 3.1
 """Ratio of total to selective extinction of the Gordon et al. (2023) curve applied."""
 CALIBRATION_RMS = 0.03
 """Flux-calibration error: rms of each of the three Legendre terms of the smooth multiplicative distortion."""
+FIT_CONTINUUM_TERMS = 6
+"""Legendre terms (degree 0-5) of the multiplicative continuum the label fit marginalises over."""
+FIT_STEPS = (0.005, 0.05, 0.05)
+"""Finite-difference steps of the label fit's Jacobian: Teff (relative), [Fe/H] and log g (dex)."""
+PHOTOMETRIC_TEFF_SIGMA = 150.0
+"""1-sigma error (K) of the colour temperature an SSPP-like pipeline adds to its spectrum fit."""
+POPULATION_PRIOR = {"FEH_ADOP": (-0.90, 0.77), "LOGG_ADOP": (3.84, 0.85)}
+"""Mean and spread (dex) of the mock population's [Fe/H] and log g: the label fit's Gaussian prior."""
 """Label ranges (the paper's Table 1)."""
 MISSING = -9999.0
 """SSPP's value of a missing label."""
@@ -310,6 +326,55 @@ def observe_star(teff: float, logg: float, feh: float, rv: float, snr: float, gm
             "or_mask": or_mask.astype(np.int32), "sigma": sigma}
 
 
+def spectrum_fit_information(obs: dict[str, NDArray], teff: float, logg: float, feh: float, rv: float, *,
+                             resolution: float = RESOLUTION) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Fisher matrix and score of a chi-square fit of the emulator to one observed spectrum.
+
+    An SSPP-like pipeline measures the labels by fitting model spectra to the observed one,
+    so its error is a function of that spectrum's noise. Linearised at the true labels,
+    with a multiplicative continuum of :data:`FIT_CONTINUUM_TERMS` Legendre terms fitted
+    alongside (as pipelines normalise the continuum, which absorbs most of the reddening
+    and the flux-calibration error), a weighted least-squares fit misses the truth by
+    ``F^-1 s``, with the Fisher matrix ``F`` and the score ``s = J^T W (flux - model)`` of
+    the three labels after the continuum terms are marginalised (a Schur complement).
+
+    Parameters
+    ----------
+    obs : dict
+        :func:`observe_star`'s output (``flux``, ``ivar``, ``model``).
+    teff, logg, feh, rv : float
+        The true labels (K, dex, dex, km/s).
+    resolution : float
+        Instrumental resolving power.
+
+    Returns
+    -------
+    fisher : ndarray of shape (3, 3)
+        In the order Teff (K), [Fe/H], log g (dex).
+    score : ndarray of shape (3,)
+    """
+    loglam = loglam_grid()
+    base, _ = synthesize(teff, logg, feh, rv, resolution=resolution, loglam=loglam)
+    model = obs["model"].astype(np.float64)
+    steps = (FIT_STEPS[0] * teff, FIT_STEPS[1], FIT_STEPS[2])
+    cols = []
+    for k, h in enumerate(steps):
+        t, f, g = teff + h * (k == 0), feh + h * (k == 1), logg + h * (k == 2)
+        shifted, _ = synthesize(t, g, f, rv, resolution=resolution, loglam=loglam)
+        cols.append(model * (shifted / base - 1.0) / h)
+    x = np.linspace(-1.0, 1.0, loglam.size)
+    cont = model[:, None] * legvander(x, FIT_CONTINUUM_TERMS - 1)
+    jac = np.column_stack([*cols, cont])
+    w = obs["ivar"].astype(np.float64)
+    a = jac.T @ (jac * w[:, None])
+    b = jac.T @ (w * (obs["flux"].astype(np.float64) - model))
+    # marginalise the continuum terms: F = A_tt - A_tc A_cc^-1 A_ct, s = b_t - A_tc A_cc^-1 b_c
+    a_cc_inv_ct = np.linalg.solve(a[3:, 3:], np.column_stack([a[3:, :3], b[3:]]))
+    fisher = a[:3, :3] - a[:3, 3:] @ a_cc_inv_ct[:, :3]
+    score = b[:3] - a[:3, 3:] @ a_cc_inv_ct[:, 3]
+    return 0.5 * (fisher + fisher.T), score
+
+
 # -- files ----------------------------------------------------------------------------------
 def spec_name(plate: int, mjd: int, fiber: int) -> str:
     """SDSS file name of a spectrum: ``spec-PPPP-MMMMM-FFFF.fits``."""
@@ -419,7 +484,9 @@ def _write_star(star: dict, settings: _Settings) -> dict:
     name = spec_name(star["plate"], star["mjd"], star["fiber"])
     with atomic_path(Path(settings.spectra_dir) / name) as tmp:
         hdul.writeto(tmp, overwrite=True)
-    return {"SN_MEDIAN_ALL": sn_all, "Z": z}
+    fisher, score = spectrum_fit_information(obs, star["teff"], star["logg"], star["feh"], star["rv"],
+                                             resolution=settings.resolution)
+    return {"SN_MEDIAN_ALL": sn_all, "Z": z, "fisher": fisher, "score": score}
 
 
 def _write_batch(stars: Sequence[dict], settings: _Settings) -> list[dict]:
@@ -458,18 +525,51 @@ class StarSurvey:
         return f"astroreg ingest sdss-spectra --spectra {self.spectra_dir} --catalog {self.labels_path} --out {dataset}"
 
 
-def _label_errors(snr: NDArray, label_noise: float) -> dict[str, NDArray]:
-    """1-sigma random errors of the adopted labels (shrinking with S/N), scaled by ``label_noise``.
+_FIT_COLUMNS = ("TEFF_ADOP", "FEH_ADOP", "LOGG_ADOP")  # the order of spectrum_fit_information's labels
+_LABEL_LIMITS = {"TEFF_ADOP": (3500.0, 10500.0), "FEH_ADOP": (-5.0, 1.0), "LOGG_ADOP": (0.0, 5.5)}
+"""Edges of an SSPP-like pipeline's model grid: fitted labels are clipped to them."""
 
-    SSPP's labels are measured from the same spectra, so much of their error versus the
-    truth is a function of the spectrum that a network learns along with the labels; only
-    the part independent of the spectrum is noise to it. Paper 001's network reaches MAEs
-    of 60 K, 0.10 and 0.13 dex against SSPP, which bounds that part: these errors give
-    about 25 K, 0.05 and 0.06 dex of MAE over the mock's S/N distribution.
+
+def fitted_label_errors(fisher: NDArray, score: NDArray, truth: NDArray,
+                        teff_photometric: NDArray) -> tuple[NDArray, NDArray]:
+    """Errors and 1-sigma uncertainties of labels fitted to the spectra (a linearised MAP fit).
+
+    Each star's labels are the maximum a posteriori fit of the emulator to its spectrum
+    (Fisher matrix ``F`` and score ``s`` from :func:`spectrum_fit_information`) under a
+    Gaussian prior ``N(mu, L^-1)``: a colour temperature of error
+    :data:`PHOTOMETRIC_TEFF_SIGMA` for Teff, and the survey population
+    (:data:`POPULATION_PRIOR`) for [Fe/H] and log g. Linearised at the truth ``t`` the
+    fit misses it by ``(F + L)^-1 (s + L (mu - t))``, with uncertainty ``sqrt(diag((F +
+    L)^-1))``. Where the spectrum pins a label, the error is the spectrum's own noise seen
+    through the fit; where it does not, the label is drawn toward the population's mean.
+    Either way it is a function of the spectrum (and the colour), as SSPP's labels are.
+
+    Parameters
+    ----------
+    fisher : array of shape (n, 3, 3)
+    score : array of shape (n, 3)
+    truth : array of shape (n, 3)
+        True Teff (K), [Fe/H] and log g (dex).
+    teff_photometric : array of shape (n,)
+        The colour temperatures, K (the truth plus an error drawn by the caller).
+
+    Returns
+    -------
+    error, sigma : arrays of shape (n, 3)
+        In the order Teff (K), [Fe/H], log g (dex).
     """
-    s = np.maximum(snr, 1.0)
-    return {"TEFF_ADOP": label_noise * (15.0 + 350.0 / s), "FEH_ADOP": label_noise * (0.02 + 0.9 / s),
-            "LOGG_ADOP": label_noise * (0.03 + 1.1 / s), "RV_ADOP": label_noise * (1.0 + 50.0 / s)}
+    (mu_feh, sd_feh), (mu_logg, sd_logg) = (POPULATION_PRIOR[c] for c in _FIT_COLUMNS[1:])
+    prior = np.diag([PHOTOMETRIC_TEFF_SIGMA ** -2.0, sd_feh ** -2.0, sd_logg ** -2.0])
+    mean = np.column_stack([teff_photometric, np.full(len(truth), mu_feh), np.full(len(truth), mu_logg)])
+    post = fisher + prior[None]
+    error = np.linalg.solve(post, (score + (mean - truth) @ prior)[..., None])[..., 0]
+    sigma = np.sqrt(np.diagonal(np.linalg.inv(post), axis1=1, axis2=2))
+    return error, sigma
+
+
+def _rv_errors(snr: NDArray) -> NDArray:
+    """1-sigma random errors of the adopted radial velocity, km/s (SSPP's cross-correlation)."""
+    return 1.0 + 50.0 / np.maximum(snr, 1.0)
 
 
 def _catalogue(labels: pd.DataFrame, results: list[dict], rng: np.random.Generator, label_noise: float,
@@ -479,13 +579,21 @@ def _catalogue(labels: pd.DataFrame, results: list[dict], rng: np.random.Generat
     cat = {"PLATE": labels["plate"].to_numpy(np.int32), "MJD": labels["mjd"].to_numpy(np.int32),
            "FIBERID": labels["fiber"].to_numpy(np.int32)}
     truth = {"TEFF_ADOP": "teff", "FEH_ADOP": "feh", "LOGG_ADOP": "logg", "RV_ADOP": "rv"}
-    errors = _label_errors(sn_all, label_noise)
-    draws = rng.standard_normal((len(truth), n))
+    true3 = labels[["teff", "feh", "logg"]].to_numpy(np.float64)
+    teff_phot = true3[:, 0] + PHOTOMETRIC_TEFF_SIGMA * rng.standard_normal(n)
+    fit_error, fit_sigma = fitted_label_errors(np.stack([r["fisher"] for r in results]),
+                                               np.stack([r["score"] for r in results]), true3, teff_phot)
+    rv_sigma = _rv_errors(sn_all)
+    errors = {c: label_noise * fit_error[:, k] for k, c in enumerate(_FIT_COLUMNS)}
+    errors["RV_ADOP"] = label_noise * rv_sigma * rng.standard_normal(n)
+    sigmas = {c: label_noise * fit_sigma[:, k] for k, c in enumerate(_FIT_COLUMNS)} | {"RV_ADOP": label_noise * rv_sigma}
     missing = rng.uniform(size=(len(truth), n)) < missing_fraction
     for k, (col, true) in enumerate(truth.items()):
-        value = labels[true].to_numpy() + errors[col] * draws[k]
+        value = labels[true].to_numpy() + errors[col]
+        if col in _LABEL_LIMITS:
+            value = np.clip(value, *_LABEL_LIMITS[col])
         cat[col] = np.where(missing[k], MISSING, value).astype(np.float32)
-        cat[col + "_UNC"] = np.where(missing[k], MISSING, errors[col]).astype(np.float32)
+        cat[col + "_UNC"] = np.where(missing[k], MISSING, sigmas[col]).astype(np.float32)
     cat["SNR"] = sn_all.astype(np.float32)
     cat["SPECTYPE"] = np.array([spectral_subclass(t) for t in labels["teff"]])
     for col, true in truth.items():
@@ -542,9 +650,11 @@ def simulate_sdss_stars(
     n_jobs : int, optional
         Worker processes; default all available cores.
     label_noise : float
-        Scale of the errors added to the adopted labels (``*_ADOP``; 1: SSPP-like errors
-        shrinking with S/N, about 40 K, 0.09 dex, 0.13 dex and 3 km/s at S/N 25; 0: the
-        adopted labels are the true ones). The true values are in ``*_TRUE``.
+        Scale of the adopted labels' (``*_ADOP``) errors against the truth. 1: SSPP-like
+        labels, a maximum a posteriori fit of the emulator to each noisy spectrum
+        (:func:`fitted_label_errors`; MAE about 31 K, 0.08 and 0.12 dex against the
+        truth) and RV errors of 1 + 50 / (S/N) km/s; 0: the adopted labels are the
+        true ones. The true values are in ``*_TRUE``.
     missing_fraction : float
         Fraction of each adopted label (and its error) set to -9999, as SSPP marks failures.
     resolution : float
