@@ -75,6 +75,7 @@ RV_RANGE = (-300.0, 300.0)
 SNR_MEDIAN, SNR_SIGMA_DEX, SNR_RANGE = 25.0, 0.25, (5.0, 100.0)
 """S/N per pixel: log-normal with this median and sigma (dex), clipped to the range."""
 TEFF_RANGE, FEH_RANGE, LOGG_RANGE = (4000.0, 9500.0), (-4.4, 0.7), (0.2, 5.0)
+"""Label ranges (the paper's Table 1)."""
 EBV_MEDIAN, EBV_SIGMA_DEX, EBV_RANGE = 0.04, 0.35, (0.005, 0.5)
 """Interstellar reddening E(B-V), mag: log-normal with this median and sigma (dex), clipped."""
 R_V = 3.1
@@ -89,7 +90,6 @@ PHOTOMETRIC_TEFF_SIGMA = 150.0
 """1-sigma error (K) of the colour temperature an SSPP-like pipeline adds to its spectrum fit."""
 POPULATION_PRIOR = {"FEH_ADOP": (-0.90, 0.77), "LOGG_ADOP": (3.84, 0.85)}
 """Mean and spread (dex) of the mock population's [Fe/H] and log g: the label fit's Gaussian prior."""
-"""Label ranges (the paper's Table 1)."""
 MISSING = -9999.0
 """SSPP's value of a missing label."""
 MISSING_FRACTION = 0.01
@@ -281,11 +281,14 @@ def observe_star(teff: float, logg: float, feh: float, rv: float, snr: float, gm
     dict
         ``flux``, ``ivar``, ``model``, ``sky``, ``wdisp`` (float32) and ``and_mask``,
         ``or_mask`` (int32), each of shape (3841,), plus ``sigma`` (float64, the noise
-        sigma used; ``ivar = 1 / sigma**2`` except on masked pixels, where ivar is 0).
+        sigma used; ``ivar = 1 / sigma**2`` except on masked pixels, where ivar is 0)
+        and ``intrinsic`` (float64, :func:`synthesize`'s flux before reddening,
+        calibration error and flux scaling).
     """
     loglam = loglam_grid()
     wave = 10.0 ** loglam
-    model, _ = synthesize(teff, logg, feh, rv, resolution=resolution, loglam=loglam)
+    intrinsic, _ = synthesize(teff, logg, feh, rv, resolution=resolution, loglam=loglam)
+    model = intrinsic
     if ebv > 0.0:
         model = model * 10.0 ** (-0.4 * ebv * extinction_curve())
     if calibration_rms > 0.0:
@@ -323,7 +326,7 @@ def observe_star(teff: float, logg: float, feh: float, rv: float, snr: float, gm
     wdisp = np.full(model.size, 1.0 / (2.3548 * resolution * math.log(10.0) * LOGLAM_STEP), np.float32)
     return {"flux": flux.astype(np.float32), "ivar": ivar.astype(np.float32), "model": model.astype(np.float32),
             "sky": sky.astype(np.float32), "wdisp": wdisp, "and_mask": and_mask.astype(np.int32),
-            "or_mask": or_mask.astype(np.int32), "sigma": sigma}
+            "or_mask": or_mask.astype(np.int32), "sigma": sigma, "intrinsic": intrinsic}
 
 
 def spectrum_fit_information(obs: dict[str, NDArray], teff: float, logg: float, feh: float, rv: float, *,
@@ -341,7 +344,8 @@ def spectrum_fit_information(obs: dict[str, NDArray], teff: float, logg: float, 
     Parameters
     ----------
     obs : dict
-        :func:`observe_star`'s output (``flux``, ``ivar``, ``model``).
+        :func:`observe_star`'s output (``flux``, ``ivar``, ``model`` and ``intrinsic``,
+        the spectrum at the true labels that the Jacobian is taken against).
     teff, logg, feh, rv : float
         The true labels (K, dex, dex, km/s).
     resolution : float
@@ -354,7 +358,7 @@ def spectrum_fit_information(obs: dict[str, NDArray], teff: float, logg: float, 
     score : ndarray of shape (3,)
     """
     loglam = loglam_grid()
-    base, _ = synthesize(teff, logg, feh, rv, resolution=resolution, loglam=loglam)
+    base = obs["intrinsic"]
     model = obs["model"].astype(np.float64)
     steps = (FIT_STEPS[0] * teff, FIT_STEPS[1], FIT_STEPS[2])
     cols = []
