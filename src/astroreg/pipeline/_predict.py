@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm.auto import tqdm
 
-from astroreg.data import Dataset, atomic_path
+from astroreg.data import Dataset, atomic_path, check_output_file
 from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
 from astroreg.pipeline._run import Run
@@ -349,6 +349,7 @@ def predict(
     backend: str = "auto",
     fold: bool = True,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Predict every object of ``data`` (or one split) and stream the table to Parquet.
 
@@ -359,7 +360,8 @@ def predict(
     data : path-like
         An astroreg dataset (``.h5``).
     out : path-like
-        Output ``.parquet``; written atomically, chunk by chunk.
+        Output ``.parquet``; written atomically, chunk by chunk. It may not be an input,
+        and an existing file is refused unless ``overwrite``.
     split : str, optional
         Predict only this stored split.
     chunk_size : int, optional
@@ -374,6 +376,9 @@ def predict(
         layer where it can be (see :func:`_iter_columns`); False standardises every chunk
         before the forward pass (the same predictions to float32 rounding).
     progress : bool
+    overwrite : bool
+        Replace an existing ``out`` if it is a previous predictions file (recognised by
+        its Parquet schema); any other file is never replaced.
 
     Returns
     -------
@@ -384,8 +389,9 @@ def predict(
     --------
     >>> predict("runs/galaxy-flux-20261122-101500", "new.h5", "pred.parquet")  # doctest: +SKIP
     """
+    # Before any work: a wrong, busy or foreign output is refused, never overwritten.
+    out = check_output_file(out, kind="predictions", inputs=[data, run_dir], overwrite=overwrite)
     run = Run.open(run_dir)  # reads its recipe and preprocessor once, however often they are asked for
-    out = Path(out)
     with Dataset(data) as ds:
         rows = ds.split(split) if split else None
         writer = None
