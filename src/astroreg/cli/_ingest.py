@@ -116,7 +116,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _register_sdss(layouts: Any) -> None:
-    from astroreg.data._ingest_spectra import SDSS_ID_COLUMNS, SSPP_TARGETS
+    from astroreg.data._ingest_spectra import DEFAULT_MIN_GOOD_FRACTION, SDSS_ID_COLUMNS, SSPP_TARGETS
 
     p = layouts.add_parser(
         "sdss-spectra",
@@ -146,6 +146,10 @@ def _register_sdss(layouts: Any) -> None:
                    help="with --grid: shift each spectrum to its rest frame by this catalogue column of radial "
                         "velocities in km/s (e.g. RV_ADOP; missing ones from the HDU 2 redshift Z), so that a "
                         "recipe with the same grid and rest_frame_column only standardises at predict time")
+    p.add_argument("--min-good-fraction", type=float, default=DEFAULT_MIN_GOOD_FRACTION, metavar="F",
+                   help="skip (and report) spectra with fewer good pixels (finite flux, ivar > 0, no bad mask "
+                        "bit) than this fraction of the --grid, or of their own pixels without --grid "
+                        "(default: %(default)s; 0 keeps every spectrum)")
     splits = p.add_mutually_exclusive_group()
     splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
                         help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
@@ -182,6 +186,7 @@ def run_sdss_spectra(args: argparse.Namespace) -> int:
         targets=dict(args.targets) if args.targets else SSPP_TARGETS,
         grid=grid,
         rest_frame=args.rest_frame,
+        min_good_fraction=args.min_good_fraction,
         split_fractions=_split_fractions(args),
         seed=args.seed,
         n_jobs=args.jobs,
