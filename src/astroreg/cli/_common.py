@@ -13,12 +13,48 @@ def add_command(sub, name: str, *, help: str, example: str) -> argparse.Argument
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for counts that must be at least 1 (``--chunk-size``, ``--jobs``, ``--n``).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything but a whole number >= 1; argparse turns it into a usage error (exit 2).
+
+    Examples
+    --------
+    >>> positive_int("256")
+    256
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 def parse_overrides(items: list[str] | None) -> dict:
-    """``--set training.epochs=3`` pairs as a dict, values parsed as YAML scalars."""
+    """``--set training.epochs=3`` pairs as a dict, values parsed as YAML scalars.
+
+    Raises
+    ------
+    ValueError
+        For an item without ``=`` or a value that is not valid YAML; the message names the
+        key and the value.
+    """
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE (e.g. training.epochs=3), got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ValueError(
+                f"--set {key.strip()}: value {value!r} is not valid YAML ({problem}); quote a string "
+                f"(--set '{key.strip()}=\"...\"') or close the brackets (e.g. {key.strip()}=[1, 2])"
+            ) from None
     return out

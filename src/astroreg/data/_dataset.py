@@ -25,10 +25,12 @@ appears under its final name only when the writer closes cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import mmap
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,8 @@ import h5py
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+
+from astroreg.data._atomic import part_path
 
 FORMAT_NAME = "astroreg-dataset"
 FORMAT_VERSION = 1
@@ -244,7 +248,17 @@ class DatasetWriter:
     def open(self) -> DatasetWriter:
         """Create the temporary file and its empty, resizable arrays."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
+        # .{name}.{pid}.{random}.part: a later run can tell a killed writer's leftover from a live one's.
+        self._tmp = part_path(self.path)
+        try:
+            self._create()
+        except BaseException:
+            # A full disk or a bad spec here must not leave the .part behind (__exit__ is not called).
+            self.abort()
+            raise
+        return self
+
+    def _create(self) -> None:
         # Metadata (the chunk indexes) is gathered into 4 MiB blocks instead of HDF5's 2 KiB ones,
         # which would otherwise sit between an array's chunks every few hundred rows.
         f = h5py.File(self._tmp, "w", meta_block_size=4 * 1024 ** 2)
@@ -295,15 +309,19 @@ class DatasetWriter:
         for name, unit in self.targets.items():
             d = g.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(8192,))
             d.attrs["unit"] = unit
-        return self
 
     def abort(self) -> None:
         """Close and delete the temporary file; nothing appears under ``path``."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+        try:
+            if self._file is not None:
+                f, self._file = self._file, None
+                _discard_writes(f)
+                with contextlib.suppress(Exception):
+                    f.close()
+        finally:
+            if self._tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self._tmp.unlink()
 
     def close(self) -> Path:
         """Write the splits, check consistency and move the file into place."""
@@ -321,9 +339,12 @@ class DatasetWriter:
             f.close()
             self._file = None
             os.replace(self._tmp, self.path)
-        except BaseException:
+        except BaseException as err:
             # A failed close (bad split indices, full disk) must not leave the .part file behind.
             self.abort()
+            io = _io_error(err, self.path)
+            if io is not err:
+                raise io from err
             raise
         return self.path
 
@@ -414,10 +435,16 @@ class DatasetWriter:
                    for parts in zip(*[[arr for _, arr in w] for w in self._pending])]
         dsets = [dset for dset, _ in self._pending[0]]
         start = self._written
-        for dset, col in zip(dsets, columns):
-            dset.resize(start + rows, axis=0)
-            dset[start:start + rows] = col[:rows]
-            dset.flush()  # out of the chunk cache now: the array's chunks are allocated together
+        try:
+            for dset, col in zip(dsets, columns):
+                dset.resize(start + rows, axis=0)
+                dset[start:start + rows] = col[:rows]
+                dset.flush()  # out of the chunk cache now: the array's chunks are allocated together
+        except (OSError, RuntimeError) as err:
+            io = _io_error(err, self.path)
+            if io is not err:
+                raise io from err
+            raise
         self._written += rows
         rest = [col[rows:] for col in columns]
         self._pending = [list(zip(dsets, rest))] if pending > rows else []
@@ -457,6 +484,41 @@ class DatasetWriter:
         if self._file is None:
             raise RuntimeError("DatasetWriter is not open; use it as a context manager or call open()")
         return self._file
+
+
+def _io_error(err: BaseException, path: Path) -> BaseException:
+    """An HDF5 write error as a plain ``OSError`` naming ``path``; other exceptions unchanged.
+
+    h5py reports a failed write (a full disk, a vanished folder) as an ``OSError`` or a
+    ``RuntimeError`` whose many-line message names the temporary file; the user knows the
+    final path, and the cause is the C library's error number inside the message.
+    """
+    if not isinstance(err, (OSError, RuntimeError)):
+        return err
+    code = getattr(err, "errno", None)
+    if not code:
+        found = re.search(r"errno = (\d+)", str(err))
+        code = int(found[1]) if found else None
+    if not code:
+        return err
+    return OSError(code, os.strerror(code), str(path))
+
+
+def _discard_writes(f: h5py.File) -> None:
+    """Point an open HDF5 file's descriptor at a sink, so that closing it writes nowhere.
+
+    Closing flushes HDF5's caches; on a full disk that fails, HDF5 keeps the file open and
+    crashes the interpreter at exit (a segmentation fault) when it tries again. The file
+    is being thrown away, so its last writes can go to an in-memory file (Linux) or the
+    null device instead.
+    """
+    with contextlib.suppress(Exception):
+        fd = f.id.get_vfd_handle()
+        sink = os.memfd_create("astroreg-discard") if hasattr(os, "memfd_create") else os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(sink, fd)
+        finally:
+            os.close(sink)
 
 
 def _check_keys(what: str, given: Mapping[str, Any], declared: Mapping[str, Any]) -> None:

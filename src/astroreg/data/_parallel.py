@@ -1,9 +1,22 @@
-"""Worker pools and ordered, chunked parallel maps for the ingest and simulation pipelines."""
+"""Worker pools and ordered, chunked parallel maps for the ingest and simulation pipelines.
+
+Worker processes never outlive the command that started them. On Linux each worker asks
+the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so ``kill -9``
+of the command takes its workers with it at once; elsewhere a worker notices the broken
+pipe to its dead parent when it asks for its next task and exits then. Workers ignore
+SIGINT: Ctrl-C in a terminal reaches the whole process group, and only the parent should
+react (by cancelling the queued tasks and shutting the pool down), not every worker with
+a traceback of its own.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from collections import deque
@@ -42,11 +55,67 @@ def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: 
                 f.cancel()
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit when the process that made the pool is gone.
+
+    Parameters
+    ----------
+    parent_pid : int
+        Process id of the command that created the pool.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The death signal is tied to the thread that forked this worker: ProcessPoolExecutor forks
+        # from the thread that submits, here the command's main thread, which lives as long as it does.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The parent may have died between the fork and the prctl above, too early for the signal
+    # (then this worker was re-parented); under forkserver the parent is the server, so ask
+    # after the command itself.
+    if os.getppid() != parent_pid and not _alive(parent_pid):
+        os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (a zombie counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to another user
+    return True
+
+
+def process_pool(workers: int, *, method: str | None = None) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process and ignore Ctrl-C.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes.
+    method : str, optional
+        Start method (``fork``, ``forkserver``, ``spawn``); the platform's default when None.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        Shut it down with ``shutdown(wait=True, cancel_futures=True)`` in a ``finally``.
+    """
+    ctx = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+
+
 def make_pool(parallel: str, workers: int, *, name: str = "astroreg") -> Executor | None:
     """A started pool of ``workers`` threads or processes (``parallel``), or None for one worker.
 
     Processes start by ``fork`` where that is safe (Linux, this process single-threaded),
     else ``forkserver`` or ``spawn``; the workers are started before any progress bar.
+    Worker processes die with this process (see the module docstring).
     """
     if workers <= 1:
         return None
@@ -58,7 +127,7 @@ def make_pool(parallel: str, workers: int, *, name: str = "astroreg") -> Executo
     single = threading.active_count() == 1 and sys.platform.startswith("linux")
     methods = multiprocessing.get_all_start_methods()
     method = "fork" if single and "fork" in methods else "forkserver" if "forkserver" in methods else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool = process_pool(workers, method=method)
     # Start the workers now, before the progress bars start their monitor thread.
     for f in [pool.submit(int, 0) for _ in range(workers)]:
         f.result()

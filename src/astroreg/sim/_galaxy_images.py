@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from astroreg.data import read_catalog
+from astroreg.data._parallel import process_pool
 from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
 from astroreg.sim._galaxy_catalog import (
     PAPER_COLUMNS,
@@ -285,7 +286,7 @@ def _in_order(settings: _Settings, catalog: pd.DataFrame, n_jobs: int, chunk_siz
         for start, rows in tasks:
             yield _render_chunk(settings, start, rows)
         return
-    executor = ProcessPoolExecutor(max_workers=n_jobs)
+    executor = process_pool(n_jobs)  # its workers die with this process
     pending: deque[Future] = deque()
     try:
         for start, rows in tasks:
