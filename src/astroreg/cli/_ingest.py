@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Any
 
+from astroreg.cli._common import positive_int
+
 _IMAGES_EPILOG = """\
 example (the galaxy-flux paper's layout: gal_morph.csv + NNNN.fits stamps):
   astroreg ingest images --catalog gal_morph.csv --images stamps/ --out data.h5 \\
@@ -105,9 +107,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
     splits.add_argument("--no-splits", action="store_true", help="store no splits")
     p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="threads reading FITS files (default: automatic; 1 = serial)")
-    p.add_argument("--chunk-size", type=int, default=256, metavar="N",
+    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="N",
                    help="stamps read and written per chunk (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
@@ -155,11 +157,11 @@ def _register_sdss(layouts: Any) -> None:
                         help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
     splits.add_argument("--no-splits", action="store_true", help="store no splits")
     p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="parallel workers (default: automatic, one per core; 1 = serial)")
     p.add_argument("--threads", action="store_true",
                    help="use threads rather than processes (faster on network file systems)")
-    p.add_argument("--chunk-size", type=int, default=256, metavar="N",
+    p.add_argument("--chunk-size", type=positive_int, default=256, metavar="N",
                    help="files read and written per chunk (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run_sdss_spectra)

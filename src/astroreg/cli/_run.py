@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astroreg.cli._common import add_command, parse_overrides
+from astroreg.cli._common import add_command, parse_overrides, positive_int
 
 
 def register(sub) -> None:
@@ -33,9 +33,9 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="astroreg dataset (.h5) to predict")
     p.add_argument("--out", required=True, help="output Parquet file")
     p.add_argument("--split", help="predict only this stored split")
-    p.add_argument("--chunk-size", type=int, default=None,
+    p.add_argument("--chunk-size", type=positive_int, default=None,
                    help="objects read at a time (bounds memory; default 4096 spectra or table rows, 2048 images)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="objects per forward pass (default: 256 for images, the whole chunk otherwise)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--backend", choices=["auto", "compile", "jit", "eager"], default="auto",

@@ -12,6 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from astroreg.cli._common import positive_int
+
 _DATASET_SUFFIXES = (".h5", ".hdf5")
 
 _GALAXY_EPILOG = """\
@@ -80,7 +82,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_GALAXY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--n", type=int, default=None, metavar="N",
+    p.add_argument("--n", type=positive_int, default=None, metavar="N",
                    help="galaxies to simulate; with --catalog, the first N rows (default: all rows)")
     p.add_argument("--catalog", default=None, metavar="FILE",
                    help="render the galaxies of this catalogue (CSV, FITS table or Parquet with the "
@@ -90,7 +92,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of parameters, PSFs and noise (default: %(default)s)")
     p.add_argument("--stamp-size", type=int, default=STAMP_SIZE, metavar="PIX",
                    help="stamp side in pixels (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: all cores)")
     p.add_argument("--noiseless", action="store_true", help="no noise: the PSF-convolved model only")
     p.add_argument("--gain", type=float, default=GAIN, metavar="E_PER_ADU",
@@ -111,11 +113,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=_STARS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("--n", type=int, required=True, metavar="N", help="number of stars (spectra)")
+    s.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of stars (spectra)")
     s.add_argument("--out", required=True, metavar="DIR",
                    help="folder for spectra/ and sspp-labels.fits (created if absent)")
     s.add_argument("--seed", type=int, default=0, help="seed of labels, noise and masks (default: %(default)s)")
-    s.add_argument("--jobs", type=int, default=None, metavar="N", help="worker processes (default: all cores)")
+    s.add_argument("--jobs", type=positive_int, default=None, metavar="N", help="worker processes (default: all cores)")
     s.add_argument("--label-noise", type=float, default=1.0, metavar="SCALE",
                    help="scale of the *_ADOP labels' errors against the truth (a fit to the spectrum "
                         "with priors); 0 = true labels "
