@@ -22,7 +22,7 @@ def trained_run(blob_dataset, tmp_path_factory):
 
 def test_run_folder_is_complete(trained_run):
     assert not trained_run.name.endswith(".partial")
-    for name in ("config.yaml", "model.pt", "preprocessors.joblib", "metrics.json", "predictions.parquet",
+    for name in ("config.yaml", "model.pt", "preprocessors.json", "metrics.json", "predictions.parquet",
                  "report.md", "history.csv", "environment.json", "splits.npz", "plots/loss_curves.png"):
         assert (trained_run / name).is_file(), name
     report = (trained_run / "report.md").read_text()

@@ -90,7 +90,7 @@ def test_model_info_has_size_and_speed_of_every_model(spectra_run):
 def test_network_baseline_has_its_own_run_folder(spectra_run, tmp_path):
     run, data = spectra_run
     sub = run / "baselines" / "dnn"
-    for name in ("config.yaml", "model.pt", "preprocessors.joblib", "history.csv", "splits.npz"):
+    for name in ("config.yaml", "model.pt", "preprocessors.json", "history.csv", "splits.npz"):
         assert (sub / name).is_file(), name
     assert len(pd.read_csv(sub / "history.csv")) == 2
     baseline = Run.open(sub)

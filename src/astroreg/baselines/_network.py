@@ -67,7 +67,7 @@ def run_network_baseline(
     :func:`derive_recipe` with the main run's splits (unless the overrides change
     ``max_train_objects``) and preprocessor (refitted only when the derived recipe would
     fit a different one). ``out_dir`` becomes a complete run folder (``config.yaml``,
-    ``model.pt``, ``preprocessors.joblib``, ``splits.npz``, ``history.csv``) that
+    ``model.pt``, ``preprocessors.json``, ``splits.npz``, ``history.csv``) that
     ``astroreg predict`` accepts.
 
     Parameters
@@ -114,7 +114,7 @@ def run_network_baseline(
     with atomic_path(out / "splits.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **sub_splits)
-    pre.save(out / "preprocessors.joblib")
+    pre.save(out / "preprocessors.json")
 
     fit = fit_network(derived, dataset, sub_splits, pre, out, progress=progress)
     save_model(out / "model.pt", fit.backbone, derived, pre.input_shape)

@@ -4,7 +4,7 @@ Layout::
 
     <run>/config.yaml            resolved recipe
     <run>/model.pt               network name, hyper-parameters, input shape, best weights
-    <run>/preprocessors.joblib   fitted input and target transforms
+    <run>/preprocessors.json     fitted input and target transforms (plain JSON)
     <run>/splits.npz             the train/val/test rows used
     <run>/history.csv            loss per epoch
     <run>/metrics.json           test metrics of the model and every baseline
@@ -14,15 +14,24 @@ Layout::
 
 A run is built in ``<run>.partial`` and renamed when complete, so a folder
 without that suffix is always whole.
+
+Opening a run folder runs no code from it: the preprocessing is JSON read into
+allow-listed classes, and ``model.pt`` is read with ``torch.load(weights_only=True)``
+(tensors and plain containers only), then checked before a network is built. An old
+folder with a pickled ``preprocessors.joblib`` is refused, never unpickled.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
+import pickle  # only for its exception class: nothing here unpickles
 import platform
 import shutil
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
@@ -33,9 +42,11 @@ from torch import nn
 
 from astroreg.config import Recipe, load_recipe
 from astroreg.data import atomic_path, atomic_write_text
-from astroreg.models import create_model
+from astroreg.models import create_model, list_models
 from astroreg.preprocess import RecipePreprocessor
-
+from astroreg.preprocess._serialise import FILE_NAME as PREPROCESSOR_FILE
+from astroreg.preprocess._serialise import OLD_FILE_NAME as OLD_PREPROCESSOR_FILE
+from astroreg.preprocess._serialise import old_file_message
 PARTIAL = ".partial"
 
 
@@ -77,13 +88,87 @@ def save_model(path: str | os.PathLike, backbone: nn.Module, recipe: Recipe, inp
     return Path(path)
 
 
-def load_model(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a saved network in eval mode on the CPU."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    net = create_model(payload["model"], input_shape=tuple(payload["input_shape"]),
-                       n_outputs=payload["n_outputs"], **payload["params"])
-    net.load_state_dict(payload["state_dict"])
+def load_model(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None = None,
+               n_outputs: int | None = None) -> nn.Module:
+    """Rebuild a saved network in eval mode on the CPU.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``model.pt`` written by :func:`save_model`.
+    input_shape, n_outputs : optional
+        What the run's preprocessor gives and expects; a file that disagrees is refused
+        before any network is built.
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated or corrupt, holds anything but tensors and plain data,
+        or its contents do not describe a registered network with matching weights.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # a doctored file draws torch's pickle-protocol warnings before the error below
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, KeyError, IndexError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as err:
+        raise ValueError(_bad_model(path, f"{type(err).__name__}: {_first_line(err)}")) from None
+    _check_model_payload(payload, path, input_shape, n_outputs)
+    try:
+        net = create_model(payload["model"], input_shape=tuple(payload["input_shape"]),
+                           n_outputs=payload["n_outputs"], **payload["params"])
+        net.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise ValueError(_bad_model(path, f"its weights do not fit network {payload['model']!r}: "
+                                          f"{_first_line(err)}")) from None
     return net.eval()
+
+
+_MAX_INPUT_VALUES = 10**8  # per object; a doctored shape must not make the network exhaust memory
+
+
+def _check_model_payload(payload, path: Path, input_shape, n_outputs) -> None:
+    """Raise ValueError unless ``payload`` has the keys and types :func:`save_model` writes."""
+    keys = {"model", "params", "input_shape", "n_outputs", "state_dict"}
+    if not isinstance(payload, dict) or not keys <= set(payload):
+        have = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(_bad_model(path, f"it holds {have}, not the keys {sorted(keys)}"))
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    shape, n_out, params = payload["input_shape"], payload["n_outputs"], payload["params"]
+    problems = []
+    if not isinstance(payload["model"], str) or payload["model"] not in list_models():
+        problems.append(f"model {payload['model']!r} is not one of {list_models()}")
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        problems.append("params is not a dict of named parameters")
+    if (not isinstance(shape, (tuple, list)) or not shape or not all(map(count, shape))
+            or math.prod(shape) > _MAX_INPUT_VALUES):
+        problems.append(f"input_shape {shape!r} is not a shape of positive integers")
+    elif input_shape is not None and tuple(shape) != tuple(input_shape):
+        problems.append(f"input_shape {tuple(shape)} differs from the preprocessor's {tuple(input_shape)}")
+    if not count(n_out):
+        problems.append(f"n_outputs {n_out!r} is not a positive integer")
+    elif n_outputs is not None and n_out != n_outputs:
+        problems.append(f"n_outputs {n_out} differs from the preprocessor's {n_outputs} target(s)")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        problems.append("state_dict is not a dict of named tensors")
+    if problems:
+        raise ValueError(_bad_model(path, "; ".join(problems)))
+
+
+def _bad_model(path: Path, detail: str) -> str:
+    return f"{path} is truncated or not an astroreg model file ({detail}); train the run again"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no detail"
 
 
 @dataclass
@@ -106,7 +191,9 @@ class Run:
         p = Path(path)
         if p.name.endswith(PARTIAL):
             raise ValueError(f"{p} is an unfinished run (interrupted or failing); train again")
-        missing = [f for f in ("config.yaml", "model.pt", "preprocessors.joblib") if not (p / f).exists()]
+        if (p / OLD_PREPROCESSOR_FILE).exists() and not (p / PREPROCESSOR_FILE).exists():
+            raise ValueError(old_file_message(p / OLD_PREPROCESSOR_FILE))
+        missing = [f for f in ("config.yaml", "model.pt", PREPROCESSOR_FILE) if not (p / f).exists()]
         if not p.is_dir() or missing:
             raise ValueError(
                 f"{p} is not a complete astroreg run folder (missing {missing or 'the folder'}); "
@@ -120,13 +207,17 @@ class Run:
         return load_recipe(self.path / "config.yaml")
 
     def load_network(self) -> nn.Module:
-        """The trained network (CPU, eval mode)."""
-        return load_model(self.path / "model.pt")
+        """The trained network (CPU, eval mode), checked against the run's preprocessor."""
+        pre = self.load_preprocessor()
+        return load_model(self.path / "model.pt", input_shape=pre.input_shape, n_outputs=len(pre.target_names))
 
     def load_preprocessor(self) -> RecipePreprocessor:
-        """The fitted preprocessing, loaded once per :class:`Run` (shared: do not modify it)."""
+        """The fitted preprocessing, loaded once per :class:`Run` (shared: do not modify it).
+
+        Read from ``preprocessors.json`` as data only (:meth:`RecipePreprocessor.load`).
+        """
         if self._preprocessor is None:
-            self._preprocessor = RecipePreprocessor.load(self.path / "preprocessors.joblib")
+            self._preprocessor = RecipePreprocessor.load(self.path / PREPROCESSOR_FILE)
         return self._preprocessor
 
     @property

@@ -162,7 +162,7 @@ def train_recipe(
                 np.savez(fh, **splits)
         atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
         pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
-        pre.save(partial / "preprocessors.joblib")
+        pre.save(partial / "preprocessors.json")
 
         fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
         save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)

@@ -6,12 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 from numpy.typing import NDArray
 
 from astroreg.config import Recipe
-from astroreg.data import Dataset, atomic_path
+from astroreg.data import Dataset, atomic_write_text
 from astroreg.data._ingest_spectra import (
     PREPARED_BAD_BITS,
     PREPARED_BAD_PIXELS,
@@ -19,6 +18,7 @@ from astroreg.data._ingest_spectra import (
     PREPARED_REDSHIFT,
     PREPARED_REST_FRAME,
 )
+from astroreg.preprocess import _serialise
 from astroreg.preprocess._spectra import (
     LogLamResampler,
     SpectrumStandardizer,
@@ -26,10 +26,12 @@ from astroreg.preprocess._spectra import (
     standardize_rows_,
 )
 from astroreg.preprocess._transforms import (
+    TARGET_TRANSFORMS,
     FeatureScaler,
     ImageNormalizer,
     TargetScaler,
     apply_target_transform,
+    check_scaler,
     invert_target_transform,
 )
 
@@ -64,7 +66,7 @@ class _LazyIds:
     predictions to Parquet; the target transforms need them only to name bad objects.
     """
 
-    def __init__(self, dataset: Dataset, rows: NDArray | None) -> None:
+    def __init__(self, dataset: Dataset, rows: NDArray | slice | None) -> None:
         self._dataset, self._rows, self._ids = dataset, rows, None
 
     def __getitem__(self, i):
@@ -73,6 +75,8 @@ class _LazyIds:
         return self._ids[i]
 
     def __len__(self) -> int:
+        if isinstance(self._rows, slice):
+            return len(range(len(self._dataset))[self._rows])
         return len(self._dataset) if self._rows is None else len(self._rows)
 
 
@@ -131,7 +135,7 @@ class RecipePreprocessor:
             self.images = ImageNormalizer(crop=recipe.inputs.crop, scale=p.scale, stretch=p.stretch,
                                           nonfinite=p.nonfinite)
             self.band_index = _band_index(recipe.inputs.bands, dataset)
-            self.images.fit(self._select_bands(dataset.read_images(sample)))
+            self.images.fit(self._select_bands(dataset.read_images(sample)), ids=_LazyIds(dataset, sample))
             b, h, w = dataset.image_spec.shape
             self.input_shape = self.images.output_shape((len(self.band_index or range(b)), h, w))
         elif modality == "tabular":
@@ -158,6 +162,7 @@ class RecipePreprocessor:
         else:
             raise ValueError(f"inputs.modality {modality!r} is not one of images, spectra, tabular")
         y = raw_targets(recipe, dataset, train_rows)
+        _check_target_spread(y, self.target_names, dataset)
         self.targets = TargetScaler(kind=recipe.preprocess.targets).fit(y)
         return self
 
@@ -175,7 +180,8 @@ class RecipePreprocessor:
         :func:`astroreg.models._fast.fold_standardization`); other inputs ignore it.
         """
         if self.modality == "images":
-            ids = dataset.ids[rows] if not isinstance(rows, slice) else None
+            # Bad images are named by id, whether rows is an index array or a slice of a chunk.
+            ids = _LazyIds(dataset, rows)
             return self.images.transform(self._select_bands(dataset.read_images(rows)), ids=ids)
         if self.modality == "spectra" and self.spectra_prepared(dataset):
             return self.prepared_inputs(dataset, rows, out=out, standardize=standardize)
@@ -315,18 +321,60 @@ class RecipePreprocessor:
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically with joblib (the scikit-learn convention)."""
-        with atomic_path(path) as tmp:
-            joblib.dump(self, tmp)
-        return Path(path)
+        """Write atomically as plain JSON (``preprocessors.json`` in a run folder).
+
+        The file holds data only: the fields, and each fitted transform as an
+        allow-listed class name, its parameters and its fitted arrays, so that
+        :meth:`load` runs no code from it (see :mod:`astroreg.preprocess._serialise`).
+        """
+        return atomic_write_text(path, _serialise.dumps(self))
 
     @staticmethod
     def load(path: str | os.PathLike) -> RecipePreprocessor:
-        """Read a preprocessor written by :meth:`save`."""
-        obj = joblib.load(path)
-        if not isinstance(obj, RecipePreprocessor):
-            raise ValueError(f"{path} does not hold an astroreg preprocessor")
-        return obj
+        """Read a preprocessor written by :meth:`save`, checking it before use.
+
+        Raises
+        ------
+        ValueError
+            If the file is truncated, not JSON, of another format version, names a class
+            astroreg does not store, lacks a field, or its fields do not fit together; or
+            if it is an old pickle (``preprocessors.joblib``), which is never unpickled.
+        """
+        return _serialise.load_json(path, RecipePreprocessor, check=RecipePreprocessor._check_loaded)
+
+    def _check_loaded(self) -> None:
+        """Raise ValueError unless the fields of a loaded preprocessor fit together.
+
+        The transforms are tried on one zero input of the stored shapes: a doctored
+        array of the wrong length fails here, not in the middle of a prediction.
+        """
+        n = len(self.target_names)
+        per_target = (self.target_transforms, self.target_units, self.target_sources, self.source_units)
+        if n == 0 or any(len(v) not in (0, n) for v in per_target) or len(self.target_transforms) != n:
+            raise ValueError(f"{n} target name(s) but per-target lists of lengths {[len(v) for v in per_target]}")
+        unknown = sorted(set(self.target_transforms) - set(TARGET_TRANSFORMS))
+        if unknown:
+            raise ValueError(f"target transforms {unknown} are not among {list(TARGET_TRANSFORMS)}")
+        if not self.input_shape or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape {self.input_shape} is not a shape")
+        need = {"images": self.images, "tabular": self.features, "spectra": self.spectra}
+        if self.modality not in need or need[self.modality] is None:
+            raise ValueError(f"modality {self.modality!r} without its transform")
+        for scaler in (self.targets, self.features):
+            if scaler is not None:
+                check_scaler(scaler)
+        self.targets.inverse_transform(self.targets.transform(np.zeros((1, n))))
+        zero = np.zeros((1, *self.input_shape))
+        if self.modality == "images":
+            self.images.transform(zero)
+        elif self.modality == "tabular":
+            self.features.transform(zero)
+        else:
+            grid = self.spectra._grid()
+            std = None if self.standardizer is None else self.standardizer.n_pixels_
+            if grid.shape != (self.spectra.n_pixels,) or {self.spectra.n_pixels, std or self.input_shape[0]} != {
+                    self.input_shape[0]}:
+                raise ValueError(f"spectra grid of {grid.shape} pixels does not give input_shape {self.input_shape}")
 
 
 def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
@@ -392,6 +440,29 @@ def _radial_velocity(dataset: Dataset, column: str, rows: NDArray, *,
             "or set preprocess.spectra.rest_frame_column: null"
         )
     return rv
+
+
+def _check_target_spread(y: NDArray, names: tuple[str, ...], dataset: Dataset) -> None:
+    """Refuse, before training, a target that has no labelled or no varying value on the training split.
+
+    A constant target cannot be learned: the scaler divides by a zero spread (scikit-learn
+    then uses 1), the network learns the constant and r2 comes out as 0, 1 or NaN, which
+    reads as a result. An error, not a warning, because the run would be wasted either way
+    and a warning is easy to miss in a long training log.
+    """
+    for j, name in enumerate(names):
+        known = y[:, j][np.isfinite(y[:, j])]
+        if known.size == 0:
+            raise ValueError(
+                f"target {name!r} has no labelled value (all NaN) on the training split of {dataset.path}; "
+                "drop it from the recipe's targets or fix the data"
+            )
+        if known.min() == known.max():
+            raise ValueError(
+                f"target {name!r} has the same value ({known[0]:.6g}) for all {known.size} labelled objects of the "
+                f"training split of {dataset.path}; a constant cannot be learned and its r2 would mean nothing: "
+                "drop it from the recipe's targets or fix the data"
+            )
 
 
 def _band_index(bands, dataset: Dataset) -> tuple[int, ...] | None:

@@ -19,6 +19,8 @@ _FORWARD = {
     "ln": np.log,
     "asinh": np.arcsinh,
 }
+TARGET_TRANSFORMS = tuple(_FORWARD)
+"""Names of the target transforms."""
 _INVERSE = {
     "none": lambda x: x,
     "log10": lambda x: np.power(10.0, x),
@@ -44,11 +46,19 @@ def apply_target_transform(values: NDArray, transform: str, *, name: str, ids: S
     Raises
     ------
     ValueError
-        If a logarithm meets values <= 0; the message names the first objects.
+        If a value is infinite (NaN is a missing label; inf is a fault of the data) or a
+        logarithm meets values <= 0; the message names the target and the first objects.
     """
     if transform not in _FORWARD:
         raise ValueError(f"unknown target transform {transform!r} for {name!r}; allowed: {sorted(_FORWARD)}")
     values = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(np.isinf(values))
+    if bad.size:
+        which = [str(ids[i]) for i in bad[:5]] if ids is not None else bad[:5].tolist()
+        raise ValueError(
+            f"target {name!r}: {bad.size} value(s) are infinite (objects {which}); a label must be finite, "
+            "or NaN where it is missing: fix or drop those objects in the dataset"
+        )
     if transform in ("log10", "ln"):
         bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
         if bad.size:
@@ -65,8 +75,23 @@ def invert_target_transform(values: NDArray, transform: str) -> NDArray:
     return _INVERSE[transform](np.asarray(values, dtype=np.float64))
 
 
+_SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "none": None}
+
+
 def _make_scaler(kind: str):
-    return {"standard": StandardScaler(), "robust": RobustScaler(), "none": None}[kind]
+    if kind not in _SCALERS:
+        raise ValueError(f"scaler kind {kind!r} is not one of {list(_SCALERS)}")
+    return None if _SCALERS[kind] is None else _SCALERS[kind]()
+
+
+def check_scaler(scaler: TargetScaler | FeatureScaler) -> None:
+    """Raise ValueError unless a (loaded) scaler's fitted estimator is the one its ``kind`` names."""
+    want = _make_scaler(scaler.kind)
+    if type(scaler.scaler_) is not type(want):
+        raise ValueError(
+            f"{type(scaler).__name__} of kind {scaler.kind!r} holds a {type(scaler.scaler_).__name__}, "
+            f"not a {type(want).__name__}"
+        )
 
 
 @dataclass
@@ -85,10 +110,20 @@ class TargetScaler:
     scaler_: object | None = field(default=None, init=False)
 
     def fit(self, y: NDArray) -> TargetScaler:
-        """Fit on training targets of shape (n, n_targets)."""
+        """Fit on training targets of shape (n, n_targets).
+
+        Raises
+        ------
+        ValueError
+            If a target is infinite somewhere (NaN is a missing value, inf is not).
+        """
+        y = np.asarray(y, dtype=np.float64)
+        if np.isinf(y).any():
+            cols = np.flatnonzero(np.isinf(y).reshape(len(y), -1).any(axis=0)).tolist()
+            raise ValueError(f"targets in columns {cols} are infinite; use NaN for a missing value")
         self.scaler_ = _make_scaler(self.kind)
         if self.scaler_ is not None:
-            self.scaler_.fit(np.asarray(y, dtype=np.float64))
+            self.scaler_.fit(y)
         return self
 
     def transform(self, y: NDArray) -> NDArray[np.float32]:
@@ -148,9 +183,12 @@ class ImageNormalizer:
         b, h, w = shape
         return (b, self.crop, self.crop) if self.crop else (b, h, w)
 
-    def fit(self, images: NDArray) -> ImageNormalizer:
-        """Fit the per-band scale on a sample of training images, shape (n, bands, H, W)."""
-        x = self._clean(self._crop(np.asarray(images, dtype=np.float32)), ids=None)
+    def fit(self, images: NDArray, ids: Sequence[str] | None = None) -> ImageNormalizer:
+        """Fit the per-band scale on a sample of training images, shape (n, bands, H, W).
+
+        ``ids``, the objects' ids (length n), name bad images in error messages.
+        """
+        x = self._clean(self._crop(np.asarray(images, dtype=np.float32)), ids=ids)
         flat = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype(np.float64)
         if self.scale == "global_std":
             s = flat.std(axis=1)
