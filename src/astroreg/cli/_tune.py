@@ -14,13 +14,15 @@ def register(sub) -> None:
         help="search the recipe's tuning.space with Optuna (TPE or GP, median pruning, resumable SQLite study); "
              "write the best recipe, trials.csv and the optimisation history",
         example="astroreg tune recipes/stellar-params.yaml --trials 50 --data data/sdss-stars.h5\n"
-                "  (stop it any time; the same command resumes the study, and more processes may join it)",
+                "  (stop it any time; the same command resumes the study, and more processes may join it;\n"
+                "  each trial draws new values, seeded by tuning.seed and its trial number)",
     )
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (needs a tuning section)")
     p.add_argument("--trials", type=int, help="finished (complete or pruned) trials the study should reach "
                                               "(default: tuning.trials); a resumed study runs only the missing ones")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
-    p.add_argument("--storage", help="SQLite file or Optuna storage URL "
+    p.add_argument("--storage", help="SQLite file (a new one or a study database; any other "
+                                     "file is refused and left untouched) or Optuna storage URL "
                                      "(default: tuning.storage, else runs/<recipe name>-tuning.db)")
     p.add_argument("--study-name", help="study in the storage (default: tuning.study_name, else the recipe name)")
     p.add_argument("--sampler", choices=["tpe", "gp"], help="default: tuning.sampler")
@@ -29,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-trial log lines")
+    p.add_argument("--force-resume", action="store_true",
+                   help="join an existing study even if it was made with other recipe settings or another dataset "
+                        "(by default that is refused, since its trials would not be comparable; a study records "
+                        "both when it is created)")
     p.set_defaults(func=_tune)
 
 
@@ -39,7 +45,7 @@ def _tune(args) -> int:
     recipe = load_recipe(args.recipe, parse_overrides(args.set))
     res = tune_recipe(recipe, trials=args.trials, data=args.data, storage=args.storage, study_name=args.study_name,
                       sampler=args.sampler, out_dir=args.out, runs_root=args.runs, timeout=args.timeout,
-                      progress=not args.quiet)
+                      progress=not args.quiet, force_resume=args.force_resume)
     states = {}
     for t in res.study.get_trials(deepcopy=False):
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1

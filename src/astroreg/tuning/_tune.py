@@ -35,6 +35,9 @@ from astroreg.config._recipe import SearchDimension
 from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.models import get_model_entry
 from astroreg.preprocess import RecipePreprocessor, check_targets_present
+from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
+from astroreg.tuning._sampler import make_sampler
+from astroreg.tuning._storage import is_file_fault, resolve_storage, storage_error, storage_errors
 
 log = logging.getLogger(__name__)
 
@@ -183,24 +186,16 @@ def tuning_base(recipe: Recipe) -> Recipe:
     return base
 
 
-def resolve_storage(storage: str | os.PathLike | None, recipe_name: str, runs_root: str | os.PathLike = "runs") -> str:
-    """An Optuna storage URL: a URL as given, a file path as ``sqlite:///<absolute path>``.
-
-    The default is ``<runs_root>/<recipe name>-tuning.db``; the folder of a SQLite file is created.
-    """
-    if storage is None:
-        storage = Path(runs_root) / f"{recipe_name}-tuning.db"
-    text = str(storage)
-    if "://" in text:
-        return text
-    path = Path(text).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
 def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSampler | None = None,
                pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    """Create or load a study in an RDB storage with heartbeats, and fail the stale trials of dead processes."""
+    """Create or load a study in an RDB storage with heartbeats, and fail the stale trials of dead processes.
+
+    Raises
+    ------
+    ValueError
+        When the database cannot be opened or written (read-only, full, damaged, unreachable);
+        the message names the storage and the database's cause.
+    """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     for attempt in range(3):
         try:
@@ -212,34 +207,17 @@ def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSample
                                             sampler=sampler, pruner=pruner, load_if_exists=True)
                 optuna.storages.fail_stale_trials(study)
             return study
-        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
             # Processes started together race to create the tables of a new storage; the loser retries
-            # (optuna reports some SQLAlchemy errors as StorageInternalError).
-            if attempt == 2:
-                raise
+            # (optuna reports some SQLAlchemy errors as StorageInternalError). A refusing file system does
+            # not get better by waiting.
+            if attempt == 2 or is_file_fault(err):
+                converted = storage_error(err, url)
+                if converted is None:
+                    raise
+                raise converted from err
             time.sleep(1.0 + attempt)
     raise AssertionError("unreachable")
-
-
-def make_sampler(name: Literal["tpe", "gp"], *, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
-    """The TPE sampler or the Gaussian-process sampler (needs torch and scipy)."""
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
-    if name == "gp":
-        # Optional speed-up only; the sequential fallback gives the same suggestions.
-        logging.getLogger("optuna._gp.batched_lbfgsb").addFilter(lambda r: "greenlet" not in r.getMessage())
-        gp = getattr(optuna.samplers, "GPSampler", None)
-        if gp is None:
-            raise ValueError(f"sampler 'gp' needs optuna >= 3.6 (installed: {optuna.__version__}); "
-                             "upgrade optuna or use --sampler tpe")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return gp(seed=seed, n_startup_trials=startup_trials, deterministic_objective=False)
-        except ImportError as err:
-            raise ValueError(f"sampler 'gp' is unavailable: {err}; install torch and scipy or use --sampler tpe") \
-                from None
-    raise ValueError(f"unknown sampler {name!r}; choose 'tpe' or 'gp'")
 
 
 def _data_signature(recipe: Recipe) -> str:
@@ -419,6 +397,7 @@ def tune_recipe(
     runs_root: str | os.PathLike = "runs",
     timeout: float | None = None,
     progress: bool = True,
+    force_resume: bool = False,
 ) -> TuneResult:
     """Search the recipe's ``tuning.space`` with Optuna until the study has ``trials`` finished trials.
 
@@ -426,6 +405,13 @@ def tune_recipe(
     several processes may run it on one study at once (the RDB storage serialises them).
     Trials left RUNNING by a dead process are marked FAIL once their heartbeat is
     ``GRACE_S`` seconds old; until then they are neither counted nor used by the sampler.
+
+    Trial ``n`` draws its parameters with a seed made from ``(tuning.seed, n)``, so every
+    trial of a study draws anew, whichever process runs it and however often the study
+    is resumed, and a study run again from scratch repeats its random (startup) trials.
+    A new study records the recipe settings its trials depend on and a fingerprint of
+    the dataset (ids, splits, labels); joining it with different ones is refused unless
+    ``force_resume`` is true.
 
     Parameters
     ----------
@@ -450,10 +436,20 @@ def tune_recipe(
         Stop starting new trials after this many seconds.
     progress : bool
         Show a progress bar over the trials and Optuna's per-trial log lines.
+    force_resume : bool
+        Join an existing study even if it was made with other recipe settings or data
+        (a warning names the differences).
 
     Returns
     -------
     TuneResult
+
+    Raises
+    ------
+    ValueError
+        For a recipe without a tuning space, a storage that is not a SQLite database or
+        cannot be written, a study made with other settings or data (unless
+        ``force_resume``), or a study without a complete trial.
 
     Examples
     --------
@@ -485,12 +481,13 @@ def tune_recipe(
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=tc.startup_trials, n_warmup_steps=PRUNE_WARMUP_EPOCHS)
               if prune else optuna.pruners.NopPruner())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(url, name, sampler=smp, pruner=pruner)
-    missing = trials - n_finished(study)
-    try:
-        if missing > 0:
-            with Dataset(data_path) as ds:
-                check_targets_present(base, ds)
+    with Dataset(data_path) as ds, storage_errors(url):
+        check_targets_present(base, ds)
+        study = open_study(url, name, sampler=smp, pruner=pruner)
+        check_study(study, recipe_settings(base), dataset_fingerprint(ds), force=force_resume)
+        missing = trials - n_finished(study)
+        try:
+            if missing > 0:
                 objective = make_objective(base, ds)
                 stop = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
                 with warnings.catch_warnings():
@@ -499,14 +496,14 @@ def tune_recipe(
                     study.optimize(objective, n_trials=missing, timeout=timeout,
                                    callbacks=[stop, _print_trial] if progress else [stop],
                                    show_progress_bar=progress, gc_after_trial=True)
-        else:
-            log.info("study %r already has %d finished trials (asked for %d)", name, trials - missing, trials)
-    finally:
-        # Also on Ctrl-C: whatever finished is summarised; the study itself is already stored.
-        paths = write_outputs(recipe, study, out) if study.get_trials(deepcopy=False, states=FINISHED) else None
-    if paths is None or paths["best_recipe"] is None:
-        raise ValueError(f"study {name!r} in {url} has no complete trial yet (all pruned or failed); "
-                         "run more trials or loosen tuning.pruner")
+            else:
+                log.info("study %r already has %d finished trials (asked for %d)", name, trials - missing, trials)
+        finally:
+            # Also on Ctrl-C: whatever finished is summarised; the study itself is already stored.
+            paths = write_outputs(recipe, study, out) if study.get_trials(deepcopy=False, states=FINISHED) else None
+        if paths is None or paths["best_recipe"] is None:
+            raise ValueError(f"study {name!r} in {url} has no complete trial yet (all pruned or failed); "
+                             "run more trials or loosen tuning.pruner")
     done = study.get_trials(deepcopy=False, states=FINISHED)
     secs = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     _, best = best_recipe(recipe, study)
