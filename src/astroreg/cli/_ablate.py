@@ -13,7 +13,11 @@ def register(sub) -> None:
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. stellar-params)")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
     p.add_argument("--runs", default="runs", help="parent of the output folder (default: ./runs)")
-    p.add_argument("--out", help="exact output folder (default: <runs>/<name>-ablation-<stamp>)")
+    p.add_argument("--out", help="exact output folder (default: <runs>/<name>-ablation-<stamp>); "
+                                 "it must not exist (or be empty) unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous ablation folder (one with ablation.csv and ablation.json), "
+                        "once the new one is complete; any other existing folder is refused")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="train only these variants (and the full model)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -27,7 +31,7 @@ def _ablate(args) -> int:
 
     recipe = load_recipe(args.recipe, parse_overrides(args.set))
     folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
-                           progress=not args.quiet, only=args.only)
+                           progress=not args.quiet, only=args.only, overwrite=args.overwrite)
     table = read_ablation(folder)
     shown = [c for c in table.columns if c not in ("description", "objects_per_s")]
     print(f"\n{recipe.name}: ablations on the {recipe.evaluation.split} split (relative to the full model)")

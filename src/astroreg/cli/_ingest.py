@@ -10,6 +10,7 @@ Subcommands, one per input layout:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -52,6 +53,13 @@ ingested, 1 when none could be, 2 for bad arguments or catalogue columns.
 """
 
 
+_OVERWRITE_HELP = ("let --out replace a previous astroreg dataset (and its ingest report); any other file, "
+                   "and the inputs, are never replaced. Without it an existing --out is refused")
+
+_SPECTRUM_BYTES_PER_PIXEL = 12  # float32 flux and ivar, uint32 mask
+_SDSS_NATIVE_PIXELS = 4700  # SDSS's common log-wavelength grid covers ~3550-10400 Angstrom in ~4650 pixels
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``ingest`` command (with its ``images`` and ``sdss-spectra`` subcommands) to a CLI.
 
@@ -86,6 +94,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="catalogue: .csv .txt .fits .fit .fits.gz .parquet .pq")
     p.add_argument("--images", required=True, metavar="DIR", help="folder with the FITS stamps")
     p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. data.h5")
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     p.add_argument("--target", action="append", required=True, type=_target, metavar="NAME[:UNIT]",
                    dest="targets", help="target column and its unit, e.g. total_flux:ADU (repeat for more)")
     p.add_argument("--file-column", default="file_name", metavar="COL",
@@ -133,6 +142,7 @@ def _register_sdss(layouts: Any) -> None:
     p.add_argument("--catalog", required=True, metavar="FILE",
                    help="labels: .fits .fit .fits.gz .csv .txt .parquet .pq")
     p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. stars.h5")
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     ids = p.add_mutually_exclusive_group()
     ids.add_argument("--id-columns", nargs=3, default=list(SDSS_ID_COLUMNS), metavar=("PLATE", "MJD", "FIBER"),
                      help=f"catalogue columns with plate, MJD and fiber (default: {' '.join(SDSS_ID_COLUMNS)})")
@@ -179,23 +189,30 @@ def run_sdss_spectra(args: argparse.Namespace) -> int:
     if args.grid is not None:
         lo, hi, n = args.grid
         grid = (lo, hi, int(n)) if n == int(n) else args.grid
-    return _exit_status("sdss-spectra", lambda: ingest_sdss_spectra(
-        args.spectra,
-        args.catalog,
-        args.out,
-        id_columns=tuple(args.id_columns),
-        id_column=args.id_column,
-        targets=dict(args.targets) if args.targets else SSPP_TARGETS,
-        grid=grid,
-        rest_frame=args.rest_frame,
-        min_good_fraction=args.min_good_fraction,
-        split_fractions=_split_fractions(args),
-        seed=args.seed,
-        n_jobs=args.jobs,
-        parallel="threads" if args.threads else "processes",
-        chunk_size=args.chunk_size,
-        progress=not args.quiet,
-    ))
+
+    def ingest():
+        files = _count_files(args.spectra, lambda name: name.startswith("spec-") and ".fit" in name, recursive=True)
+        pixels = int(grid[2]) if grid is not None else _SDSS_NATIVE_PIXELS
+        _check_out(args, [args.catalog, args.spectra], files * pixels * _SPECTRUM_BYTES_PER_PIXEL)
+        return ingest_sdss_spectra(
+            args.spectra,
+            args.catalog,
+            args.out,
+            id_columns=tuple(args.id_columns),
+            id_column=args.id_column,
+            targets=dict(args.targets) if args.targets else SSPP_TARGETS,
+            grid=grid,
+            rest_frame=args.rest_frame,
+            min_good_fraction=args.min_good_fraction,
+            split_fractions=_split_fractions(args),
+            seed=args.seed,
+            n_jobs=args.jobs,
+            parallel="threads" if args.threads else "processes",
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+        )
+
+    return _exit_status("sdss-spectra", ingest)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,24 +223,68 @@ def run(args: argparse.Namespace) -> int:
     """
     from astroreg.data._ingest_images import ingest_image_folder
 
-    return _exit_status("images", lambda: ingest_image_folder(
-        args.catalog,
-        args.images,
-        args.out,
-        file_column=args.file_column,
-        targets=dict(args.targets),
-        tabular=[] if args.no_tabular else args.tabular,
-        id_column=args.id_column,
-        crop=args.crop,
-        band=args.band,
-        pixel_scale=args.pixel_scale,
-        unit=args.unit,
-        split_fractions=_split_fractions(args),
-        seed=args.seed,
-        n_jobs=args.jobs,
-        chunk_size=args.chunk_size,
-        progress=not args.quiet,
-    ))
+    def ingest():
+        stamps = _count_files(args.images, lambda name: ".fit" in name.lower())
+        per_object = 4 * args.crop ** 2 if args.crop else _mean_size(args.images)
+        _check_out(args, [args.catalog, args.images], stamps * per_object)
+        return ingest_image_folder(
+            args.catalog,
+            args.images,
+            args.out,
+            file_column=args.file_column,
+            targets=dict(args.targets),
+            tabular=[] if args.no_tabular else args.tabular,
+            id_column=args.id_column,
+            crop=args.crop,
+            band=args.band,
+            pixel_scale=args.pixel_scale,
+            unit=args.unit,
+            split_fractions=_split_fractions(args),
+            seed=args.seed,
+            n_jobs=args.jobs,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+        )
+
+    return _exit_status("images", ingest)
+
+
+def _check_out(args: argparse.Namespace, inputs: list, needed_bytes: float) -> None:
+    """Refuse, before reading anything, an --out that is an input, exists, is a folder or will not fit."""
+    from astroreg.data import check_output_file
+    from astroreg.data._ingest_images import REPORT_SUFFIX
+
+    check_output_file(args.out, kind="dataset", inputs=inputs, overwrite=args.overwrite, needed_bytes=needed_bytes)
+    # The report belongs to its dataset: a previous report is replaced, any other file refused.
+    check_output_file(args.out + REPORT_SUFFIX, kind="ingest-report", inputs=inputs, overwrite=True)
+
+
+def _count_files(folder: str, keep, *, recursive: bool = False) -> int:
+    """Number of files in ``folder`` whose name passes ``keep`` (0 for a folder that is missing)."""
+    n = 0
+    try:
+        if recursive:
+            for _, _, names in os.walk(folder):
+                n += sum(1 for name in names if keep(name))
+        else:
+            with os.scandir(folder) as it:
+                n = sum(1 for e in it if keep(e.name))
+    except OSError:
+        return 0
+    return n
+
+
+def _mean_size(folder: str) -> float:
+    """Mean size in bytes of the FITS files of ``folder`` (uncropped stamps are stored about as large)."""
+    sizes = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if ".fit" in e.name.lower() and len(sizes) < 1000:
+                    sizes.append(e.stat().st_size)
+    except OSError:
+        return 0.0
+    return sum(sizes) / len(sizes) if sizes else 0.0
 
 
 def _split_fractions(args: argparse.Namespace):

@@ -13,7 +13,10 @@ def register(sub) -> None:
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. galaxy-flux)")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
     p.add_argument("--runs", default="runs", help="parent folder of the run (default: ./runs)")
-    p.add_argument("--run-dir", help="exact run folder to write")
+    p.add_argument("--run-dir", help="exact run folder to write; it must not exist (or be empty) unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --run-dir replace a previous run folder (one with config.yaml, model.pt and the "
+                        "preprocessors), once the new run is complete; any other existing folder is refused")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
@@ -23,7 +26,10 @@ def register(sub) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("--data", help="dataset (default: the run's own)")
     p.add_argument("--split", help="stored split to use (default: the run's test rows, or all rows of --data)")
-    p.add_argument("--out", help="metrics JSON to write (default: <run>/evaluation/<data>.json)")
+    p.add_argument("--out", help="metrics JSON to write, predictions beside it as .parquet "
+                                 "(default: <run>/evaluation/<data>.json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous metrics JSON and predictions file; other files are refused")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
 
@@ -31,7 +37,9 @@ def register(sub) -> None:
                     example="astroreg predict runs/galaxy-flux-20261122-101500 --data new.h5 --out pred.parquet")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", required=True, help="astroreg dataset (.h5) to predict")
-    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--out", required=True, help="output Parquet file (.parquet); must not exist unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous astroreg predictions file; other files are refused")
     p.add_argument("--split", help="predict only this stored split")
     p.add_argument("--chunk-size", type=positive_int, default=None,
                    help="objects read at a time (bounds memory; default 4096 spectra or table rows, 2048 images)")
@@ -70,7 +78,8 @@ def _train(args) -> int:
     from astroreg.pipeline import train_recipe
 
     recipe = load_recipe(args.recipe, parse_overrides(args.set))
-    run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet)
+    run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet,
+                       overwrite=args.overwrite)
     print_comparison(run)
     return 0
 
@@ -79,7 +88,8 @@ def _evaluate(args) -> int:
     from astroreg.evaluation import comparison_table, format_table
     from astroreg.pipeline import evaluate_run
 
-    metrics, path = evaluate_run(args.run, args.data, split=args.split, out=args.out, progress=not args.quiet)
+    metrics, path = evaluate_run(args.run, args.data, split=args.split, out=args.out, progress=not args.quiet,
+                                 overwrite=args.overwrite)
     print(format_table(comparison_table(metrics)))
     print(f"\nmetrics: {path}")
     return 0
@@ -90,6 +100,6 @@ def _predict(args) -> int:
 
     out = predict(args.run, args.data, args.out, split=args.split, chunk_size=args.chunk_size,
                   batch_size=args.batch_size, device=args.device, backend=args.backend,
-                  progress=not args.quiet)
+                  progress=not args.quiet, overwrite=args.overwrite)
     print(f"predictions: {out}")
     return 0

@@ -9,12 +9,15 @@ Subcommands, one per survey:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from astroreg.cli._common import positive_int
 
 _DATASET_SUFFIXES = (".h5", ".hdf5")
+_FITS_HEADERS = 2 * 2880  # bytes of the primary header and padding of one stamp file
+_SPECTRUM_FILE = 140_000  # bytes of one mock spec-*.fits (COADD + SPECOBJ HDUs of ~3850 pixels)
 
 _GALAXY_EPILOG = """\
 examples:
@@ -89,6 +92,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "paper's columns) instead of drawing parameters")
     p.add_argument("--out", required=True, metavar="PATH",
                    help="a .h5 dataset file, or a folder for FITS stamps + gal_morph.csv")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous mock of this kind (an astroreg dataset, or a folder with "
+                        "gal_morph.csv), once the new one is complete; any other existing file or folder is refused")
     p.add_argument("--seed", type=int, default=0, help="seed of parameters, PSFs and noise (default: %(default)s)")
     p.add_argument("--stamp-size", type=int, default=STAMP_SIZE, metavar="PIX",
                    help="stamp side in pixels (default: %(default)s)")
@@ -116,6 +122,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of stars (spectra)")
     s.add_argument("--out", required=True, metavar="DIR",
                    help="folder for spectra/ and sspp-labels.fits (created if absent)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous sdss-stars mock (a folder with sspp-labels.fits and spectra/), "
+                        "once the new one is complete; any other existing folder is refused")
     s.add_argument("--seed", type=int, default=0, help="seed of labels, noise and masks (default: %(default)s)")
     s.add_argument("--jobs", type=positive_int, default=None, metavar="N", help="worker processes (default: all cores)")
     s.add_argument("--label-noise", type=float, default=1.0, metavar="SCALE",
@@ -133,7 +142,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate galaxy-images``; returns the exit status."""
-    from astroreg.sim import simulate_galaxy_images
+    from astroreg.data import check_output_dir, check_output_file, claim_dir, remove_claimed, replace_dir
 
     if args.n is None and args.catalog is None:
         raise ValueError("give --n (galaxies to draw) or --catalog (a catalogue to render), or both")
@@ -145,23 +154,50 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.exact:
         kwargs.update(sersic_step=None, fast=False)
+    per_object = 4 * args.stamp_size ** 2
+    if is_dataset:
+        check_output_file(out, kind="dataset", inputs=[args.catalog], overwrite=args.overwrite,
+                          needed_bytes=(args.n or 0) * per_object)
+    else:
+        check_output_dir(out, kind="galaxy-images", inputs=[args.catalog], overwrite=args.overwrite,
+                         needed_bytes=(args.n or 0) * (per_object + _FITS_HEADERS))
+    from astroreg.sim import simulate_galaxy_images  # GalSim loads slowly: only once the output is fine
+
     if is_dataset:
         cat = simulate_galaxy_images(args.n, dataset=out, **kwargs)
         print(f"wrote {len(cat)} galaxies to the dataset {out}")
-    else:
-        cat = simulate_galaxy_images(args.n, out_dir=out, **kwargs)
-        print(f"wrote {len(cat)} FITS stamps and gal_morph.csv to {out}")
+        return 0
+    partial = claim_dir(out)
+    try:
+        cat = simulate_galaxy_images(args.n, out_dir=partial, **kwargs)
+    except BaseException:
+        remove_claimed(partial)  # ours: claimed above
+        raise
+    out = replace_dir(partial, kind="galaxy-images", overwrite=args.overwrite)
+    print(f"wrote {len(cat)} FITS stamps and gal_morph.csv to {out}")
     return 0
 
 
 def run_stars(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate sdss-stars``; returns the exit status."""
-    from astroreg.sim import simulate_sdss_stars
+    from astroreg.data import check_output_dir, claim_dir, remove_claimed, replace_dir
 
-    survey = simulate_sdss_stars(
-        args.n, args.out, seed=args.seed, n_jobs=args.jobs, label_noise=args.label_noise,
-        missing_fraction=args.missing_fraction, resolution=args.resolution, progress=not args.quiet,
-    )
+    out = Path(args.out)
+    check_output_dir(out, kind="sdss-stars", overwrite=args.overwrite, needed_bytes=args.n * _SPECTRUM_FILE)
+    from astroreg.sim import simulate_sdss_stars  # only once the output is fine
+
+    partial = claim_dir(out)
+    try:
+        survey = simulate_sdss_stars(
+            args.n, partial, seed=args.seed, n_jobs=args.jobs, label_noise=args.label_noise,
+            missing_fraction=args.missing_fraction, resolution=args.resolution, progress=not args.quiet,
+        )
+    except BaseException:
+        remove_claimed(partial)  # ours: claimed above
+        raise
+    out = replace_dir(partial, kind="sdss-stars", overwrite=args.overwrite)
+    survey = dataclasses.replace(survey, out_dir=out, spectra_dir=out / survey.spectra_dir.relative_to(partial),
+                                 labels_path=out / survey.labels_path.relative_to(partial))
     print(f"wrote {survey.n_spectra} spectra to {survey.spectra_dir} and their labels to {survey.labels_path}")
     print(f"next: {survey.ingest_command()}")
     return 0

@@ -31,18 +31,21 @@ from typing import Literal
 PARTIAL = ".partial"
 """Suffix of a folder output under construction."""
 
-OutputKind = Literal["dataset", "predictions", "metrics", "run", "ablation", "galaxy-images", "sdss-stars"]
+OutputKind = Literal["dataset", "predictions", "metrics", "ingest-report", "run", "ablation", "galaxy-images",
+                     "sdss-stars"]
 
 _SUFFIXES: dict[str, tuple[str, ...]] = {
     "dataset": (".h5", ".hdf5"),
     "predictions": (".parquet",),
     "metrics": (".json",),
+    "ingest-report": (".json",),
 }
 
 _LABELS = {
     "dataset": "astroreg dataset",
     "predictions": "predictions file",
     "metrics": "metrics file",
+    "ingest-report": "ingest report",
     "run": "run folder",
     "ablation": "ablation folder",
     "galaxy-images": "galaxy-images mock folder",
@@ -115,6 +118,18 @@ def is_metrics_file(path: str | os.PathLike) -> bool:
     return isinstance(obj, dict) and {"split", "models"} <= set(obj)
 
 
+def is_ingest_report(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the JSON report of ``astroreg ingest`` (keys ``out`` and ``n_ok``)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(obj, dict) and {"out", "n_ok"} <= set(obj)
+
+
 def is_galaxy_mock_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder written by ``astroreg simulate galaxy-images`` (it holds ``gal_morph.csv``)."""
     return Path(path).is_dir() and (Path(path) / "gal_morph.csv").is_file()
@@ -130,6 +145,7 @@ _RECOGNISERS: dict[str, Callable[[Path], bool]] = {
     "dataset": is_dataset_file,
     "predictions": is_predictions_file,
     "metrics": is_metrics_file,
+    "ingest-report": is_ingest_report,
     "run": is_run_folder,
     "ablation": is_ablation_folder,
     "galaxy-images": is_galaxy_mock_folder,
@@ -140,6 +156,7 @@ _WHAT_MAKES = {
     "dataset": "an HDF5 file with astroreg_format = 'astroreg-dataset'",
     "predictions": "a Parquet file with an 'id' and '<target>_pred' columns",
     "metrics": "a JSON object with 'split' and 'models'",
+    "ingest-report": "a JSON object with 'out' and 'n_ok'",
     "run": "a folder with config.yaml, model.pt and preprocessors.json",
     "ablation": "a folder with ablation.csv and ablation.json",
     "galaxy-images": "a folder with gal_morph.csv",
@@ -149,6 +166,10 @@ _WHAT_MAKES = {
 
 def _label(kind: str) -> str:
     return _LABELS[kind]
+
+
+def _article(kind: str) -> str:
+    return "an" if _LABELS[kind][0] in "aeiou" else "a"
 
 
 def _is_empty_dir(p: Path) -> bool:
@@ -179,21 +200,26 @@ def check_not_input(path: str | os.PathLike, inputs: Sequence[str | os.PathLike 
     Raises
     ------
     ValueError
-        If ``path`` is an input, or a folder that contains an input.
+        If ``path`` exists and is an input, a file in an input folder, or a folder that
+        contains an input.
     """
     out = Path(path)
+    if not (out.exists() or out.is_symlink()):
+        return  # a new file cannot be an input
     for item in inputs:
         if item is None:
             continue
         src = Path(item)
-        if not (out.exists() or out.is_symlink()):
+        if not src.exists():
             continue
-        if _same(out, src):
+        inside = src.is_dir() and out.resolve().is_relative_to(src.resolve())
+        if _same(out, src) or inside:
+            what = f"({src})" if not inside or _same(out, src) else f"(a file in the input folder {src})"
             raise ValueError(
-                f"output {out} is one of this command's inputs ({src}); astroreg never writes over its "
+                f"output {out} is one of this command's inputs {what}; astroreg never writes over its "
                 "inputs, even with --overwrite: choose another output path"
             )
-        if out.is_dir() and src.exists() and out.resolve() in src.resolve().parents:
+        if out.is_dir() and src.resolve().is_relative_to(out.resolve()):
             raise ValueError(
                 f"output {out} contains this command's input {src}; astroreg never replaces its inputs, "
                 "even with --overwrite: choose another output path"
@@ -295,7 +321,7 @@ def _children(p: Path, limit: int = 1000) -> list[Path]:
 def check_output_file(
     path: str | os.PathLike,
     *,
-    kind: Literal["dataset", "predictions", "metrics"],
+    kind: Literal["dataset", "predictions", "metrics", "ingest-report"],
     inputs: Sequence[str | os.PathLike | None] = (),
     overwrite: bool = False,
     needed_bytes: float | None = None,
@@ -306,8 +332,9 @@ def check_output_file(
     ----------
     path : path-like
         The file the command will write.
-    kind : {"dataset", "predictions", "metrics"}
-        What it is: ``.h5``/``.hdf5`` dataset, ``.parquet`` predictions, ``.json`` metrics.
+    kind : {"dataset", "predictions", "metrics", "ingest-report"}
+        What it is: ``.h5``/``.hdf5`` dataset, ``.parquet`` predictions, ``.json`` metrics
+        or ingest report.
     inputs : sequence of path-like
         Files and folders the command reads; the output may not be one of them.
     overwrite : bool
@@ -331,13 +358,13 @@ def check_output_file(
     PosixPath('pred.parquet')
     """
     p = Path(path)
+    check_not_input(p, inputs)
     allowed = _SUFFIXES[kind]
     if p.suffix.lower() not in allowed:
         raise ValueError(
-            f"output {p} should end in {' or '.join(allowed)} (a {_label(kind)}); got "
+            f"output {p} should end in {' or '.join(allowed)} (for {_article(kind)} {_label(kind)}); got "
             f"{p.suffix or 'no extension'}: give a path such as {p.with_suffix(allowed[0]).name}"
         )
-    check_not_input(p, inputs)
     if p.is_dir():
         raise ValueError(f"output {p} is a folder; give a file path ending in {allowed[0]}, e.g. {p / ('out' + allowed[0])}")
     if p.exists() or p.is_symlink():

@@ -21,7 +21,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from astroreg.config import Recipe
-from astroreg.data import atomic_path, atomic_write_text
+from astroreg.data import (
+    Dataset,
+    atomic_path,
+    atomic_write_text,
+    check_output_dir,
+    check_writable_folder,
+    claim_dir,
+    remove_claimed,
+)
 from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
-from astroreg.pipeline._run import PARTIAL, Run, finish_run, labelled_metrics, write_json
-from astroreg.pipeline._train import train_recipe
+from astroreg.pipeline._run import Run, finish_run, labelled_metrics, write_json
+from astroreg.pipeline._train import check_before_training, train_recipe
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +214,7 @@ def ablate_recipe(
     progress: bool = True,
     epochs: int | None = None,
     only: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train the full model and every ablation variant of a recipe; write the ablation table.
 
@@ -228,13 +236,18 @@ def ablate_recipe(
     runs_root : path-like
         Parent of the default output folder ``<runs_root>/<name>-ablation-<stamp>``.
     out : path-like, optional
-        Exact output folder (replaced if it exists).
+        Exact output folder. It must not exist, be empty, or (with ``overwrite``) be a
+        previous ablation folder.
     progress : bool
         Show progress bars.
     epochs : int, optional
         Override ``training.epochs`` (e.g. for a quick look).
     only : sequence of str, optional
         Train only these variants (and the full model).
+    overwrite : bool
+        Replace an existing ``out`` if it is an ablation folder (recognised by its
+        ``ablation.csv`` and ``ablation.json``), once the new one is complete; anything
+        else is never replaced.
 
     Returns
     -------
@@ -244,7 +257,9 @@ def ablate_recipe(
     Raises
     ------
     ValueError
-        If the recipe has no variants or a variant is invalid.
+        Before any training: if the recipe has no variants, a variant is invalid or does
+        not fit the dataset (see :func:`astroreg.pipeline._train.check_before_training`),
+        or the output folder exists, is busy or cannot be written.
 
     Examples
     --------
@@ -253,19 +268,35 @@ def ablate_recipe(
     ['full', 'no_skip', 'no_skip_no_layernorm', 'single_task']
     """
     jobs = ablation_recipes(recipe, epochs=epochs, only=only)
-    if out is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        final = Path(runs_root) / f"{recipe.name}-ablation-{stamp}"
-        k = 1
-        while final.exists() or final.with_name(final.name + PARTIAL).exists():
-            k += 1
-            final = Path(runs_root) / f"{recipe.name}-ablation-{stamp}-{k}"
+    data_path = Path(data or recipe.dataset.path)
+    with Dataset(data_path) as ds:
+        for name, recipes in jobs.items():
+            for r in recipes:
+                try:
+                    check_before_training(r.with_overrides({"dataset.path": str(data_path)}), ds)
+                except ValueError as err:
+                    raise ValueError(f"variant {name!r}: {err}") from None
+    if out is not None:
+        check_output_dir(out, kind="ablation", inputs=[data_path], overwrite=overwrite)
+        partial = claim_dir(out)
     else:
-        final = Path(out)
-    partial = final.with_name(final.name + PARTIAL)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+        check_writable_folder(runs_root)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        partial = claim_dir(Path(runs_root) / f"{recipe.name}-ablation-{stamp}", unique=True)
+    try:
+        _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, progress=progress)
+    except BaseException as err:
+        # The .partial is ours (claimed above): nothing else is touched.
+        remove_claimed(partial)
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        log.warning("ablation %s; removed its unfinished folder %s", why, partial)
+        raise
+    return finish_run(partial, overwrite=overwrite, kind="ablation")
+
+
+def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
+               epochs: int | None, progress: bool) -> None:
+    """Train every job into the claimed folder ``partial`` and write the table there."""
     descriptions = {v.name: v.description for v in recipe.variants}
     descriptions[FULL] = "the recipe as written"
     single = {v.name for v in recipe.variants if v.single_task}
@@ -311,7 +342,6 @@ def ablate_recipe(
             + (f" for {epochs} epoch(s) each" if epochs else "") + "; baselines not retrained.\n")
     atomic_write_text(partial / "ablation.md", md + note)
     plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model")
-    return finish_run(partial)
 
 
 def read_ablation(folder: str | os.PathLike) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astroreg.data import Dataset, atomic_path
+from astroreg.data import Dataset, atomic_path, check_output_file
 from astroreg.evaluation import write_metrics_json
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run, labelled_metrics
@@ -21,6 +21,7 @@ def evaluate_run(
     split: str | None = None,
     out: str | os.PathLike | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> tuple[dict, Path]:
     """Metrics of a run's network on a dataset.
 
@@ -34,8 +35,14 @@ def evaluate_run(
         Rows to use: a stored split of ``data``. Default: the recipe's evaluation
         split for the run's own dataset (with the run's rows), every row for another file.
     out : path-like, optional
-        Where to write the metrics JSON (default ``<run>/evaluation/<data stem>[-<split>].json``).
+        Where to write the metrics JSON (default ``<run>/evaluation/<data stem>[-<split>].json``);
+        the predictions go beside it, with the suffix ``.parquet``. An existing ``out`` (or
+        its ``.parquet``) is refused unless ``overwrite``; the default files in the run's
+        ``evaluation/`` folder are replaced by a new evaluation.
     progress : bool
+    overwrite : bool
+        Replace an existing ``out`` and its ``.parquet`` if they are a previous metrics
+        file and predictions file; other files are never replaced.
 
     Returns
     -------
@@ -46,6 +53,16 @@ def evaluate_run(
     recipe = run.recipe
     own = data is None or Path(data).resolve() == Path(recipe.dataset.path).resolve()
     path = Path(recipe.dataset.path if data is None else data)
+    shown = split if split is not None or not own else recipe.evaluation.split  # as named in the file
+    name = path.stem + (f"-{shown}" if shown else "")
+    target = Path(out) if out else run.path / "evaluation" / f"{name}.json"
+    # Checked before any work. The default files live in the run's own evaluation/ folder,
+    # where a new evaluation replaces the previous one (of the same kind only).
+    replace = overwrite or out is None
+    # The run's own files are inputs; its evaluation/ folder is where the outputs go.
+    inputs = [path, *(run.path / f for f in ("config.yaml", "model.pt", "preprocessors.json", "splits.npz"))]
+    check_output_file(target, kind="metrics", inputs=inputs, overwrite=replace)
+    check_output_file(target.with_suffix(".parquet"), kind="predictions", inputs=inputs, overwrite=replace)
     with Dataset(path) as ds:
         check_targets_present(recipe, ds)
         if split is None and own:
@@ -57,8 +74,6 @@ def evaluate_run(
     redshift = [t.name for t in recipe.targets if t.redshift_like]
     metrics = {"split": split or "all",
                "models": {recipe.model.name: labelled_metrics(frame, recipe.target_names, redshift)}}
-    name = path.stem + (f"-{split}" if split else "")
-    target = Path(out) if out else run.path / "evaluation" / f"{name}.json"
     write_metrics_json(target, metrics)
     with atomic_path(target.with_suffix(".parquet")) as tmp:
         frame.to_parquet(tmp, index=False)

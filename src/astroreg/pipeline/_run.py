@@ -29,7 +29,6 @@ import math
 import os
 import pickle  # only for its exception class: nothing here unpickles
 import platform
-import shutil
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -41,24 +40,22 @@ import torch
 from torch import nn
 
 from astroreg.config import Recipe, load_recipe
-from astroreg.data import atomic_path, atomic_write_text
+from astroreg.data import PARTIAL, atomic_path, atomic_write_text, replace_dir
 from astroreg.models import create_model, list_models
 from astroreg.preprocess import RecipePreprocessor
 from astroreg.preprocess._serialise import FILE_NAME as PREPROCESSOR_FILE
 from astroreg.preprocess._serialise import OLD_FILE_NAME as OLD_PREPROCESSOR_FILE
 from astroreg.preprocess._serialise import old_file_message
-PARTIAL = ".partial"
 
 
 def new_run_dir(recipe_name: str, runs_root: str | os.PathLike = "runs") -> Path:
-    """A fresh, timestamped run folder name under ``runs_root`` (not yet created)."""
+    """A timestamped run folder name under ``runs_root``, ``<recipe>-<YYYYmmdd-HHMMSS>``.
+
+    The name is not reserved: :func:`astroreg.data.claim_dir` with ``unique=True`` claims
+    it (or ``-2``, ``-3``, ... when taken) atomically.
+    """
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_root) / f"{recipe_name}-{stamp}"
-    path, k = base, 1
-    while path.exists() or path.with_name(path.name + PARTIAL).exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
+    return Path(runs_root) / f"{recipe_name}-{stamp}"
 
 
 def environment() -> dict[str, str]:
@@ -226,13 +223,14 @@ class Run:
         return json.loads((self.path / "metrics.json").read_text())
 
 
-def finish_run(partial: Path) -> Path:
-    """Rename ``<run>.partial`` to ``<run>``: the run is complete."""
-    final = partial.with_name(partial.name.removesuffix(PARTIAL))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(partial, final)
-    return final
+def finish_run(partial: Path, *, overwrite: bool = False, kind: str = "run") -> Path:
+    """Move ``<run>.partial`` to ``<run>``: the run is complete.
+
+    Only a previous output of the same ``kind`` (a run folder, recognised by its files)
+    is replaced, and only with ``overwrite``; it is set aside before the new one moves in
+    (see :func:`astroreg.data.replace_dir`). Anything else at ``<run>`` is left alone.
+    """
+    return replace_dir(partial, kind=kind, overwrite=overwrite)
 
 
 def labelled_metrics(frame, targets: list[str], redshift_like: list[str]) -> dict[str, dict[str, float]]:

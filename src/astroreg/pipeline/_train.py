@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,25 @@ from numpy.typing import NDArray
 from astroreg.baselines import (
     ModelInputs,
     count_parameters,
+    derive_recipe,
+    make_estimator,
     resolve_inputs,
     run_baseline,
     run_network_baseline,
+    select_features,
     time_network,
 )
 from astroreg.config import Recipe, recipe_to_yaml
-from astroreg.data import Dataset, atomic_path, atomic_write_text, random_splits
+from astroreg.data import (
+    Dataset,
+    atomic_path,
+    atomic_write_text,
+    check_output_dir,
+    check_writable_folder,
+    claim_dir,
+    random_splits,
+    remove_claimed,
+)
 from astroreg.evaluation import (
     binned_metrics,
     classification_metrics,
@@ -39,7 +50,6 @@ from astroreg.evaluation import (
 )
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import (
-    PARTIAL,
     Run,
     environment,
     finish_run,
@@ -90,6 +100,72 @@ def _check_snr_column(recipe: Recipe, dataset: Dataset) -> None:
         )
 
 
+def _check_splits(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np.int64]]) -> None:
+    """Fail before training when a split is empty or the evaluation split has no labelled object."""
+    fractions = recipe.dataset.splits
+    for name in ("train", "val", "test"):
+        if getattr(fractions, name) == 0:
+            raise ValueError(
+                f"dataset.splits.{name} is 0: training needs train, val and test objects (metrics are on the "
+                f"{recipe.evaluation.split!r} split); give every split a fraction above 0, "
+                "e.g. --set dataset.splits.train=0.6 --set dataset.splits.val=0.15 --set dataset.splits.test=0.25"
+            )
+    stored = {"train", "val", "test"} <= set(dataset.split_names)
+    for name in ("train", "val", "test"):
+        if len(splits[name]) == 0:
+            if stored:
+                raise ValueError(
+                    f"the stored {name!r} split of {dataset.path} is empty; training needs train, val and test "
+                    "objects: make the dataset again with non-empty splits (astroreg ingest ... "
+                    "--splits train=0.6,val=0.15,test=0.25)"
+                )
+            raise ValueError(
+                f"the {name!r} split is empty: dataset.splits.{name} = {getattr(fractions, name):g} of "
+                f"{len(dataset)} objects in {dataset.path}; raise that fraction or use a larger dataset"
+            )
+    split = recipe.evaluation.split
+    rows = splits[split]
+    for t in recipe.targets:
+        values = np.asarray(dataset.target(t.source, rows), dtype=np.float64)
+        if not np.isfinite(values).any():
+            raise ValueError(
+                f"no object of the {split!r} split ({len(rows)} objects of {dataset.path}) has a known "
+                f"{t.source!r} (target {t.name!r}); every value is missing: nothing to score. Label some of them "
+                "or set evaluation.split to a split with labels"
+            )
+
+
+def _check_baselines(recipe: Recipe, dataset: Dataset) -> None:
+    """Fail before training when a baseline's parameters, features or overrides are wrong."""
+    for cfg in recipe.evaluation.baselines:
+        if cfg.kind == "network":
+            derive_recipe(recipe, cfg)
+            continue
+        make_estimator(cfg, len(recipe.targets))
+        if resolve_inputs(cfg, recipe.inputs.modality) == "tabular":
+            select_features(cfg, dataset)
+
+
+def check_before_training(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int64]]:
+    """Every check that can run before the network trains; returns the splits.
+
+    Targets and the S/N column in the dataset, non-empty train/val/test splits, a labelled
+    evaluation split, and every baseline's parameters and feature columns: an error in any
+    of them is found in seconds instead of after training.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong and what to do.
+    """
+    check_targets_present(recipe, dataset)
+    _check_snr_column(recipe, dataset)
+    splits = resolve_splits(recipe, dataset)
+    _check_splits(recipe, dataset, splits)
+    _check_baselines(recipe, dataset)
+    return splits
+
+
 def _binned(frame: pd.DataFrame, target: str, bins: int) -> pd.DataFrame:
     known = frame[frame[f"{target}_true"].notna()]
     return binned_metrics(known[f"{target}_true"], known[f"{target}_pred"], bins=bins)
@@ -119,8 +195,13 @@ def train_recipe(
     runs_root: str | os.PathLike = "runs",
     run_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Train the recipe's network and every baseline, evaluate them, write the run folder.
+
+    Everything that can be checked before training is checked first (recipe against the
+    dataset, splits, baselines, the output folder); only then is ``<run>.partial``
+    claimed. A failed or interrupted run removes its own ``.partial`` and nothing else.
 
     Parameters
     ----------
@@ -131,14 +212,25 @@ def train_recipe(
     runs_root : path-like
         Parent of the new run folder (default ``./runs``).
     run_dir : path-like, optional
-        Exact run folder to write (replaces ``runs_root``).
+        Exact run folder to write (replaces ``runs_root``). It must not exist, be an
+        empty folder, or (with ``overwrite``) be a previous run folder.
     progress : bool
         Show progress bars.
+    overwrite : bool
+        Replace an existing ``run_dir`` if it is a run folder (recognised by its files);
+        anything else is never replaced. The old run is replaced only when the new one is
+        complete.
 
     Returns
     -------
     pathlib.Path
         The finished run folder.
+
+    Raises
+    ------
+    ValueError
+        Before any training, for a recipe that does not fit the dataset, an empty split,
+        a bad baseline, or an output folder that exists, is busy or cannot be written.
 
     Examples
     --------
@@ -147,94 +239,107 @@ def train_recipe(
     data_path = Path(data or recipe.dataset.path)
     if data is not None:
         recipe = recipe.with_overrides({"dataset.path": str(data_path)})
-    final = Path(run_dir) if run_dir else new_run_dir(recipe.name, runs_root)
-    partial = final.with_name(final.name + PARTIAL)
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    plots_dir = partial / "plots"
+    if run_dir is not None:
+        check_output_dir(run_dir, kind="run", inputs=[data_path], overwrite=overwrite)
+    else:
+        check_writable_folder(runs_root)
     with Dataset(data_path) as ds:
-        check_targets_present(recipe, ds)
-        _check_snr_column(recipe, ds)
-        splits = resolve_splits(recipe, ds)
-        with atomic_path(partial / "splits.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **splits)
-        atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
-        pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
-        pre.save(partial / "preprocessors.json")
+        splits = check_before_training(recipe, ds)
+        partial = (claim_dir(run_dir) if run_dir is not None
+                   else claim_dir(new_run_dir(recipe.name, runs_root), unique=True))
+        try:
+            _train_in(partial, recipe, ds, data_path, splits, progress)
+        except BaseException as err:
+            # The .partial is ours (claimed above): nothing else is touched.
+            remove_claimed(partial)
+            why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+            log.warning("training %s; removed its unfinished run folder %s", why, partial)
+            raise
+    return finish_run(partial, overwrite=overwrite)
 
-        fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
-        save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)
-        fit.history.to_csv(partial / "history.csv", index=False)
-        env = environment() | {"training_device": fit.device}
-        write_json(partial / "environment.json", env)
 
-        split = recipe.evaluation.split
-        rows = splits[split]
-        run = Run(partial)
-        frame = predict_frame(run, ds, rows, progress=progress)
-        with atomic_path(partial / "predictions.parquet") as tmp:
-            frame.to_parquet(tmp, index=False)
-        redshift = [t.name for t in recipe.targets if t.redshift_like]
-        model_name = recipe.model.name
-        models = {model_name: labelled_metrics(frame, recipe.target_names, redshift)}
-        binned = [_binned(frame, t, recipe.evaluation.bins).assign(model=model_name, target=t)
-                  for t in recipe.target_names]
-        plots = {"Loss per epoch": [plot_loss_curves(fit.history, plots_dir / "loss_curves.png",
-                                                     title=f"{model_name} training")]}
-        plots[f"{model_name} on the {split} split"] = _plot_model(plots_dir, model_name, frame, pre, recipe)
+def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
+              splits: dict[str, NDArray[np.int64]], progress: bool) -> None:
+    """Train, evaluate and report into the claimed folder ``partial``."""
+    plots_dir = partial / "plots"
+    with atomic_path(partial / "splits.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **splits)
+    atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
+    pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
+    pre.save(partial / "preprocessors.json")
 
-        # Size and prediction speed of every model (the paper's Table 4), timed on prepared inputs.
-        model_inputs = ModelInputs(pre, ds, progress=progress)
-        speed_rows = _speed_rows(pre, rows)
-        _, speed = time_network(fit.backbone, model_inputs.get(speed_rows))
-        model_info = {model_name: _model_info("network", count_parameters(fit.backbone), speed, len(speed_rows))}
+    fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
+    save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)
+    fit.history.to_csv(partial / "history.csv", index=False)
+    env = environment() | {"training_device": fit.device}
+    write_json(partial / "environment.json", env)
 
-        classifiers: dict[str, dict] = {}
-        baseline_frames: list[pd.DataFrame] = []
-        y_all = raw_targets(recipe, ds)
-        reads_model = [i for i, c in enumerate(recipe.evaluation.baselines)
-                       if c.kind != "network" and resolve_inputs(c, recipe.inputs.modality) == "model"]
-        for i, cfg in enumerate(recipe.evaluation.baselines):
-            if reads_model and i == reads_model[-1] + 1:
-                model_inputs.forget(splits["train"])  # no later baseline fits on the training inputs
-            if cfg.kind == "network":
-                res = run_network_baseline(cfg, recipe, ds, splits, pre, partial / "baselines" / cfg.name, rows,
-                                           speed_rows=speed_rows, model_inputs=model_inputs, progress=progress)
-                n_timed = len(speed_rows)
-            else:
-                res = run_baseline(cfg, ds, y_all, splits["train"], rows, model_inputs=model_inputs,
-                                   modality=recipe.inputs.modality)
-                n_timed = len(rows)
-            model_info[cfg.name] = _model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed)
-            if cfg.is_classifier:
-                cm = classification_metrics(res.truth_labels, res.predictions, labels=res.labels)
-                classifiers[cfg.name] = {**cm, "labels": res.labels, "features": res.features}
-                models[cfg.name] = {recipe.target_names[0]: {"accuracy": cm["accuracy"]}}
-                continue
-            bframe = pd.DataFrame({"id": frame["id"]})
-            for j, t in enumerate(recipe.target_names):
-                bframe[f"{t}_true"] = frame[f"{t}_true"]
-                bframe[f"{t}_pred"] = res.predictions[:, j]
-                binned.append(_binned(bframe, t, recipe.evaluation.bins).assign(model=cfg.name, target=t))
-            models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
-            baseline_frames.append(bframe.assign(model=cfg.name))
-        metrics = {"split": split, "models": models}
-        write_metrics_json(partial / "metrics.json", metrics)
-        write_json(partial / "model_info.json", model_info)
-        if baseline_frames:
-            with atomic_path(partial / "baseline_predictions.parquet") as tmp:
-                pd.concat(baseline_frames, ignore_index=True).to_parquet(tmp, index=False)
-        model_inputs.clear()
-        snr_table = None
-        if recipe.evaluation.snr_column:
-            snr = ds.tabular([recipe.evaluation.snr_column], rows)[recipe.evaluation.snr_column].to_numpy(float)
-            snr_table = residuals_by_snr(frame, recipe.target_names, snr, recipe.evaluation.snr_edges)
-            with atomic_path(partial / "residuals_snr.csv") as tmp:
-                snr_table.to_csv(tmp, index=False)
-        with atomic_path(partial / "metrics_binned.csv") as tmp:
-            pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
+    split = recipe.evaluation.split
+    rows = splits[split]
+    run = Run(partial)
+    frame = predict_frame(run, ds, rows, progress=progress)
+    with atomic_path(partial / "predictions.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    redshift = [t.name for t in recipe.targets if t.redshift_like]
+    model_name = recipe.model.name
+    models = {model_name: labelled_metrics(frame, recipe.target_names, redshift)}
+    binned = [_binned(frame, t, recipe.evaluation.bins).assign(model=model_name, target=t)
+              for t in recipe.target_names]
+    plots = {"Loss per epoch": [plot_loss_curves(fit.history, plots_dir / "loss_curves.png",
+                                                 title=f"{model_name} training")]}
+    plots[f"{model_name} on the {split} split"] = _plot_model(plots_dir, model_name, frame, pre, recipe)
+
+    # Size and prediction speed of every model (the paper's Table 4), timed on prepared inputs.
+    model_inputs = ModelInputs(pre, ds, progress=progress)
+    speed_rows = _speed_rows(pre, rows)
+    _, speed = time_network(fit.backbone, model_inputs.get(speed_rows))
+    model_info = {model_name: _model_info("network", count_parameters(fit.backbone), speed, len(speed_rows))}
+
+    classifiers: dict[str, dict] = {}
+    baseline_frames: list[pd.DataFrame] = []
+    y_all = raw_targets(recipe, ds)
+    reads_model = [i for i, c in enumerate(recipe.evaluation.baselines)
+                   if c.kind != "network" and resolve_inputs(c, recipe.inputs.modality) == "model"]
+    for i, cfg in enumerate(recipe.evaluation.baselines):
+        if reads_model and i == reads_model[-1] + 1:
+            model_inputs.forget(splits["train"])  # no later baseline fits on the training inputs
+        if cfg.kind == "network":
+            res = run_network_baseline(cfg, recipe, ds, splits, pre, partial / "baselines" / cfg.name, rows,
+                                       speed_rows=speed_rows, model_inputs=model_inputs, progress=progress)
+            n_timed = len(speed_rows)
+        else:
+            res = run_baseline(cfg, ds, y_all, splits["train"], rows, model_inputs=model_inputs,
+                               modality=recipe.inputs.modality)
+            n_timed = len(rows)
+        model_info[cfg.name] = _model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed)
+        if cfg.is_classifier:
+            cm = classification_metrics(res.truth_labels, res.predictions, labels=res.labels)
+            classifiers[cfg.name] = {**cm, "labels": res.labels, "features": res.features}
+            models[cfg.name] = {recipe.target_names[0]: {"accuracy": cm["accuracy"]}}
+            continue
+        bframe = pd.DataFrame({"id": frame["id"]})
+        for j, t in enumerate(recipe.target_names):
+            bframe[f"{t}_true"] = frame[f"{t}_true"]
+            bframe[f"{t}_pred"] = res.predictions[:, j]
+            binned.append(_binned(bframe, t, recipe.evaluation.bins).assign(model=cfg.name, target=t))
+        models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
+        baseline_frames.append(bframe.assign(model=cfg.name))
+    metrics = {"split": split, "models": models}
+    write_metrics_json(partial / "metrics.json", metrics)
+    write_json(partial / "model_info.json", model_info)
+    if baseline_frames:
+        with atomic_path(partial / "baseline_predictions.parquet") as tmp:
+            pd.concat(baseline_frames, ignore_index=True).to_parquet(tmp, index=False)
+    model_inputs.clear()
+    snr_table = None
+    if recipe.evaluation.snr_column:
+        snr = ds.tabular([recipe.evaluation.snr_column], rows)[recipe.evaluation.snr_column].to_numpy(float)
+        snr_table = residuals_by_snr(frame, recipe.target_names, snr, recipe.evaluation.snr_edges)
+        with atomic_path(partial / "residuals_snr.csv") as tmp:
+            snr_table.to_csv(tmp, index=False)
+    with atomic_path(partial / "metrics_binned.csv") as tmp:
+        pd.concat(binned, ignore_index=True).to_csv(tmp, index=False)
 
     regression = {"split": split, "models": {k: v for k, v in models.items() if k not in classifiers}}
     if len(regression["models"]) > 1:
@@ -263,4 +368,3 @@ def train_recipe(
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
                  reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None,
                  sections=sections)
-    return finish_run(partial)

@@ -1,0 +1,393 @@
+"""Issue 9, findings 1, 2 and 6: outputs never delete or overwrite, and validation comes before work.
+
+Each test fails on the code before the fix: ``train --run-dir`` and ``ablate --out`` removed
+an existing folder, two trains deleted each other's ``.partial``, ``ingest``/``predict``/
+``evaluate``/``simulate --out`` replaced any file, and recipe errors surfaced after training
+(or left an empty ``.partial``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astroreg.cli import main
+from astroreg.config import load_recipe
+from astroreg.data import DatasetWriter, ImageSpec, check_output_file, claim_dir, is_run_folder, replace_dir
+
+TINY = ["--set", "inputs.crop=32", "--set", "training.epochs=1", "--set", "evaluation.baselines=[]",
+        "--set", "evaluation.reference=null", "--set", "evaluation.compare_to=[]"]
+
+
+def _train_args(data: Path, *extra: str) -> list[str]:
+    return ["train", "galaxy-flux", "--data", str(data), "--quiet", *TINY, *extra]
+
+
+def _one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in last, (needle, last)
+    return last
+
+
+def _no_training(monkeypatch):
+    """Make any network training fail loudly: the checks under test must come before it."""
+    import astroreg.pipeline._train as train_mod
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network started training before the inputs were checked")
+
+    monkeypatch.setattr(train_mod, "fit_network", refuse)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(blob_dataset, tmp_path_factory) -> Path:
+    """A 1-epoch run folder made through the CLI."""
+    run_dir = tmp_path_factory.mktemp("runs") / "run"
+    assert main(_train_args(blob_dataset, "--run-dir", str(run_dir))) == 0
+    return run_dir
+
+
+def _unlabelled_dataset(path: Path, *, n: int = 40, splits: dict | None = None, nan_rows=()) -> Path:
+    rng = np.random.default_rng(1)
+    spec = ImageSpec(bands=("i",), height=32, width=32, pixel_scale=0.168)
+    flux = rng.uniform(200, 3000, n)
+    flux[list(nan_rows)] = np.nan
+    with DatasetWriter(path, images=spec, targets={"total_flux": "ADU"}, tabular={"R_e": "arcsec"}) as w:
+        w.append([f"o{i}" for i in range(n)], images=rng.normal(1, 0.1, (n, 1, 32, 32)).astype("f4"),
+                 targets={"total_flux": flux}, tabular={"R_e": rng.uniform(0.1, 1, n)})
+        if splits is not None:
+            w.make_splits(splits, seed=0)
+    return path
+
+
+# -- finding 1: folders deleted --------------------------------------------------------------
+
+
+def test_run_dir_with_foreign_files_is_refused_and_kept(blob_dataset, tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "important.txt").write_text("do not lose me")
+    assert main(_train_args(blob_dataset, "--run-dir", str(folder))) == 2
+    _one_line_error(capsys, str(folder), "exists", "--overwrite")
+    assert main(_train_args(blob_dataset, "--run-dir", str(folder), "--overwrite")) == 2
+    _one_line_error(capsys, "not a previous run folder", "even with --overwrite")
+    assert (folder / "important.txt").read_text() == "do not lose me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no .partial, nothing set aside
+
+
+def test_run_dir_typed_for_runs_is_refused(blob_dataset, tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    runs = tmp_path / "runs"
+    earlier = runs / "galaxy-flux-20260101-000000"
+    earlier.mkdir(parents=True)
+    for name in ("config.yaml", "model.pt", "preprocessors.json"):
+        (earlier / name).write_text("x")
+    assert main(_train_args(blob_dataset, "--run-dir", str(runs), "--overwrite")) == 2
+    _one_line_error(capsys, str(runs), f"--runs {runs}")
+    assert is_run_folder(earlier)
+
+
+def test_overwrite_replaces_only_a_previous_run(blob_dataset, tiny_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    (run_dir / "marker.txt").write_text("old run")
+    assert main(_train_args(blob_dataset, "--run-dir", str(run_dir))) == 2
+    _one_line_error(capsys, "exists", "--overwrite")
+    assert (run_dir / "marker.txt").exists()
+    assert main(_train_args(blob_dataset, "--run-dir", str(run_dir), "--overwrite")) == 0
+    assert is_run_folder(run_dir) and not (run_dir / "marker.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the aside copy is gone, no .partial
+
+
+def test_second_train_into_the_same_run_dir_is_refused(blob_dataset, tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    run_dir = tmp_path / "run"
+    busy = tmp_path / "run.partial"  # what a first, still running train holds
+    busy.mkdir()
+    (busy / "model.ckpt").write_text("first train's checkpoint")
+    assert main(_train_args(blob_dataset, "--run-dir", str(run_dir), "--overwrite")) == 2
+    _one_line_error(capsys, str(busy), "another astroreg command")
+    assert (busy / "model.ckpt").read_text() == "first train's checkpoint"
+    assert not run_dir.exists()
+
+
+def test_finish_run_never_removes_an_unrelated_folder(tmp_path):
+    from astroreg.pipeline._run import finish_run
+
+    final = tmp_path / "run"
+    final.mkdir()
+    (final / "important.txt").write_text("keep")
+    partial = tmp_path / "run.partial"
+    partial.mkdir()
+    (partial / "config.yaml").write_text("new")
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match="finished output is in"):
+            finish_run(partial, overwrite=overwrite)
+    assert (final / "important.txt").read_text() == "keep"
+    assert (partial / "config.yaml").read_text() == "new"
+
+
+def test_run_names_are_claimed_atomically(tmp_path):
+    first = claim_dir(tmp_path / "r", unique=True)
+    second = claim_dir(tmp_path / "r", unique=True)
+    assert (first.name, second.name) == ("r.partial", "r-2.partial")
+    with pytest.raises(ValueError, match="another astroreg command"):
+        claim_dir(tmp_path / "r")
+    assert replace_dir(first, kind="run").name == "r"
+    # A finished run holds the name: the next claim moves on without touching it.
+    assert claim_dir(tmp_path / "r", unique=True).name == "r-3.partial"
+    assert (tmp_path / "r").is_dir() and (tmp_path / "r-2.partial").is_dir()
+
+
+def _ablate_args(data: Path, *extra: str) -> list[str]:
+    return ["ablate", "galaxy-flux", "--data", str(data), "--quiet", *TINY,
+            "--set", "variants=[{name: wide, overrides: {training.batch_size: 64}}]", *extra]
+
+
+def test_ablate_out_is_refused_when_foreign_or_busy(blob_dataset, tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    out = tmp_path / "abl"
+    out.mkdir()
+    (out / "important.txt").write_text("keep")
+    assert main(_ablate_args(blob_dataset, "--out", str(out), "--overwrite")) == 2
+    _one_line_error(capsys, "not a previous ablation folder")
+    assert (out / "important.txt").read_text() == "keep"
+    busy = tmp_path / "new.partial"
+    busy.mkdir()
+    (busy / "full").mkdir()
+    assert main(_ablate_args(blob_dataset, "--out", str(tmp_path / "new"))) == 2
+    _one_line_error(capsys, str(busy))
+    assert (busy / "full").is_dir()
+
+
+# -- finding 2: files replaced ---------------------------------------------------------------
+
+
+@pytest.fixture()
+def stamps(tmp_path) -> tuple[Path, Path]:
+    """Three FITS stamps and their catalogue."""
+    from astropy.io import fits
+
+    folder = tmp_path / "stamps"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        fits.PrimaryHDU(rng.normal(size=(16, 16)).astype("f4")).writeto(folder / f"{i}.fits")
+    catalog = tmp_path / "cat.csv"
+    pd.DataFrame({"file_name": [f"{i}.fits" for i in range(3)], "flux": [1.0, 2.0, 3.0]}).to_csv(catalog, index=False)
+    return catalog, folder
+
+
+def _ingest(catalog: Path, folder: Path, out: Path, *extra: str) -> int:
+    return main(["ingest", "images", "--catalog", str(catalog), "--images", str(folder), "--out", str(out),
+                 "--target", "flux:ADU", "--crop", "none", "--pixel-scale", "0.2", "--no-splits", "--quiet",
+                 *extra])
+
+
+def test_ingest_out_refuses_inputs_foreign_files_folders_and_extensions(stamps, tmp_path, capsys):
+    catalog, folder = stamps
+    foreign = tmp_path / "notes.h5"
+    foreign.write_bytes(b"my notes, not HDF5")
+    cases = [
+        (catalog, ["one of this command's inputs"]),
+        (folder / "0.fits", ["one of this command's inputs"]),
+        (foreign, ["exists", "--overwrite"]),
+        (folder, ["one of this command's inputs"]),
+        (tmp_path / "data.txt", ["should end in .h5 or .hdf5"]),
+    ]
+    before = {p: p.read_bytes() for p in [catalog, foreign, *folder.iterdir()]}
+    for out, needles in cases:
+        assert _ingest(catalog, folder, out) == 2, out
+        _one_line_error(capsys, str(out), *needles)
+    assert _ingest(catalog, folder, foreign, "--overwrite") == 2
+    _one_line_error(capsys, "not a previous astroreg dataset")
+    empty_dir = tmp_path / "a_folder.h5"
+    empty_dir.mkdir()
+    assert _ingest(catalog, folder, empty_dir) == 2
+    _one_line_error(capsys, "is a folder")
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "data.txt").exists()
+
+
+def test_ingest_overwrite_replaces_a_previous_dataset(stamps, tmp_path, capsys):
+    catalog, folder = stamps
+    out = tmp_path / "d.h5"
+    assert _ingest(catalog, folder, out) == 0
+    assert _ingest(catalog, folder, out) == 2
+    _one_line_error(capsys, "exists; pass --overwrite to replace a previous astroreg dataset")
+    assert _ingest(catalog, folder, out, "--overwrite") == 0
+
+
+def test_ingest_checks_free_space_before_work(stamps, tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import astroreg.data._outputs as outputs
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(outputs.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 100, 100))
+    catalog, folder = stamps
+    assert _ingest(catalog, folder, tmp_path / "d.h5") == 2
+    _one_line_error(capsys, "not enough disk space", str(tmp_path), "100 B free")
+    assert not (tmp_path / "d.h5").exists()
+    assert shutil is not None
+
+
+def test_predict_out_refuses_its_data_and_foreign_files(tiny_run, blob_dataset, tmp_path, capsys):
+    before = blob_dataset.read_bytes()
+    args = ["predict", str(tiny_run), "--data", str(blob_dataset), "--quiet", "--out"]
+    assert main([*args, str(blob_dataset), "--overwrite"]) == 2
+    _one_line_error(capsys, "one of this command's inputs")
+    assert blob_dataset.read_bytes() == before
+    foreign = tmp_path / "table.parquet"
+    pd.DataFrame({"ra": [1.0, 2.0]}).to_parquet(foreign)
+    foreign_bytes = foreign.read_bytes()
+    assert main([*args, str(foreign)]) == 2
+    _one_line_error(capsys, "exists; pass --overwrite")
+    assert main([*args, str(foreign), "--overwrite"]) == 2
+    _one_line_error(capsys, "not a previous predictions file")
+    assert foreign.read_bytes() == foreign_bytes
+    assert main([*args, str(tmp_path)]) == 2
+    _one_line_error(capsys, "should end in .parquet")
+    (tmp_path / "dir.parquet").mkdir()
+    assert main([*args, str(tmp_path / "dir.parquet")]) == 2
+    _one_line_error(capsys, "is a folder")
+    assert main([*args, str(tmp_path / "pred.csv")]) == 2
+    _one_line_error(capsys, "should end in .parquet")
+    out = tmp_path / "pred.parquet"
+    assert main([*args, str(out)]) == 0
+    assert main([*args, str(out)]) == 2
+    _one_line_error(capsys, "exists; pass --overwrite")
+    assert main([*args, str(out), "--overwrite"]) == 0
+
+
+def test_evaluate_out_refuses_foreign_files(tiny_run, tmp_path, capsys):
+    foreign = tmp_path / "settings.json"
+    foreign.write_text('{"theme": "dark"}')
+    args = ["evaluate", str(tiny_run), "--quiet", "--out", str(foreign)]
+    assert main(args) == 2
+    _one_line_error(capsys, "exists; pass --overwrite")
+    assert main([*args, "--overwrite"]) == 2
+    _one_line_error(capsys, "not a previous metrics file")
+    assert foreign.read_text() == '{"theme": "dark"}'
+    assert main(["evaluate", str(tiny_run), "--quiet", "--out", str(tmp_path / "m.txt")]) == 2
+    _one_line_error(capsys, "should end in .json")
+
+
+def test_simulate_out_refuses_foreign_files(tmp_path, capsys):
+    foreign = tmp_path / "survey.h5"
+    foreign.write_bytes(b"not a dataset")
+    assert main(["simulate", "galaxy-images", "--n", "2", "--stamp-size", "16", "--out", str(foreign),
+                 "--overwrite", "--quiet", "--jobs", "1"]) == 2
+    _one_line_error(capsys, "not a previous astroreg dataset")
+    assert foreign.read_bytes() == b"not a dataset"
+    folder = tmp_path / "mock"
+    folder.mkdir()
+    (folder / "important.txt").write_text("keep")
+    assert main(["simulate", "sdss-stars", "--n", "2", "--out", str(folder), "--quiet", "--jobs", "1"]) == 2
+    _one_line_error(capsys, "exists; pass --overwrite")
+    assert (folder / "important.txt").read_text() == "keep"
+
+
+def test_output_folder_under_a_file_is_refused_before_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_output_file(blocker / "out.parquet", kind="predictions")
+
+
+# -- finding 6: errors that come too late ----------------------------------------------------
+
+
+def test_bad_baseline_feature_fails_before_training(blob_dataset, tmp_path, monkeypatch):
+    from astroreg.pipeline import train_recipe
+
+    _no_training(monkeypatch)
+    recipe = load_recipe("galaxy-flux", {
+        "dataset.path": str(blob_dataset), "inputs.crop": 32, "evaluation.reference": None,
+        "evaluation.compare_to": [],
+        "evaluation.baselines": [{"name": "lr", "kind": "linear_regression", "features": {"include": ["nope"]}}],
+    })
+    with pytest.raises(ValueError, match=r"baseline 'lr': feature column\(s\) \['nope'\]"):
+        train_recipe(recipe, runs_root=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recipe_errors_leave_no_partial(blob_dataset, tmp_path, monkeypatch):
+    from astroreg.pipeline import train_recipe
+
+    recipe = load_recipe("galaxy-flux", {"dataset.path": str(blob_dataset), "inputs.crop": 32})
+    with pytest.raises(ValueError, match="TEFF_ADOP"):
+        train_recipe(recipe.with_overrides({"targets": [{"name": "teff", "column": "TEFF_ADOP"}]}),
+                     runs_root=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    # A failure during training removes the .partial this train made, and only that.
+    import astroreg.pipeline._train as train_mod
+
+    def fail(*args, **kwargs):
+        raise ValueError("boom in training")
+
+    monkeypatch.setattr(train_mod, "fit_network", fail)
+    (tmp_path / "other.partial").mkdir()
+    with pytest.raises(ValueError, match="boom in training"):
+        train_recipe(recipe, runs_root=tmp_path, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["other.partial"]
+
+
+def test_zero_test_fraction_fails_before_training(tmp_path, monkeypatch):
+    from astroreg.pipeline import train_recipe
+
+    _no_training(monkeypatch)
+    data = _unlabelled_dataset(tmp_path / "d.h5", n=300)
+    recipe = load_recipe("galaxy-flux", {
+        "dataset.path": str(data), "inputs.crop": 32, "evaluation.baselines": [], "evaluation.reference": None,
+        "evaluation.compare_to": [], "dataset.splits.train": 0.7, "dataset.splits.val": 0.3,
+        "dataset.splits.test": 0.0,
+    })
+    with pytest.raises(ValueError, match=r"dataset.splits.test is 0"):
+        train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_empty_stored_test_split_fails_before_training(tmp_path, monkeypatch):
+    from astroreg.pipeline import train_recipe
+
+    _no_training(monkeypatch)
+    data = _unlabelled_dataset(tmp_path / "d.h5", splits={"train": 0.7, "val": 0.3, "test": 0.0})
+    recipe = load_recipe("galaxy-flux", {"dataset.path": str(data), "inputs.crop": 32})
+    with pytest.raises(ValueError, match=r"stored 'test' split of .*d.h5 is empty"):
+        train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
+
+
+def test_unlabelled_evaluation_split_fails_before_training(tmp_path, monkeypatch):
+    from astroreg.data import Dataset
+    from astroreg.pipeline import train_recipe
+
+    _no_training(monkeypatch)
+    probe = _unlabelled_dataset(tmp_path / "probe.h5", splits={"train": 0.5, "val": 0.25, "test": 0.25})
+    with Dataset(probe) as ds:
+        test_rows = ds.split("test")
+    data = _unlabelled_dataset(tmp_path / "d.h5", splits={"train": 0.5, "val": 0.25, "test": 0.25},
+                               nan_rows=test_rows)
+    recipe = load_recipe("galaxy-flux", {"dataset.path": str(data), "inputs.crop": 32})
+    with pytest.raises(ValueError, match=r"no object of the 'test' split .* has a known 'total_flux'"):
+        train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
+
+
+def test_json_of_a_tiny_run_is_untouched_by_refusals(tiny_run):
+    # The shared run folder stayed whole through the refusals above.
+    assert is_run_folder(tiny_run)
+    assert "paper_cnn" in json.loads((tiny_run / "metrics.json").read_text())["models"]
+    assert not any(p.name.endswith(".partial") for p in tiny_run.parent.iterdir())
+    assert os.listdir(tiny_run.parent) == ["run"]
