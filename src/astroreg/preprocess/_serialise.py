@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer
@@ -52,6 +51,10 @@ _CLASSES: dict[str, tuple[type, tuple[str, ...]]] = {
     "StandardScaler": (StandardScaler, ("n_features_in_", "mean_", "var_", "scale_")),
     "RobustScaler": (RobustScaler, ("n_features_in_", "center_", "scale_")),
 }
+# scikit-learn's classes may gain parameters in a newer release (a file then lacks them and
+# they take their defaults); astroreg's own must be complete.
+_THIRD_PARTY = ("StandardScaler", "RobustScaler")
+_MAX_BYTES = 64 * 2**20  # a 4000-pixel spectra preprocessor is ~150 kB
 _DTYPES = ("float64", "float32", "int64", "int32", "uint64", "bool")
 _ARRAY, _SCALAR, _CLASS = "__ndarray__", "__npscalar__", "__class__"
 _PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle since protocol 2
@@ -101,6 +104,8 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
     path = Path(path)
     if path.name == OLD_FILE_NAME:
         raise ValueError(old_file_message(path))
+    if path.is_file() and path.stat().st_size > _MAX_BYTES:
+        raise ValueError(_bad_file(path, f"{path.stat().st_size} bytes, more than any astroreg preprocessor"))
     raw = path.read_bytes()
     if raw[:1] == _PICKLE_MAGIC:
         raise ValueError(
@@ -109,8 +114,8 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
         )
     try:
         doc = json.loads(raw)
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
-        raise ValueError(_bad_file(path, f"not valid JSON: {err}")) from None
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, absurd nesting
+        raise ValueError(_bad_file(path, f"not valid JSON: {_first_line(err)}")) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(_bad_file(path, f"its 'format' is not {FORMAT!r}"))
     if doc.get("version") != FORMAT_VERSION:
@@ -128,8 +133,8 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
         if check is not None:
             check(obj)
         return obj
-    except (_Invalid, TypeError, ValueError, IndexError) as err:
-        raise ValueError(_bad_file(path, str(err).splitlines()[0] if str(err) else type(err).__name__)) from None
+    except (_Invalid, TypeError, ValueError, IndexError, RecursionError) as err:
+        raise ValueError(_bad_file(path, _first_line(err))) from None
 
 
 def _conforms(value: Any, hint: Any) -> bool:
@@ -153,6 +158,11 @@ def _conforms(value: Any, hint: Any) -> bool:
 
 def _bad_file(path: Path, detail: str) -> str:
     return f"{path} is truncated or not an astroreg preprocessor file ({detail}); train the run again"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 # -- encoding ---------------------------------------------------------------------------
@@ -259,9 +269,7 @@ def _decode_object(value: dict, where: str) -> Any:
         raise _Invalid(f"{where}: the params and fitted of a {name} must be objects")
     allowed = _param_names(cls)
     unknown = sorted(set(params) - allowed)
-    # astroreg's own classes must name every parameter; a newer scikit-learn may add some.
-    missing = sorted(allowed - set(params)) if not issubclass(cls, BaseEstimator) or name in (
-        "LogLamResampler", "SpectrumStandardizer") else []
+    missing = [] if name in _THIRD_PARTY else sorted(allowed - set(params))
     if unknown or missing:
         raise _Invalid(f"{where}: {name} parameters: missing {missing}, unknown {unknown}")
     lacking = [k for k in required if k not in fitted]
