@@ -19,7 +19,9 @@ from astropy.io import fits
 from astroreg.data import Dataset
 from astroreg.data._ingest_spectra import ingest_sdss_spectra
 
-pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning"),
+              # 10 ** the huge predictions for images 1000 times too bright, in total_flux_pred
+              pytest.mark.filterwarnings("ignore:overflow encountered in power:RuntimeWarning")]
 
 
 # -- ingest: good-pixel coverage ------------------------------------------------------------
@@ -113,3 +115,189 @@ def test_real_quasar_shifted_to_its_rest_frame_is_skipped(shared_dir, tmp_path):
                                  grid=(3.5754, 3.9670, 4000), rest_frame="RV_ADOP", progress=False)
     assert report.n_ok == 1 and report.skipped[0][0] == quasar.name
     assert "0 of 4000" in report.skipped[0][1] and "rest frame of RV_ADOP" in report.skipped[0][1]
+
+
+# -- a trained run: domain.json, predict's flags, the report ----------------------------------
+@pytest.fixture(scope="module")
+def image_run(blob_dataset, tmp_path_factory):
+    from astroreg.config import load_recipe
+    from astroreg.pipeline import train_recipe
+
+    recipe = load_recipe("galaxy-flux", {
+        "dataset.path": str(blob_dataset), "inputs.crop": 32, "training.epochs": 2, "training.seed": 0,
+        "evaluation.reference": "mean_predictor",
+        "evaluation.baselines": [{"name": "mean_predictor", "kind": "mean"}],
+    })
+    return train_recipe(recipe, runs_root=tmp_path_factory.mktemp("runs"), progress=False)
+
+
+def _image_set(blob_dataset, path, scale_first=0, scale=1000.0):
+    """The blob test split as a new dataset, the first ``scale_first`` images multiplied by ``scale``."""
+    from astroreg.data import DatasetWriter
+
+    with Dataset(blob_dataset) as ds:
+        rows = ds.split("test")
+        images = ds.read_images(rows).astype(np.float32)
+        ids = [f"t{i}" for i in range(len(rows))]
+        spec = ds.image_spec
+    images[:scale_first] *= scale
+    with DatasetWriter(path, images=spec, targets={}) as w:
+        w.append(ids, images=images)
+    return path, len(ids)
+
+
+def test_run_keeps_its_training_domain_as_json(image_run, blob_dataset):
+    from astroreg.preprocess import raw_targets
+    from astroreg.pipeline import Run
+
+    saved = json.loads((image_run / "domain.json").read_text())  # plain JSON, nothing to unpickle
+    with Dataset(blob_dataset) as ds:
+        y = raw_targets(Run.open(image_run).recipe, ds, ds.split("train"))[:, 0]
+    assert saved["targets"]["log_total_flux"]["min"] == pytest.approx(y.min())
+    assert saved["targets"]["log_total_flux"]["max"] == pytest.approx(y.max())
+    dist = saved["input_distance"]
+    assert len(dist["center"]) == len(dist["scale"]) == 32 * 32
+    assert dist["threshold"] >= dist["train_quantile"] > 0 and dist["val_flagged"] <= 0.01
+    assert saved["min_coverage"] is None  # images have no coverage
+
+
+def test_predict_flags_inputs_far_from_the_training_inputs(image_run, blob_dataset, tmp_path, capsys):
+    from astroreg.pipeline import predict
+
+    data, n = _image_set(blob_dataset, tmp_path / "new.h5", scale_first=20)
+    out = predict(image_run, data, tmp_path / "pred.parquet", progress=True)
+    frame = pd.read_parquet(out)
+    assert frame["in_domain"].dtype == bool
+    far, ordinary = frame.iloc[:20], frame.iloc[20:]
+    assert not far["in_domain"].any()
+    assert far["domain_reason"].str.split(";").apply(lambda r: "input_distance" in r).all()
+    far_input = ordinary["domain_reason"].str.split(";").apply(lambda r: "input_distance" in r)
+    assert far_input.mean() <= 0.02
+    # The other ordinary objects flagged are predictions beyond the training labels, which a
+    # 2-epoch network makes at the ends of the range; nothing else.
+    label = json.loads((image_run / "domain.json").read_text())["targets"]["log_total_flux"]
+    pred = ordinary["log_total_flux_pred"]
+    beyond = (pred < label["min"]) | (pred > label["max"])
+    np.testing.assert_array_equal(ordinary["in_domain"], ~far_input & ~beyond)
+    n_out = int((~frame["in_domain"]).sum())
+    assert f"outside the training domain: {n_out} of {n} objects" in capsys.readouterr().out
+
+
+def test_predictions_outside_the_training_labels_are_flagged(image_run, blob_dataset, tmp_path):
+    from astroreg.pipeline import predict
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run, run)
+    domain = json.loads((run / "domain.json").read_text())
+    first = pd.read_parquet(image_run / "predictions.parquet")["log_total_flux_pred"]
+    middle = float(first.median())
+    # A training label range that ends at the median prediction: the upper half lies outside it.
+    domain["targets"]["log_total_flux"]["max"] = middle
+    (run / "domain.json").write_text(json.dumps(domain))
+    data, _ = _image_set(blob_dataset, tmp_path / "new.h5")
+    frame = pd.read_parquet(predict(run, data, tmp_path / "pred.parquet", progress=False))
+    above = frame["log_total_flux_pred"] > middle
+    assert above.sum() > 10
+    assert frame.loc[above, "domain_reason"].str.contains("label_range:log_total_flux").all()
+    assert not frame.loc[above, "in_domain"].any()
+    assert not frame.loc[~above, "domain_reason"].str.contains("label_range").any()
+
+
+def test_report_counts_the_flagged_test_objects(image_run):
+    frame = pd.read_parquet(image_run / "predictions.parquet")
+    assert {"in_domain", "domain_reason"} <= set(frame.columns)
+    n_out = int((~frame["in_domain"]).sum())
+    report = (image_run / "report.md").read_text()
+    assert "## Training domain" in report
+    assert f"{n_out} of {len(frame)} objects of the test split" in report
+
+
+def test_run_without_a_domain_predicts_without_flags(image_run, blob_dataset, tmp_path, caplog):
+    from astroreg.pipeline import predict
+
+    run = tmp_path / "old-run"
+    shutil.copytree(image_run, run)
+    (run / "domain.json").unlink()
+    data, _ = _image_set(blob_dataset, tmp_path / "new.h5", scale_first=5)
+    with caplog.at_level("WARNING"):
+        frame = pd.read_parquet(predict(run, data, tmp_path / "pred.parquet", progress=False))
+    assert "in_domain" not in frame.columns and len(frame) > 0
+    assert "no domain.json" in caplog.text
+
+
+def test_unreadable_domain_file_is_a_clear_error(image_run, blob_dataset, tmp_path):
+    from astroreg.pipeline import predict
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run, run)
+    (run / "domain.json").write_text("{not json")
+    data, _ = _image_set(blob_dataset, tmp_path / "new.h5")
+    with pytest.raises(ValueError, match="domain.json is not a readable astroreg training domain"):
+        predict(run, data, tmp_path / "pred.parquet", progress=False)
+
+
+# -- spectra: coverage and a foreign continuum -------------------------------------------------
+SPEC_LOGLAM = np.linspace(3.60, 3.66, 128)
+SPEC_LINES = (3.61, 3.625, 3.64, 3.652)
+
+
+def _spectra(n, seed):
+    """Absorption-line spectra on a rippled continuum, as tests/pipeline/test_spectra_pipeline.py makes them."""
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0.05, 0.6, (n, len(SPEC_LINES)))
+    profile = np.stack([np.exp(-0.5 * ((SPEC_LOGLAM - c) / 0.0015) ** 2) for c in SPEC_LINES])
+    ripple = 1 + 0.5 * np.sin(2 * np.pi * (SPEC_LOGLAM - 3.60) / 0.02)
+    flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
+    flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
+    return flux, d
+
+
+def _write_spectra(path, flux, ivar, targets=None, splits=False):
+    from astroreg.data import DatasetWriter, SpectraSpec
+
+    spec = SpectraSpec(n_pixels=SPEC_LOGLAM.size, wavelength=tuple(10**SPEC_LOGLAM), with_mask=False)
+    with DatasetWriter(path, spectra=spec, targets={"a": "K"} if targets is not None else {}) as w:
+        w.append([f"s{i}" for i in range(len(flux))], spectra={"flux": flux, "ivar": ivar},
+                 targets=None if targets is None else {"a": targets})
+        if splits:
+            w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def spectra_run(tmp_path_factory):
+    from astroreg.config import recipe_from_dict
+    from astroreg.pipeline import train_recipe
+
+    flux, d = _spectra(300, 0)
+    path = _write_spectra(tmp_path_factory.mktemp("data") / "spec.h5", flux, np.ones_like(flux),
+                          targets=5000 + 3000 * d[:, 0] - 1500 * d[:, 1], splits=True)
+    recipe = recipe_from_dict({
+        "name": "spec-domain", "dataset": {"path": str(path)}, "inputs": {"modality": "spectra"},
+        "targets": [{"name": "a", "unit": "K"}],
+        "preprocess": {"spectra": {"grid": [3.601, 3.659, 96]}},
+        "model": {"name": "residual_mlp", "params": {"stem": 16, "blocks": [16], "heads": [8]}},
+        "training": {"epochs": 2, "batch_size": 64},
+        "evaluation": {"reference": "mean_predictor", "baselines": [{"name": "mean_predictor", "kind": "mean"}]},
+    })
+    return train_recipe(recipe, runs_root=tmp_path_factory.mktemp("runs"), progress=False)
+
+
+def test_spectra_with_low_coverage_or_a_foreign_continuum_are_flagged(spectra_run, tmp_path):
+    from astroreg.pipeline import predict
+
+    flux, _ = _spectra(120, 1)
+    ivar = np.ones_like(flux)
+    ivar[:10, :90] = 0.0  # 70 % of the pixels without data
+    flux[10:20] = 30.0 * (10**SPEC_LOGLAM / 4000.0) ** -8  # a steep power law, no ripple, no lines
+    data = _write_spectra(tmp_path / "new.h5", flux, ivar)
+    saved = json.loads((spectra_run / "domain.json").read_text())
+    assert saved["min_coverage"] == 0.5
+
+    frame = pd.read_parquet(predict(spectra_run, data, tmp_path / "pred.parquet", progress=False))
+    reasons = frame["domain_reason"].str.split(";")
+    assert reasons[:10].apply(lambda r: "coverage" in r).all()
+    assert reasons[10:20].apply(lambda r: "input_distance" in r).all()
+    assert not frame["in_domain"][:20].any()
+    ordinary = reasons[20:]
+    assert ordinary.apply(lambda r: "coverage" not in r and "input_distance" not in r).mean() >= 0.98

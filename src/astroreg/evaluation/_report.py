@@ -281,6 +281,49 @@ def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
     return "\n".join(lines)
 
 
+def domain_markdown(frame: pd.DataFrame, split: str) -> str:
+    """A report section counting the objects of ``frame`` outside the run's training domain, and why.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Predictions with ``in_domain`` (bool) and ``domain_reason`` (str: ``""`` or
+        reasons joined by ``";"``), as :func:`astroreg.pipeline.predict` writes them.
+    split : str
+        Name of the split the predictions are on, for the text.
+
+    Returns
+    -------
+    str
+        A Markdown section (``## Training domain``), or ``""`` when ``frame`` has no
+        ``in_domain`` column (a run without a training domain).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"in_domain": [True, False], "domain_reason": ["", "input_distance"]})
+    >>> print(domain_markdown(frame, "test").splitlines()[2])
+    1 of 2 objects of the test split (50.0%) lie outside the training domain.
+    """
+    if "in_domain" not in frame.columns:
+        return ""
+    inside = frame["in_domain"].to_numpy(dtype=bool)
+    n, n_out = len(inside), int((~inside).sum())
+    lines = ["## Training domain", "",
+             f"{n_out} of {n} objects of the {split} split ({n_out / max(n, 1):.1%}) lie outside the training domain."]
+    counts: dict[str, int] = {}
+    for value in frame["domain_reason"].astype(str):
+        for reason in filter(None, value.split(";")):
+            counts[reason] = counts.get(reason, 0) + 1
+    if counts:
+        table = pd.DataFrame({"reason": list(counts), "objects": list(counts.values())})
+        lines += ["", markdown_table(table.sort_values("objects", ascending=False, kind="stable"))]
+    lines += ["", "Reasons: `input_distance`, the input is far from every training input (robust distance above "
+              "the threshold chosen on the validation split); `coverage`, a spectrum with too few good pixels on "
+              "the grid; `label_range:<target>`, a prediction outside the training labels' range. `astroreg "
+              "predict` writes them per object in the `in_domain` and `domain_reason` columns."]
+    return "\n".join(lines)
+
+
 def _extra_metrics_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
     """Long table of the metrics beyond the regression set (e.g. redshift statistics)."""
     rows = []

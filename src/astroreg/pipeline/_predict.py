@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import warnings
@@ -21,12 +22,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset, atomic_path, check_output_file
+from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
 from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
 from astroreg.pipeline._run import Run
 from astroreg.preprocess import RecipePreprocessor, raw_targets
 from astroreg.preprocess._spectra import standardize_rows_
 from astroreg.training._device import select_device
+
+log = logging.getLogger(__name__)
 
 IMAGE_BATCH = 256
 """Default images per forward pass of :func:`predict` (cut into chunks of ``CPU_CHUNK`` on CPU)."""
@@ -91,7 +95,9 @@ def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **
     pandas.DataFrame
         Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, and for
         transformed targets the prediction in the dataset's quantity (e.g.
-        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``).
+        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``); for a run with a
+        training domain (``domain.json``), ``in_domain`` and ``domain_reason`` (see
+        :func:`predict`).
     """
     for columns in _iter_columns(run, dataset, rows, **kw):
         yield pd.DataFrame(columns)
@@ -145,10 +151,12 @@ def _iter_columns(
     Yields
     ------
     dict of str to numpy.ndarray
-        ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, and for
-        transformed targets the prediction in the dataset's quantity.
+        ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, for
+        transformed targets the prediction in the dataset's quantity, and with the run's
+        training domain ``in_domain`` (bool) and ``domain_reason`` (str).
     """
     recipe, pre = run.recipe, run.load_preprocessor()
+    domain = load_domain(run.path)
     device = select_device(device)
     _check_compatible(pre, dataset)
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
@@ -175,8 +183,15 @@ def _iter_columns(
         start = k * chunk_size
         sel = slice(start, min(start + chunk_size, n)) if rows is None else rows[start:start + chunk_size]
         if buffers is not None:
-            return sel, pre.prepared_inputs(dataset, sel, out=buffers[k % 2], standardize=folded is None)
-        return sel, pre.inputs(dataset, sel)
+            x = pre.prepared_inputs(dataset, sel, out=buffers[k % 2], standardize=folded is None)
+        else:
+            x = pre.inputs(dataset, sel)
+        if domain is None:
+            return sel, x, None
+        # The domain was fitted on standardised inputs; a folded network reads them raw.
+        distance = domain.input_distance(x if folded is None else standardize_rows_(np.array(x, np.float32)))
+        coverage = None if domain.min_coverage is None else pre.coverage(dataset, sel)
+        return sel, x, (distance, coverage)
 
     starts = list(range(0, n, chunk_size))
     bar = tqdm(total=n, desc="predicting", unit="obj", disable=not progress, leave=False)
@@ -204,7 +219,7 @@ def _iter_columns(
         pending = submit(load, 0) if starts else None
         net = None
         for k, start in enumerate(starts):
-            sel, x = pending.result()
+            sel, x, checks = pending.result()
             if net is None:
                 net = _prepare(network, x, batch_size, device, backend)
             if k + 1 < len(starts):
@@ -222,9 +237,17 @@ def _iter_columns(
                     frame[f"{t}_true"] = y_true[:, j]
                 frame[f"{t}_pred"] = y[:, j]
             frame.update({col: values for col, (values, _) in pre.source_columns(y).items()})
+            if checks is not None:
+                frame["in_domain"], frame["domain_reason"] = domain.flag(checks[0], y, checks[1])
             bar.update(len(x))
             yield frame
     bar.close()
+
+
+def load_domain(run_dir: str | os.PathLike) -> TrainingDomain | None:
+    """The training domain of a run folder (``domain.json``), or None for a run trained without one."""
+    path = Path(run_dir) / DOMAIN_FILE
+    return TrainingDomain.load(path) if path.exists() else None
 
 
 def _completed(fn, *args) -> Future:
@@ -385,6 +408,18 @@ def predict(
     pathlib.Path
         The Parquet file, with target units in its ``astroreg`` schema metadata.
 
+    Notes
+    -----
+    Out-of-domain marks. A run trained with a training domain (``domain.json``, see
+    :class:`~astroreg.preprocess._domain.TrainingDomain`) adds two columns: ``in_domain``
+    (bool) and ``domain_reason``, ``""`` or the reasons joined by ``";"``:
+    ``input_distance`` (the preprocessed input is far from the training inputs),
+    ``coverage`` (a spectrum with fewer good pixels on the grid than the minimum) and
+    ``label_range:<target>`` (the prediction lies outside the training labels' range).
+    The count of flagged objects is printed (with ``progress``). A run trained before
+    astroreg recorded its domain predicts as before, without these columns, and says so
+    in a logged warning: nothing is known to flag with; train it again to get them.
+
     Examples
     --------
     >>> predict("runs/galaxy-flux-20261122-101500", "new.h5", "pred.parquet")  # doctest: +SKIP
@@ -392,6 +427,10 @@ def predict(
     # Before any work: a wrong, busy or foreign output is refused, never overwritten.
     out = check_output_file(out, kind="predictions", inputs=[data, run_dir], overwrite=overwrite)
     run = Run.open(run_dir)  # reads its recipe and preprocessor once, however often they are asked for
+    if load_domain(run.path) is None:
+        log.warning("run %s has no %s (trained before astroreg recorded the training domain): the predictions "
+                    "carry no in_domain flags; train the recipe again to get them", run.path, DOMAIN_FILE)
+    n_objects, flagged = 0, {}
     with Dataset(data) as ds:
         rows = ds.split(split) if split else None
         writer = None
@@ -401,6 +440,9 @@ def predict(
                 # a third of the paper model's forward pass.
                 for columns in _iter_columns(run, ds, rows, chunk_size=chunk_size, batch_size=batch_size,
                                              device=device, backend=backend, fold=fold, progress=progress):
+                    n_objects += len(columns["id"])
+                    if "domain_reason" in columns:
+                        _count_reasons(columns["domain_reason"], flagged)
                     table = pa.table({k: pa.array(v) for k, v in columns.items()})
                     if writer is None:
                         schema = table.schema.with_metadata(_units_metadata(run))
@@ -411,7 +453,30 @@ def predict(
                     writer.close()
             if writer is None:
                 raise ValueError(f"{data} has no objects to predict")
+    if progress and "" in flagged:
+        print(_domain_summary(n_objects, flagged))
     return out
+
+
+def _count_reasons(reasons: NDArray, counts: dict[str, int]) -> None:
+    """Add a chunk's ``domain_reason`` values to ``counts`` (``""``: objects flagged; others: per reason)."""
+    counts.setdefault("", 0)
+    values, n = np.unique(reasons.astype(str), return_counts=True)
+    for value, k in zip(values, n):
+        if value:
+            counts[""] += int(k)
+            for r in value.split(";"):
+                counts[r] = counts.get(r, 0) + int(k)
+
+
+def _domain_summary(n_objects: int, counts: dict[str, int]) -> str:
+    """One line: how many objects lie outside the training domain, and why."""
+    n_out = counts[""]
+    if not n_out:
+        return f"in the training domain: all {n_objects} objects"
+    why = ", ".join(f"{r} {k}" for r, k in sorted(counts.items(), key=lambda kv: -kv[1]) if r)
+    return (f"outside the training domain: {n_out} of {n_objects} objects ({why}); "
+            "see the in_domain and domain_reason columns")
 
 
 def predict_frame(run: Run, dataset: Dataset, rows: NDArray | None = None, **kw) -> pd.DataFrame:

@@ -268,6 +268,10 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
     atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
     pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
     pre.save(partial / "preprocessors.json")
+    # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
+    from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
+    TrainingDomain.fit(pre, ds, splits["train"], splits["val"], raw_targets(recipe, ds, splits["train"]),
+                       seed=recipe.training.seed).save(partial / DOMAIN_FILE)
 
     fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
     save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)
@@ -364,6 +368,8 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         sections.append(tables)
         title = f"# {recipe.name}: summary tables (paper 001's layout where its models are present)"
         atomic_write_text(partial / "tables.md", f"{title}\n\n{tables}\n")
+    from astroreg.evaluation._report import domain_markdown
+    sections.append(domain_markdown(frame, split))
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
                  reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None,

@@ -289,6 +289,44 @@ class RecipePreprocessor:
             flux = self.standardizer.transform(flux)
         return np.nan_to_num(flux, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
+    def coverage(self, dataset: Dataset, rows: NDArray | slice) -> NDArray[np.float64] | None:
+        """Fraction of good pixels on the recipe's grid for each of ``rows``, shape (n,); None but for spectra.
+
+        A grid pixel is good where its resampled ``ivar`` would be positive: inside the
+        spectrum's coverage (in the rest frame when the recipe shifts it) with both
+        neighbouring input pixels good (finite flux, ``ivar > 0``, no bad mask bit), the
+        rule of ``ingest sdss-spectra --min-good-fraction``. Spectra stored on this grid at
+        ingest are judged by their stored ``ivar``; others by the input pixels, without
+        resampling the flux. Images and tables have no coverage: None.
+        """
+        if self.modality != "spectra":
+            return None
+        from astroreg.preprocess._spectra import _bad_pixels, doppler_loglam_shift
+
+        idx = np.arange(len(dataset))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        g = dataset.spectra
+        plan = self._spectra_plan(dataset)
+        if plan is not None and plan[0]:
+            key = "ivar" if "ivar" in g else "flux"
+            stored = dataset.read_rows(g[key], idx)
+            return np.mean(stored > 0 if key == "ivar" else np.isfinite(stored), axis=1, dtype=np.float64)
+        arrays = dataset.read_spectra(idx, keys=["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
+        good = ~_bad_pixels(arrays["flux"], arrays.get("ivar"), arrays.get("mask"), self.spectra.bad_mask_bits)
+        shifted = plan is not None and plan[1]
+        rv = None if self.rest_frame_column is None or shifted else self._radial_velocity(dataset, idx)
+        shift = np.zeros(len(idx)) if rv is None else np.broadcast_to(doppler_loglam_shift(rv), (len(idx),))
+        grid = self.spectra.grid_
+        out = np.empty(len(idx), np.float64)
+        for i in range(len(idx)):
+            x = loglam if loglam.ndim == 1 else loglam[i]
+            ok = np.isfinite(x)
+            # Linear interpolation of the good-pixel indicator is 1 exactly where both neighbours are good.
+            frac = np.interp(grid, x[ok] - shift[i], good[i][ok].astype(np.float64), left=0.0, right=0.0)
+            out[i] = np.mean(frac >= 1.0)
+        return out
+
     def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
         """RVs in km/s; missing ones from the redshift column when ``missing_rv == "redshift"``."""
         fallback = self.redshift_column if self.missing_rv == "redshift" else None
