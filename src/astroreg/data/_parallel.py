@@ -3,16 +3,17 @@
 Worker processes never outlive the command that started them. On Linux each worker asks
 the kernel for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so ``kill -9``
 of the command takes its workers with it at once; elsewhere a worker notices the broken
-pipe to its dead parent when it asks for its next task and exits then. Workers ignore
-SIGINT: Ctrl-C in a terminal reaches the whole process group, and only the parent should
-react (by cancelling the queued tasks and shutting the pool down), not every worker with
-a traceback of its own.
+pipe to its dead parent when it asks for its next task and exits then.
+
+Ctrl-C in a terminal sends SIGINT to the whole process group. A worker stops the task it
+is running (raising ``KeyboardInterrupt`` inside it, so its ``finally`` blocks remove its
+temporary files) but ignores the signal while idle, where it would die with a traceback
+of its own; the parent cancels the queued tasks and shuts the pool down.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import multiprocessing
 import os
@@ -42,7 +43,8 @@ def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: 
         for s in starts:
             chunk = items[s:s + chunk_size]
             step = max(1, math.ceil(len(chunk) / (2 * workers)))
-            pending.append((chunk, [pool.submit(func, chunk[b:b + step], *args) for b in range(0, len(chunk), step)]))
+            task = (run_task, func) if isinstance(pool, ProcessPoolExecutor) else (func,)
+            pending.append((chunk, [pool.submit(*task, chunk[b:b + step], *args) for b in range(0, len(chunk), step)]))
             if len(pending) > 1:
                 done, futures = pending.popleft()
                 yield done, [r for f in futures for r in f.result()]
@@ -56,6 +58,33 @@ def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: 
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# In a worker process: whether run_task is running a task, and whether Ctrl-C was pressed.
+_in_task = False
+_interrupted = False
+
+
+def run_task(func: Callable, *args):
+    """Run ``func(*args)`` in a pool worker, marked as interruptible by Ctrl-C.
+
+    Submit tasks to :func:`process_pool` pools through it:
+    ``pool.submit(run_task, func, *args)``. After a Ctrl-C, the tasks that were already
+    queued to this worker (and can no longer be cancelled) end at once.
+    """
+    global _in_task
+    if _interrupted:
+        raise KeyboardInterrupt
+    _in_task = True
+    try:
+        return func(*args)
+    finally:
+        _in_task = False
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    if _in_task:
+        raise KeyboardInterrupt
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -66,9 +95,9 @@ def _die_with_parent(parent_pid: int) -> None:
     parent_pid : int
         Process id of the command that created the pool.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _on_sigint)
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols, libc's among them
         # The death signal is tied to the thread that forked this worker: ProcessPoolExecutor forks
         # from the thread that submits, here the command's main thread, which lives as long as it does.
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -91,7 +120,7 @@ def _alive(pid: int) -> bool:
 
 
 def process_pool(workers: int, *, method: str | None = None) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process and ignore Ctrl-C.
+    """A process pool whose workers die with this process and leave Ctrl-C to it.
 
     Parameters
     ----------

@@ -41,7 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from astroreg.data import read_catalog
-from astroreg.data._parallel import process_pool
+from astroreg.data._parallel import process_pool, run_task
 from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
 from astroreg.sim._galaxy_catalog import (
     PAPER_COLUMNS,
@@ -290,7 +290,7 @@ def _in_order(settings: _Settings, catalog: pd.DataFrame, n_jobs: int, chunk_siz
     pending: deque[Future] = deque()
     try:
         for start, rows in tasks:
-            pending.append(executor.submit(_render_chunk, settings, start, rows))
+            pending.append(executor.submit(run_task, _render_chunk, settings, start, rows))
             if len(pending) >= 2 * n_jobs:
                 yield pending.popleft().result()
         while pending:
