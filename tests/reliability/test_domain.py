@@ -301,3 +301,27 @@ def test_spectra_with_low_coverage_or_a_foreign_continuum_are_flagged(spectra_ru
     assert not frame["in_domain"][:20].any()
     ordinary = reasons[20:]
     assert ordinary.apply(lambda r: "coverage" not in r and "input_distance" not in r).mean() >= 0.98
+
+
+def test_domain_flags_and_json_round_trip(tmp_path):
+    from astroreg.preprocess._domain import TrainingDomain
+
+    rng = np.random.default_rng(0)
+    domain = TrainingDomain(target_names=("teff", "logg"), label_min=(4000.0, 0.0), label_max=(7000.0, 5.0),
+                            center=np.zeros(8, np.float32), scale=np.ones(8, np.float32), threshold=3.0,
+                            train_quantile=2.5, margin=1.2, val_flagged=0.0, min_coverage=0.5, n_train=10, n_val=5)
+    x = rng.normal(size=(5, 8)).astype(np.float32) * 0.5
+    x[1] *= 1000.0
+    x[4, 0] = np.nan
+    distance = domain.input_distance(x)
+    assert distance[1] > domain.threshold > distance[0]
+    # log g -0.002 (the star) and a NaN prediction lie outside the training labels.
+    y = np.array([[5000.0, 4.0], [5000.0, 4.0], [5000.0, -0.002], [np.nan, 4.0], [5000.0, 4.0]])
+    inside, reason = domain.flag(distance, y, coverage=np.array([1.0, 1.0, 1.0, 1.0, 0.2]))
+    # A NaN input feature counts as CLIP (10) standard deviations: with 8 features, far enough.
+    assert list(reason) == ["", "input_distance", "label_range:logg", "label_range:teff", "input_distance;coverage"]
+    np.testing.assert_array_equal(inside, [True, False, False, False, False])
+    domain.save(tmp_path / "domain.json")
+    back = TrainingDomain.load(tmp_path / "domain.json")
+    assert back.label_min == domain.label_min and back.min_coverage == 0.5
+    np.testing.assert_array_equal(back.input_distance(x), distance)
