@@ -109,8 +109,12 @@ def load_model(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None =
             # a doctored file draws torch's pickle-protocol warnings before the error below
             warnings.simplefilter("ignore", UserWarning)
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, KeyError, IndexError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as err:
+    except pickle.UnpicklingError:
+        raise ValueError(_bad_model(path, "it holds pickled objects other than tensors and plain data, "
+                                          "which astroreg never loads")) from None
+    except EOFError:
+        raise ValueError(_bad_model(path, "it ends before its first record")) from None
+    except (RuntimeError, KeyError, IndexError, ValueError, zipfile.BadZipFile) as err:
         raise ValueError(_bad_model(path, f"{type(err).__name__}: {_first_line(err)}")) from None
     _check_model_payload(payload, path, input_shape, n_outputs)
     try:
@@ -164,8 +168,9 @@ def _bad_model(path: Path, detail: str) -> str:
 
 
 def _first_line(err: BaseException) -> str:
+    """The gist of an exception: its first line, up to the first full stop (torch adds paragraphs)."""
     text = str(err).strip()
-    return text.splitlines()[0] if text else "no detail"
+    return text.splitlines()[0].split(". ")[0] if text else "no detail"
 
 
 @dataclass
