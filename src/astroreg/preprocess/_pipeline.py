@@ -408,11 +408,11 @@ class RecipePreprocessor:
         elif self.modality == "tabular":
             self.features.transform(zero)
         else:
-            grid = self.spectra._grid()
-            std = None if self.standardizer is None else self.standardizer.n_pixels_
-            if grid.shape != (self.spectra.n_pixels,) or {self.spectra.n_pixels, std or self.input_shape[0]} != {
-                    self.input_shape[0]}:
-                raise ValueError(f"spectra grid of {grid.shape} pixels does not give input_shape {self.input_shape}")
+            n = self.input_shape[0]
+            std = n if self.standardizer is None else self.standardizer.n_pixels_
+            if self.spectra._grid().shape != (n,) or self.spectra.n_pixels != n or std != n or len(self.input_shape) != 1:
+                raise ValueError(f"a spectra grid of {self.spectra._grid().shape} pixels (standardiser: {std}) does "
+                                 f"not give input_shape {self.input_shape}")
 
 
 def recipe_input_shape(recipe: Recipe) -> tuple[int, ...]:
