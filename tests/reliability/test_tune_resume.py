@@ -159,7 +159,7 @@ def test_storage_that_is_not_a_database_is_refused_and_untouched(data_path, tmp_
     assert not (tmp_path / "o").exists()
 
 
-def test_storage_folder_or_damaged_database_gives_one_line(data_path, tmp_path, capsys):
+def test_storage_folder_damaged_database_or_missing_driver_gives_one_line(data_path, tmp_path, capsys):
     recipe_file = tmp_path / "tiny.yaml"
     recipe_file.write_text(yaml.safe_dump(_recipe_dict(data_path)))
     args = ["tune", str(recipe_file), "--quiet", "--trials", "1", "--out", str(tmp_path / "o"), "--storage"]
@@ -173,6 +173,12 @@ def test_storage_folder_or_damaged_database_gives_one_line(data_path, tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"tuning storage {damaged}" in err and "damaged" in err
     assert damaged.read_bytes() == before
+
+    # A server URL without its driver (or, with it, without a server): one line, the password hidden.
+    assert main(args + ["postgresql://user:secret@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tuning storage postgresql://user:***@127.0.0.1:1/db" in err
+    assert "secret" not in err
 
 
 def test_database_fault_during_tune_names_the_storage(data_path, tmp_path, monkeypatch):

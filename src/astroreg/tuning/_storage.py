@@ -71,6 +71,9 @@ def _check_sqlite_file(path: Path, given: str) -> None:
             raise ValueError(f"{where} is not a SQLite database (it starts with {head!r}); it was left untouched: "
                              "name a new file or an existing study database (e.g. runs/NAME-tuning.db)")
         return
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"{where}: {str(blocker)!r} is a file, not a folder; name a SQLite file in a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -106,7 +109,7 @@ def storage_error(err: BaseException, url: str) -> ValueError | None:
     cause = _db_cause(err)
     if cause is None:
         return None
-    shown = url[len(_SQLITE):] if url.startswith(_SQLITE) else _without_password(url)
+    shown = storage_name(url)
     if any(f in cause.lower() for f in ("file is not a database", "malformed")):
         advice = "the file is damaged (left as it is); name another --storage"
     else:
@@ -115,7 +118,10 @@ def storage_error(err: BaseException, url: str) -> ValueError | None:
     return ValueError(f"tuning storage {shown}: {first}; {advice}")
 
 
-def _without_password(url: str) -> str:
+def storage_name(url: str) -> str:
+    """The storage as a user would name it: the file of a SQLite URL, other URLs without their password."""
+    if url.startswith(_SQLITE):
+        return url[len(_SQLITE):]
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:

@@ -37,7 +37,7 @@ from astroreg.models import get_model_entry
 from astroreg.preprocess import RecipePreprocessor, check_targets_present
 from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
 from astroreg.tuning._sampler import make_sampler
-from astroreg.tuning._storage import is_file_fault, resolve_storage, storage_error, storage_errors
+from astroreg.tuning._storage import is_file_fault, resolve_storage, storage_error, storage_errors, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,10 @@ def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSample
                                             sampler=sampler, pruner=pruner, load_if_exists=True)
                 optuna.storages.fail_stale_trials(study)
             return study
+        except ImportError as err:  # a URL whose database driver is not installed
+            missing = err.__cause__ or err.__context__ or err
+            raise ValueError(f"tuning storage {storage_name(url)}: its database driver is not installed ({missing}); "
+                             "install that module or use a SQLite file") from None
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
             # Processes started together race to create the tables of a new storage; the loser retries
             # (optuna reports some SQLAlchemy errors as StorageInternalError). A refusing file system does
