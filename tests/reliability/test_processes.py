@@ -62,8 +62,11 @@ def _descendants(pid: int) -> set[int]:
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(CLI + args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    # Output goes to files, not pipes: orphaned workers would hold a pipe open and hang the test.
+    with open(cwd / "stdout.txt", "w") as out, open(cwd / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(CLI + args, cwd=cwd, stdout=out, stderr=err, text=True, start_new_session=True)
+    proc.stderr_path = cwd / "stderr.txt"
+    return proc
 
 
 def _wait_for_workers(proc: subprocess.Popen, n: int, timeout: float = 60.0) -> set[int]:
@@ -74,7 +77,7 @@ def _wait_for_workers(proc: subprocess.Popen, n: int, timeout: float = 60.0) -> 
         if len(kids) >= n:
             return kids
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            err = proc.stderr_path.read_text()
             pytest.fail(f"the command ended (rc {proc.returncode}) before its workers were seen:\n{err[-2000:]}")
         time.sleep(0.02)
     proc.kill()
@@ -92,7 +95,7 @@ def _survivors(pids: set[int], timeout: float = 5.0) -> set[int]:
 
 def _kill_9_and_check(proc: subprocess.Popen, workers: set[int]) -> None:
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
+    proc.wait(timeout=30)
     left = _survivors(workers)
     for pid in left:  # do not leak the orphans of a failing run into the rest of the test session
         os.kill(pid, signal.SIGKILL)
@@ -170,10 +173,11 @@ def test_ctrl_c_of_simulate_sdss_stars_shuts_the_pool_down(tmp_path):
     # A terminal sends Ctrl-C's SIGINT to the whole foreground process group, workers included.
     os.killpg(proc.pid, signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err = proc.stderr_path.read_text()
     left = _survivors(workers)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
