@@ -64,6 +64,26 @@ def test_nan_image_in_the_training_sample_is_named_by_id(tmp_path):
         RecipePreprocessor.fit(_recipe(path), ds, ds.split("train"))
 
 
+def test_nan_feature_is_named_by_id(tmp_path):
+    n = 30
+    rng = np.random.default_rng(0)
+    mag = rng.uniform(18, 24, n)
+    mag[17] = np.nan
+    path = tmp_path / "tab.h5"
+    with DatasetWriter(path, targets={"z": ""}, tabular={"mag": "mag", "colour": "mag"}) as w:
+        w.append([f"obj-{i:03d}" for i in range(n)], targets={"z": rng.uniform(0, 2, n)},
+                 tabular={"mag": mag, "colour": rng.normal(0, 1, n)})
+    recipe = load_recipe("galaxy-flux").with_overrides({
+        "dataset.path": str(path), "inputs": {"modality": "tabular", "columns": ["mag", "colour"]},
+        "targets": [{"name": "z"}], "model": {"name": "mlp", "params": {}}})
+    with Dataset(path) as ds:
+        with pytest.raises(ValueError, match=r"NaN or inf in columns \['mag'\] for 1 object\(s\) \(first: \['obj-017'\]\)"):
+            RecipePreprocessor.fit(recipe, ds, np.arange(n))
+        pre = RecipePreprocessor.fit(recipe, ds, np.arange(10))
+        with pytest.raises(ValueError, match=r"first: \['obj-017'\]"):
+            pre.inputs(ds, slice(10, 30))
+
+
 # -- infinite targets -----------------------------------------------------------------------
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 @pytest.mark.parametrize("transform", ["log10", "none"])

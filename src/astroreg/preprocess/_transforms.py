@@ -233,22 +233,27 @@ class FeatureScaler:
     columns: tuple[str, ...] = ()
     scaler_: object | None = field(default=None, init=False)
 
-    def fit(self, x: NDArray) -> FeatureScaler:
-        """Fit on training features."""
+    def fit(self, x: NDArray, ids: Sequence[str] | None = None) -> FeatureScaler:
+        """Fit on training features; ``ids`` (length n) name the objects of a NaN or inf error."""
         self.scaler_ = _make_scaler(self.kind)
         if self.scaler_ is not None:
-            self.scaler_.fit(self._check(x))
+            self.scaler_.fit(self._check(x, ids))
         return self
 
-    def _check(self, x: NDArray) -> NDArray[np.float64]:
+    def _check(self, x: NDArray, ids: Sequence[str] | None = None) -> NDArray[np.float64]:
         x = np.asarray(x, dtype=np.float64)
         bad = ~np.isfinite(x)
         if bad.any():
             cols = [self.columns[j] if j < len(self.columns) else str(j) for j in np.flatnonzero(bad.any(axis=0))]
-            raise ValueError(f"features contain NaN or inf in columns {cols}; fill or drop those rows")
+            rows = np.flatnonzero(bad.any(axis=1))
+            which = [str(ids[i]) for i in rows[:5]] if ids is not None else rows[:5].tolist()
+            raise ValueError(
+                f"features contain NaN or inf in columns {cols} for {rows.size} object(s) (first: {which}); "
+                "fill or drop those rows"
+            )
         return x
 
-    def transform(self, x: NDArray) -> NDArray[np.float32]:
-        """Scaled features, float32."""
-        x = self._check(x)
+    def transform(self, x: NDArray, ids: Sequence[str] | None = None) -> NDArray[np.float32]:
+        """Scaled features, float32; ``ids`` (length n) name the objects of a NaN or inf error."""
+        x = self._check(x, ids)
         return (x if self.scaler_ is None else self.scaler_.transform(x)).astype(np.float32)
