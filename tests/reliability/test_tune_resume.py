@@ -114,11 +114,11 @@ def test_resume_with_other_data_or_settings_is_refused_unless_forced(data_path, 
                                          r"this run on .*other\.h5.*--force-resume"):
         _run(_recipe(data_path), db, 2, data=other)
     with pytest.raises(ValueError, match=r"other recipe settings: training\.batch_size: 32 in the study, 16 now"):
-        _run(recipe_from_dict({**_recipe_dict(data_path),
-                                "training": {"epochs": 5, "batch_size": 16, "optimizer": {"name": "adam", "lr": 3e-3}}}), db, 2)
+        smaller_batches = {"epochs": 5, "batch_size": 16, "optimizer": {"name": "adam", "lr": 3e-3}}
+        _run(recipe_from_dict({**_recipe_dict(data_path), "training": smaller_batches}), db, 2)
     with pytest.raises(ValueError, match=r"tuning\.space\.training\.optimizer\.lr\.high: 0\.01 in the study, 0\.1"):
-        _run(_recipe(data_path, space={**SPACE, "training.optimizer.lr": {**SPACE["training.optimizer.lr"],
-                                                                             "high": 0.1}}), db, 2)
+        wider = {**SPACE, "training.optimizer.lr": {**SPACE["training.optimizer.lr"], "high": 0.1}}
+        _run(_recipe(data_path, space=wider), db, 2)
     assert len(optuna.load_study(study_name="tiny-resume", storage=f"sqlite:///{db}").trials) == 1
 
     # Same data and settings: the number of trials, the sampler seed and the study's place may change.
@@ -192,3 +192,19 @@ def test_database_fault_during_tune_names_the_storage(data_path, tmp_path, monke
     db = tmp_path / "study.db"
     with pytest.raises(ValueError, match=rf"tuning storage {db}: database or disk is full; check that its folder"):
         _run(_recipe(data_path), db, 1)
+
+
+def test_a_study_without_fingerprints_gets_them_and_is_checked_from_then_on(tmp_path, caplog):
+    """A study made before studies recorded their recipe and data is adopted once, with a warning."""
+    from astroreg.tuning._fingerprint import DATASET_ATTR, RECIPE_ATTR, check_study
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'old.db'}", study_name="old")
+    study.enqueue_trial({"x": 0.5})
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    data = {"path": "d.h5", "n_objects": 10, "splits": {"train": 6}, "sha256": "ab"}
+    with caplog.at_level("WARNING"):
+        check_study(study, {"training.epochs": 3}, data)
+    assert "no recorded recipe or dataset" in caplog.text
+    assert study.user_attrs[RECIPE_ATTR] == {"training.epochs": 3} and study.user_attrs[DATASET_ATTR] == data
+    with pytest.raises(ValueError, match=r"training\.epochs: 3 in the study, 4 now"):
+        check_study(study, {"training.epochs": 4}, data)
