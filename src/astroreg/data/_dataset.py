@@ -511,12 +511,12 @@ def _discard_writes(f: h5py.File) -> None:
 
     Closing flushes HDF5's caches; on a full disk that fails, HDF5 keeps the file open and
     crashes the interpreter at exit (a segmentation fault) when it tries again. The file
-    is being thrown away, so its last writes can go to an in-memory file (Linux) or the
-    null device instead.
+    is being thrown away, so its last writes can go to the null device (which, unlike an
+    in-memory file, a file-size limit (``ulimit -f``) does not refuse either).
     """
     with contextlib.suppress(Exception):
         fd = f.id.get_vfd_handle()
-        sink = os.memfd_create("astroreg-discard") if hasattr(os, "memfd_create") else os.open(os.devnull, os.O_RDWR)
+        sink = os.open(os.devnull, os.O_RDWR)
         try:
             os.dup2(sink, fd)
         finally:
