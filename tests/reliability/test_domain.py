@@ -325,3 +325,31 @@ def test_domain_flags_and_json_round_trip(tmp_path):
     back = TrainingDomain.load(tmp_path / "domain.json")
     assert back.label_min == domain.label_min and back.min_coverage == 0.5
     np.testing.assert_array_equal(back.input_distance(x), distance)
+
+
+def test_coverage_of_native_and_prepared_spectra_agree(tmp_path):
+    from astroreg.config import recipe_from_dict
+    from astroreg.preprocess import RecipePreprocessor
+
+    folder = tmp_path / "spectra"
+    folder.mkdir()
+    keys = [(1, 1, i) for i in range(6)]
+    for k in keys:
+        _spec_file(folder / f"s{k[2]}.fits", k, pix0=36000 + 4 * k[2])  # 60 pixels, shifted a little each
+    labels = _labels(keys, tmp_path / "labels.csv")
+    grid = (3.6, 3.6069, 40)
+    ingest_sdss_spectra(folder, labels, tmp_path / "n.h5", targets={"TEFF_ADOP": "K"}, progress=False)
+    ingest_sdss_spectra(folder, labels, tmp_path / "p.h5", targets={"TEFF_ADOP": "K"}, grid=grid, progress=False)
+    got = {}
+    for name in ("n", "p"):
+        recipe = recipe_from_dict({
+            "name": "cov", "dataset": {"path": str(tmp_path / f"{name}.h5")}, "inputs": {"modality": "spectra"},
+            "targets": [{"name": "TEFF_ADOP"}], "preprocess": {"spectra": {"grid": list(grid)}},
+            "model": {"name": "residual_mlp"}})
+        with Dataset(tmp_path / f"{name}.h5") as ds:
+            pre = RecipePreprocessor.fit(recipe, ds, np.arange(len(ds)))
+            got[name] = (pre.spectra_prepared(ds), pre.guaranteed_coverage(ds), pre.coverage(ds, slice(0, len(ds))))
+    assert got["n"][:2] == (False, 0.0) and got["p"][:2] == (True, 0.5)
+    np.testing.assert_allclose(got["n"][2], got["p"][2])
+    # The later files start further right: fewer of the grid's first pixels are covered.
+    assert got["n"][2][0] > got["n"][2][-1] >= 0.5

@@ -85,8 +85,11 @@ PREPARED_BAD_BITS = "prepared_bad_mask_bits"
 """``/spectra`` attribute: mask bits that marked bad native pixels (:data:`SDSS_BAD_PIXEL_BITS`)."""
 PREPARED_BY = "prepared_by"
 """``/spectra`` attribute: the code that resampled (``"astroreg.preprocess.LogLamResampler"``)."""
+PREPARED_MIN_GOOD = "prepared_min_good_fraction"
+"""``/spectra`` attribute: ``min_good_fraction`` of the ingest; every stored spectrum has at least
+that fraction of good pixels (``ivar > 0``) on the grid, so prediction need not read ``ivar`` to check."""
 PREPARED_ATTRS = (PREPARED_GRID, PREPARED_REST_FRAME, PREPARED_REDSHIFT, PREPARED_BAD_PIXELS, PREPARED_BAD_BITS,
-                  PREPARED_BY)
+                  PREPARED_BY, PREPARED_MIN_GOOD)
 """The ``/spectra`` attributes of a dataset resampled at ingest (``grid=``)."""
 REDSHIFT_COLUMN = "Z"
 """HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
@@ -353,7 +356,8 @@ def ingest_sdss_spectra(
                     if good:
                         if writer is None:
                             writer = _open_writer(out, loglam, targets, extras, source, spectra_dir,
-                                                  split_fractions, seed, grid=grid, rest_frame=rest_frame)
+                                                  split_fractions, seed, grid=grid, rest_frame=rest_frame,
+                                                  min_good_fraction=min_good_fraction)
                         _append(writer, good, loglam, grid is None, lookup, extras)
                     bar.update(len(chunk))
                     bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(skipped), refresh=False)
@@ -615,14 +619,15 @@ def _rest_frame_rv(kept: list, rv_catalog: np.ndarray, column: str, skipped: dic
 
 
 def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, grid,
-                 rest_frame) -> DatasetWriter:
+                 rest_frame, min_good_fraction) -> DatasetWriter:
     resampled = grid is not None
     attrs = {}
     if resampled:
         attrs = {PREPARED_GRID: np.asarray([float(grid[0]), float(grid[1]), int(grid[2])], np.float64),
                  PREPARED_REST_FRAME: rest_frame or "", PREPARED_REDSHIFT: REDSHIFT_COLUMN if rest_frame else "",
                  PREPARED_BAD_PIXELS: _PREPARED_BAD_PIXELS, PREPARED_BAD_BITS: np.uint32(SDSS_BAD_PIXEL_BITS),
-                 PREPARED_BY: "astroreg.preprocess.LogLamResampler"}
+                 PREPARED_BY: "astroreg.preprocess.LogLamResampler",
+                 PREPARED_MIN_GOOD: float(min_good_fraction)}
     spec = SpectraSpec(attrs=attrs,
         n_pixels=int(loglam.size), wavelength=tuple(10.0 ** loglam), with_ivar=True, with_mask=True,
         medium="vacuum", mask_dtype="uint32", mask_bad_bits=SDSS_BAD_PIXEL_BITS,

@@ -179,6 +179,10 @@ def _iter_columns(
         network = folded
     y_true_all = raw_targets(recipe, dataset, rows) if truth else None  # one read of each column
 
+    # Spectra ingested with at least the run's minimum coverage need no second read (of ivar) to check it.
+    need_coverage = domain is not None and domain.min_coverage is not None and \
+        pre.guaranteed_coverage(dataset) < domain.min_coverage
+
     def load(k: int):
         start = k * chunk_size
         sel = slice(start, min(start + chunk_size, n)) if rows is None else rows[start:start + chunk_size]
@@ -190,7 +194,7 @@ def _iter_columns(
             return sel, x, None
         # The domain was fitted on standardised inputs; a folded network reads them raw.
         distance = domain.input_distance(x if folded is None else standardize_rows_(np.array(x, np.float32)))
-        coverage = None if domain.min_coverage is None else pre.coverage(dataset, sel)
+        coverage = None if not need_coverage else pre.coverage(dataset, sel)
         return sel, x, (distance, coverage)
 
     starts = list(range(0, n, chunk_size))

@@ -15,6 +15,7 @@ from astroreg.data._ingest_spectra import (
     PREPARED_BAD_BITS,
     PREPARED_BAD_PIXELS,
     PREPARED_GRID,
+    PREPARED_MIN_GOOD,
     PREPARED_REDSHIFT,
     PREPARED_REST_FRAME,
 )
@@ -328,6 +329,17 @@ class RecipePreprocessor:
             frac = np.interp(grid, x[ok] - shift[i], good[i][ok].astype(np.float64), left=0.0, right=0.0)
             out[i] = np.mean(frac >= 1.0)
         return out
+
+    def guaranteed_coverage(self, dataset: Dataset) -> float:
+        """Least :meth:`coverage` that every object of ``dataset`` is known to have, without reading it.
+
+        Spectra prepared at ingest for this recipe (:meth:`spectra_prepared`) were skipped
+        below ``--min-good-fraction`` on this very grid (``/spectra`` attribute
+        ``prepared_min_good_fraction``); otherwise nothing is known: 0.
+        """
+        if not self.spectra_prepared(dataset):
+            return 0.0
+        return float(dataset.spectra.attrs.get(PREPARED_MIN_GOOD, 0.0))
 
     def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
         """RVs in km/s; missing ones from the redshift column when ``missing_rv == "redshift"``."""
