@@ -18,7 +18,17 @@ import pytest
 
 from astroreg.cli import main
 from astroreg.config import load_recipe
-from astroreg.data import DatasetWriter, ImageSpec, check_output_file, claim_dir, is_run_folder, replace_dir
+from astroreg.data import (
+    DatasetWriter,
+    ImageSpec,
+    check_output_dir,
+    check_output_file,
+    claim_dir,
+    is_run_folder,
+    is_stale_partial,
+    remove_claimed,
+    replace_dir,
+)
 
 TINY = ["--set", "inputs.crop=32", "--set", "training.epochs=1", "--set", "evaluation.baselines=[]",
         "--set", "evaluation.reference=null", "--set", "evaluation.compare_to=[]"]
@@ -113,13 +123,40 @@ def test_overwrite_replaces_only_a_previous_run(blob_dataset, tiny_run, tmp_path
 def test_second_train_into_the_same_run_dir_is_refused(blob_dataset, tmp_path, capsys, monkeypatch):
     _no_training(monkeypatch)
     run_dir = tmp_path / "run"
-    busy = tmp_path / "run.partial"  # what a first, still running train holds
-    busy.mkdir()
+    busy = claim_dir(run_dir)  # what a first, still running train holds
     (busy / "model.ckpt").write_text("first train's checkpoint")
-    assert main(_train_args(blob_dataset, "--run-dir", str(run_dir), "--overwrite")) == 2
-    _one_line_error(capsys, str(busy), "another astroreg command")
-    assert (busy / "model.ckpt").read_text() == "first train's checkpoint"
+    try:
+        assert main(_train_args(blob_dataset, "--run-dir", str(run_dir), "--overwrite")) == 2
+        _one_line_error(capsys, str(busy), "another astroreg command is writing")
+        assert (busy / "model.ckpt").read_text() == "first train's checkpoint"
+    finally:
+        remove_claimed(busy)
+    # A .partial that astroreg did not claim is not swept either.
+    foreign = tmp_path / "other.partial"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("keep")
+    assert main(_train_args(blob_dataset, "--run-dir", str(tmp_path / "other"))) == 2
+    _one_line_error(capsys, "not made by a running astroreg command")
+    assert (foreign / "keep.txt").read_text() == "keep"
     assert not run_dir.exists()
+
+
+def test_partial_of_a_killed_process_is_swept_by_the_next_claim(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "run"
+    code = ("import os; from astroreg.data import claim_dir; p = claim_dir(%r); "
+            "(p / 'half.txt').write_text('x'); os._exit(9)" % str(target))
+    subprocess.run([sys.executable, "-c", code], check=False)
+    stale = tmp_path / "run.partial"
+    assert (stale / "half.txt").exists() and is_stale_partial(stale)
+    check_output_dir(target, kind="run")  # a dead owner's .partial does not block
+    partial = claim_dir(target)
+    assert partial == stale and not (partial / "half.txt").exists()
+    assert not is_stale_partial(partial)  # ours now, alive
+    remove_claimed(partial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_finish_run_never_removes_an_unrelated_folder(tmp_path):
@@ -163,12 +200,14 @@ def test_ablate_out_is_refused_when_foreign_or_busy(blob_dataset, tmp_path, caps
     assert main(_ablate_args(blob_dataset, "--out", str(out), "--overwrite")) == 2
     _one_line_error(capsys, "not a previous ablation folder")
     assert (out / "important.txt").read_text() == "keep"
-    busy = tmp_path / "new.partial"
-    busy.mkdir()
+    busy = claim_dir(tmp_path / "new")
     (busy / "full").mkdir()
-    assert main(_ablate_args(blob_dataset, "--out", str(tmp_path / "new"))) == 2
-    _one_line_error(capsys, str(busy))
-    assert (busy / "full").is_dir()
+    try:
+        assert main(_ablate_args(blob_dataset, "--out", str(tmp_path / "new"))) == 2
+        _one_line_error(capsys, str(busy), "another astroreg command is writing")
+        assert (busy / "full").is_dir()
+    finally:
+        remove_claimed(busy)
 
 
 # -- finding 2: files replaced ---------------------------------------------------------------

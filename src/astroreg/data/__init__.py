@@ -32,6 +32,7 @@ from astroreg.data._outputs import (
     is_metrics_file,
     is_predictions_file,
     is_run_folder,
+    is_stale_partial,
     remove_claimed,
     replace_dir,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "is_metrics_file",
     "is_predictions_file",
     "is_run_folder",
+    "is_stale_partial",
     "random_splits",
     "read_catalog",
     "remove_claimed",

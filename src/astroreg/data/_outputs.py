@@ -14,12 +14,16 @@ Every command that writes checks its outputs here *before* it starts work:
 Folder outputs (run folders, ablation folders, mock surveys) are built in
 ``<name>.partial``, claimed with an atomic ``os.mkdir`` (so two processes can never share
 one), and moved to ``<name>`` at the end by :func:`replace_dir`, which sets a replaced
-previous output aside under a hidden name before removing it.
+previous output aside under a hidden name before removing it. The claiming process holds
+an exclusive ``flock`` on ``<name>.partial/.astroreg-owner`` for as long as it lives, so a
+``.partial`` left by a killed process is recognised (its lock is free) and swept by the
+next claim of that name, while a live one is never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -51,6 +55,11 @@ _LABELS = {
     "galaxy-images": "galaxy-images mock folder",
     "sdss-stars": "sdss-stars mock folder",
 }
+
+OWNER_FILE = ".astroreg-owner"
+"""File in a ``.partial`` folder whose ``flock`` the claiming process holds while it lives."""
+
+_HELD: dict[str, int] = {}  # claimed .partial (absolute path) -> descriptor holding its owner lock
 
 RUN_FILES = ("config.yaml", "model.pt")
 """Files every run folder has, besides one of :data:`PREPROCESSOR_FILES`."""
@@ -385,8 +394,9 @@ def check_output_dir(
 ) -> Path:
     """Check an output folder before any work (see :func:`check_output_file`).
 
-    An absent or empty folder is fine. An existing ``<path>.partial`` means another
-    process is writing this output (or one was killed): refused, and left alone.
+    An absent or empty folder is fine. An existing ``<path>.partial`` whose process is
+    running (or that astroreg did not make) is refused and left alone; one left by a
+    killed process is swept by :func:`claim_dir`.
 
     Raises
     ------
@@ -403,19 +413,86 @@ def check_output_dir(
     if p.is_dir() and not _is_empty_dir(p):
         _check_existing(p, kind, overwrite)
     partial = p.with_name(p.name + PARTIAL)
-    if partial.exists() or partial.is_symlink():
-        raise ValueError(
-            f"{partial} exists: another astroreg command is writing {p}, or one was killed; wait for it, "
-            "or remove that folder yourself if no command is running, or choose another path"
-        )
+    if (partial.exists() or partial.is_symlink()) and not is_stale_partial(partial):
+        raise ValueError(_busy_message(partial, p))
     folder = check_writable_folder(p.parent)
     if needed_bytes:
         check_free_space(folder, needed_bytes)
     return p
 
 
+def _take(partial: Path) -> None:
+    """Hold the owner lock of a ``.partial`` this process has just created."""
+    fd = os.open(partial / OWNER_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else can hold it
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD[str(partial.absolute())] = fd
+
+
+def _release(partial: Path) -> None:
+    """Drop the owner lock (and file) of a ``.partial`` this process claimed."""
+    fd = _HELD.pop(str(partial.absolute()), None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            (partial / OWNER_FILE).unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _dead_owner(partial: Path):
+    """Yield True while holding the owner lock of ``partial`` when its claiming process has died.
+
+    False when the owner is alive, or when there is no owner file (a folder astroreg did
+    not claim, or one being claimed right now): such a folder is never removed.
+    """
+    try:
+        fd = os.open(partial / OWNER_FILE, os.O_RDWR)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        # The lock must be on the file that is there now, not on one swept away meanwhile.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(partial / OWNER_FILE).st_ino
+        except OSError:
+            same = False
+        yield same
+    finally:
+        os.close(fd)
+
+
+def is_stale_partial(partial: str | os.PathLike) -> bool:
+    """Whether ``partial`` was claimed by an astroreg process that is no longer running."""
+    with _dead_owner(Path(partial)) as dead:
+        return dead
+
+
+def _sweep(partial: Path) -> bool:
+    """Remove ``partial`` if its claiming process died; whether it was removed."""
+    with _dead_owner(partial) as dead:
+        if not dead:
+            return False
+        aside = Path(tempfile.mkdtemp(prefix=f".{partial.name}.stale-", dir=partial.parent))
+        try:
+            os.replace(partial, aside)  # atomic: the name is free for a new claim at once
+        except OSError:
+            os.rmdir(aside)
+            return False
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
+
+
 def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
     """Create ``<path>.partial`` atomically and return it: this process now owns it.
+
+    The process holds a lock on the folder's ``.astroreg-owner`` file until
+    :func:`replace_dir` or :func:`remove_claimed`; a ``.partial`` whose owner died
+    (killed, crashed) is swept first, one whose owner lives is never touched.
 
     Parameters
     ----------
@@ -429,12 +506,13 @@ def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
     Returns
     -------
     pathlib.Path
-        The new, empty ``<final>.partial`` folder; its final name is :func:`final_name` of it.
+        The new ``<final>.partial`` folder; its final name is :func:`final_name` of it.
 
     Raises
     ------
     ValueError
-        If ``unique`` is False and ``<path>.partial`` already exists.
+        If ``unique`` is False and ``<path>.partial`` is held by a running process, or is
+        a folder that astroreg did not claim.
     """
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -445,11 +523,10 @@ def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
         try:
             os.mkdir(partial)
         except FileExistsError:
+            if _sweep(partial):
+                continue
             if not unique:
-                raise ValueError(
-                    f"{partial} exists: another astroreg command is writing {final}; wait for it or choose "
-                    "another path"
-                ) from None
+                raise ValueError(_busy_message(partial, final)) from None
             k += 1
             continue
         if unique and (final.exists() or final.is_symlink()):
@@ -457,7 +534,16 @@ def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
             os.rmdir(partial)
             k += 1
             continue
+        _take(partial)
         return partial
+
+
+def _busy_message(partial: Path, final: Path) -> str:
+    if (partial / OWNER_FILE).exists():
+        return (f"{partial} exists: another astroreg command is writing {final}; wait for it to finish "
+                "or choose another path")
+    return (f"{partial} exists and was not made by a running astroreg command; remove it yourself if it "
+            "holds nothing you need, or choose another path")
 
 
 def final_name(partial: str | os.PathLike) -> Path:
@@ -489,6 +575,7 @@ def replace_dir(partial: str | os.PathLike, *, kind: str, overwrite: bool = Fals
     """
     partial = Path(partial)
     final = final_name(partial)
+    _release(partial)  # the output is complete: no owner file in the final folder
     if _is_empty_dir(final):
         os.rmdir(final)
     if not (final.exists() or final.is_symlink()):
@@ -515,5 +602,6 @@ def replace_dir(partial: str | os.PathLike, *, kind: str, overwrite: bool = Fals
 def remove_claimed(partial: str | os.PathLike) -> None:
     """Remove a ``.partial`` folder this process claimed with :func:`claim_dir` (after a failure)."""
     p = Path(partial)
+    _release(p)
     if p.name.endswith(PARTIAL) and p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
