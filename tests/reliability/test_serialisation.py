@@ -165,6 +165,8 @@ def test_pickle_bytes_in_preprocessors_json_are_refused_unread(run_dir, blob_dat
     (run_dir / "preprocessors.json").write_bytes(pickle.dumps(_Payload(str(marker))))
     with pytest.raises(ValueError, match=r"preprocessors\.json holds pickle data.*never unpickles"):
         RecipePreprocessor.load(run_dir / "preprocessors.json")
+    with pytest.raises(ValueError, match=r"preprocessors\.json holds pickle data"):
+        Run.open(run_dir)  # refused on opening, before any work
     with pytest.raises(ValueError, match=r"preprocessors\.json"):
         predict(run_dir, blob_dataset, tmp_path / "p.parquet", progress=False)
     with pytest.raises(ValueError, match=r"preprocessors\.json"):
@@ -181,6 +183,8 @@ def test_truncated_preprocessors_json_is_a_one_line_error(run_dir, blob_dataset,
     with pytest.raises(ValueError, match=r"preprocessors\.json is truncated or not an astroreg preprocessor file"
                                          r".*train the run again"):
         RecipePreprocessor.load(path)
+    with pytest.raises(ValueError, match=r"preprocessors\.json is truncated"):
+        Run.open(run_dir)
     rc, err = _cli(capsys, "predict", run_dir, "--data", blob_dataset, "--out", tmp_path / "p.parquet")
     _assert_one_line_error(rc, err, str(path), "truncated")
 

@@ -189,7 +189,17 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Run:
-        """Open a run folder, checking that it is complete."""
+        """Open a run folder, checking that it is complete and that its preprocessor file is sound.
+
+        The preprocessor (small JSON) is read and checked here, so that a damaged or
+        doctored folder is refused before any work; the network is read when asked for.
+
+        Raises
+        ------
+        ValueError
+            For an unfinished, incomplete or old pickle-based folder, or a preprocessor
+            file that is truncated or not astroreg's.
+        """
         p = Path(path)
         if p.name.endswith(PARTIAL):
             raise ValueError(f"{p} is an unfinished run (interrupted or failing); train again")
@@ -201,7 +211,9 @@ class Run:
                 f"{p} is not a complete astroreg run folder (missing {missing or 'the folder'}); "
                 "give a folder made by `astroreg train`"
             )
-        return cls(p)
+        run = cls(p)
+        run.load_preprocessor()
+        return run
 
     @cached_property
     def recipe(self) -> Recipe:
