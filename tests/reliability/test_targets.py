@@ -77,7 +77,8 @@ def test_nan_feature_is_named_by_id(tmp_path):
         "dataset.path": str(path), "inputs": {"modality": "tabular", "columns": ["mag", "colour"]},
         "targets": [{"name": "z"}], "model": {"name": "mlp", "params": {}}})
     with Dataset(path) as ds:
-        with pytest.raises(ValueError, match=r"NaN or inf in columns \['mag'\] for 1 object\(s\) \(first: \['obj-017'\]\)"):
+        pattern = r"NaN or inf in columns \['mag'\] for 1 object\(s\) \(first: \['obj-017'\]\)"
+        with pytest.raises(ValueError, match=pattern):
             RecipePreprocessor.fit(recipe, ds, np.arange(n))
         pre = RecipePreprocessor.fit(recipe, ds, np.arange(10))
         with pytest.raises(ValueError, match=r"first: \['obj-017'\]"):
@@ -96,7 +97,8 @@ def test_infinite_target_names_the_target_and_objects_before_sklearn(tmp_path, v
     recipe = _recipe(path).with_overrides({"targets": [{"name": "flux", "column": "total_flux",
                                                         "transform": transform}]})
     ids = sorted(f"obj-{r:03d}" for r in rows)
-    pattern = rf"target 'flux': 2 value\(s\) are infinite \(objects \['{ids[0]}', '{ids[1]}'\]\).*NaN where it is missing"
+    pattern = (rf"target 'flux': 2 value\(s\) are infinite \(objects \['{ids[0]}', '{ids[1]}'\]\)"
+               r".*NaN where it is missing")
     with Dataset(path) as ds:
         with pytest.raises(ValueError, match=pattern):
             RecipePreprocessor.fit(recipe, ds, np.sort(ds.split("train")))
@@ -118,7 +120,8 @@ def test_constant_target_is_refused_at_fit(tmp_path):
     path = _images(tmp_path / "const.h5", flux=np.full(40, 500.0))
     with Dataset(path) as ds, pytest.raises(
             ValueError, match=r"target 'log_total_flux' has the same value \(2\.69897\) for all 24 labelled objects "
-                              r"of the training split of .*const\.h5.*drop it from the recipe's targets or fix the data"):
+                              r"of the training split of .*const\.h5.*drop it from the recipe's targets "
+                              r"or fix the data"):
         RecipePreprocessor.fit(_recipe(path), ds, ds.split("train"))
 
 

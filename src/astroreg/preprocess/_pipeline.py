@@ -424,8 +424,9 @@ class RecipePreprocessor:
         else:
             n = self.input_shape[0]
             std = n if self.standardizer is None else self.standardizer.n_pixels_
-            if self.spectra._grid().shape != (n,) or self.spectra.n_pixels != n or std != n or len(self.input_shape) != 1:
-                raise ValueError(f"a spectra grid of {self.spectra._grid().shape} pixels (standardiser: {std}) does "
+            grid = self.spectra._grid()
+            if grid.shape != (n,) or self.spectra.n_pixels != n or std != n or len(self.input_shape) != 1:
+                raise ValueError(f"a spectra grid of {grid.shape} pixels (standardiser: {std}) does "
                                  f"not give input_shape {self.input_shape}")
 
 

@@ -191,7 +191,9 @@ def _encode(value: Any, where: str) -> Any:
     if name in _CLASSES and type(value) is _CLASSES[name][0]:
         return {_CLASS: name, "params": _encode(_params(value), f"{where}.params"),
                 "fitted": {k: _encode(v, f"{where}.{k}") for k, v in vars(value).items() if _is_fitted(k)}}
-    raise TypeError(f"{where}: cannot store a {type(value).__name__} in {FILE_NAME}; allowed classes: {sorted(_CLASSES)}")
+    raise TypeError(
+        f"{where}: cannot store a {type(value).__name__} in {FILE_NAME}; allowed classes: {sorted(_CLASSES)}"
+    )
 
 
 def _params(obj: Any) -> dict[str, Any]:
