@@ -34,6 +34,7 @@ _ADVICE = {
     errno.ENOTDIR: "part of the path is a file, not a folder: check the path",
     errno.ENOENT: "check the path; relative paths start at the current folder",
     errno.ENAMETOOLONG: "use a shorter path",
+    errno.EFBIG: "the file would be larger than a limit (ulimit -f) or the file system allows: write elsewhere",
     errno.EIO: "the device reported an input/output error: check the disk",
     errno.EMFILE: "too many open files: raise the limit (ulimit -n) or use fewer --jobs",
 }
