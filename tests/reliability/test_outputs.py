@@ -8,8 +8,6 @@ an existing folder, two trains deleted each other's ``.partial``, ``ingest``/``p
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +99,11 @@ def test_run_dir_typed_for_runs_is_refused(blob_dataset, tmp_path, capsys, monke
     earlier.mkdir(parents=True)
     for name in ("config.yaml", "model.pt", "preprocessors.json"):
         (earlier / name).write_text("x")
+    assert main(_train_args(blob_dataset, "--run-dir", str(runs))) == 2
+    _one_line_error(capsys, str(runs), "exists; pass --overwrite")
     assert main(_train_args(blob_dataset, "--run-dir", str(runs), "--overwrite")) == 2
     _one_line_error(capsys, str(runs), f"--runs {runs}")
-    assert is_run_folder(earlier)
+    assert is_run_folder(earlier) and sorted(p.name for p in runs.iterdir()) == [earlier.name]
 
 
 def test_overwrite_replaces_only_a_previous_run(blob_dataset, tiny_run, tmp_path, capsys):
@@ -126,6 +126,8 @@ def test_second_train_into_the_same_run_dir_is_refused(blob_dataset, tmp_path, c
     busy = claim_dir(run_dir)  # what a first, still running train holds
     (busy / "model.ckpt").write_text("first train's checkpoint")
     try:
+        assert main(_train_args(blob_dataset, "--run-dir", str(run_dir))) == 2
+        _one_line_error(capsys, str(busy), "another astroreg command is writing")
         assert main(_train_args(blob_dataset, "--run-dir", str(run_dir), "--overwrite")) == 2
         _one_line_error(capsys, str(busy), "another astroreg command is writing")
         assert (busy / "model.ckpt").read_text() == "first train's checkpoint"
@@ -197,6 +199,8 @@ def test_ablate_out_is_refused_when_foreign_or_busy(blob_dataset, tmp_path, caps
     out = tmp_path / "abl"
     out.mkdir()
     (out / "important.txt").write_text("keep")
+    assert main(_ablate_args(blob_dataset, "--out", str(out))) == 2
+    _one_line_error(capsys, str(out), "exists; pass --overwrite")
     assert main(_ablate_args(blob_dataset, "--out", str(out), "--overwrite")) == 2
     _one_line_error(capsys, "not a previous ablation folder")
     assert (out / "important.txt").read_text() == "keep"
@@ -286,8 +290,9 @@ def test_ingest_checks_free_space_before_work(stamps, tmp_path, capsys, monkeypa
 def test_predict_out_refuses_its_data_and_foreign_files(tiny_run, blob_dataset, tmp_path, capsys):
     before = blob_dataset.read_bytes()
     args = ["predict", str(tiny_run), "--data", str(blob_dataset), "--quiet", "--out"]
-    assert main([*args, str(blob_dataset), "--overwrite"]) == 2
-    _one_line_error(capsys, "one of this command's inputs")
+    for extra in ([], ["--overwrite"]):
+        assert main([*args, str(blob_dataset), *extra]) == 2
+        _one_line_error(capsys, "one of this command's inputs")
     assert blob_dataset.read_bytes() == before
     foreign = tmp_path / "table.parquet"
     pd.DataFrame({"ra": [1.0, 2.0]}).to_parquet(foreign)
@@ -327,8 +332,11 @@ def test_evaluate_out_refuses_foreign_files(tiny_run, tmp_path, capsys):
 def test_simulate_out_refuses_foreign_files(tmp_path, capsys):
     foreign = tmp_path / "survey.h5"
     foreign.write_bytes(b"not a dataset")
-    assert main(["simulate", "galaxy-images", "--n", "2", "--stamp-size", "16", "--out", str(foreign),
-                 "--overwrite", "--quiet", "--jobs", "1"]) == 2
+    args = ["simulate", "galaxy-images", "--n", "2", "--stamp-size", "16", "--out", str(foreign), "--quiet",
+            "--jobs", "1"]
+    assert main(args) == 2
+    _one_line_error(capsys, "exists; pass --overwrite")
+    assert main([*args, "--overwrite"]) == 2
     _one_line_error(capsys, "not a previous astroreg dataset")
     assert foreign.read_bytes() == b"not a dataset"
     folder = tmp_path / "mock"
@@ -339,11 +347,13 @@ def test_simulate_out_refuses_foreign_files(tmp_path, capsys):
     assert (folder / "important.txt").read_text() == "keep"
 
 
-def test_output_folder_under_a_file_is_refused_before_work(tmp_path):
+def test_output_under_a_file_is_refused_before_work(stamps, tmp_path, capsys):
+    catalog, folder = stamps
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ValueError, match="is a file, not a folder"):
-        check_output_file(blocker / "out.parquet", kind="predictions")
+    assert _ingest(catalog, folder, blocker / "d.h5") == 2
+    _one_line_error(capsys, f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "x"
 
 
 # -- finding 6: errors that come too late ----------------------------------------------------
@@ -422,11 +432,3 @@ def test_unlabelled_evaluation_split_fails_before_training(tmp_path, monkeypatch
     recipe = load_recipe("galaxy-flux", {"dataset.path": str(data), "inputs.crop": 32})
     with pytest.raises(ValueError, match=r"no object of the 'test' split .* has a known 'total_flux'"):
         train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
-
-
-def test_json_of_a_tiny_run_is_untouched_by_refusals(tiny_run):
-    # The shared run folder stayed whole through the refusals above.
-    assert is_run_folder(tiny_run)
-    assert "paper_cnn" in json.loads((tiny_run / "metrics.json").read_text())["models"]
-    assert not any(p.name.endswith(".partial") for p in tiny_run.parent.iterdir())
-    assert os.listdir(tiny_run.parent) == ["run"]
