@@ -375,7 +375,8 @@ def check_output_file(
             f"{p.suffix or 'no extension'}: give a path such as {p.with_suffix(allowed[0]).name}"
         )
     if p.is_dir():
-        raise ValueError(f"output {p} is a folder; give a file path ending in {allowed[0]}, e.g. {p / ('out' + allowed[0])}")
+        raise ValueError(f"output {p} is a folder; give a file path ending in {allowed[0]}, "
+                         f"e.g. {p / ('out' + allowed[0])}")
     if p.exists() or p.is_symlink():
         _check_existing(p, kind, overwrite)
     folder = check_writable_folder(p.parent)
