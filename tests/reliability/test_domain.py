@@ -159,6 +159,7 @@ def test_run_keeps_its_training_domain_as_json(image_run, blob_dataset):
     assert len(dist["center"]) == len(dist["scale"]) == 32 * 32
     assert dist["threshold"] >= dist["train_quantile"] > 0 and dist["val_flagged"] <= 0.01
     assert saved["min_coverage"] is None  # images have no coverage
+    assert saved["categories"] == {}  # img_number, R_e, bt are numbers
 
 
 def test_predict_flags_inputs_far_from_the_training_inputs(image_run, blob_dataset, tmp_path, capsys):
@@ -252,13 +253,15 @@ def _spectra(n, seed):
     return flux, d
 
 
-def _write_spectra(path, flux, ivar, targets=None, splits=False):
+def _write_spectra(path, flux, ivar, targets=None, splits=False, classes=None):
     from astroreg.data import DatasetWriter, SpectraSpec
 
     spec = SpectraSpec(n_pixels=SPEC_LOGLAM.size, wavelength=tuple(10**SPEC_LOGLAM), with_mask=False)
-    with DatasetWriter(path, spectra=spec, targets={"a": "K"} if targets is not None else {}) as w:
+    classes = np.full(len(flux), "STAR", dtype=object) if classes is None else np.asarray(classes, dtype=object)
+    with DatasetWriter(path, spectra=spec, targets={"a": "K"} if targets is not None else {},
+                       tabular={"CLASS": ""}) as w:
         w.append([f"s{i}" for i in range(len(flux))], spectra={"flux": flux, "ivar": ivar},
-                 targets=None if targets is None else {"a": targets})
+                 targets=None if targets is None else {"a": targets}, tabular={"CLASS": classes})
         if splits:
             w.make_splits({"train": 0.6, "val": 0.15, "test": 0.25}, seed=0)
     return path
@@ -290,16 +293,18 @@ def test_spectra_with_low_coverage_or_a_foreign_continuum_are_flagged(spectra_ru
     ivar = np.ones_like(flux)
     ivar[:10, :90] = 0.0  # 70 % of the pixels without data
     flux[10:20] = 30.0 * (10**SPEC_LOGLAM / 4000.0) ** -8  # a steep power law, no ripple, no lines
-    data = _write_spectra(tmp_path / "new.h5", flux, ivar)
+    classes = np.array(["STAR"] * 20 + ["GALAXY"] * 5 + ["STAR"] * 95, dtype=object)  # as SDSS's HDU 2 CLASS
+    data = _write_spectra(tmp_path / "new.h5", flux, ivar, classes=classes)
     saved = json.loads((spectra_run / "domain.json").read_text())
-    assert saved["min_coverage"] == 0.5
+    assert saved["min_coverage"] == 0.5 and saved["categories"] == {"CLASS": ["STAR"]}
 
     frame = pd.read_parquet(predict(spectra_run, data, tmp_path / "pred.parquet", progress=False))
     reasons = frame["domain_reason"].str.split(";")
     assert reasons[:10].apply(lambda r: "coverage" in r).all()
     assert reasons[10:20].apply(lambda r: "input_distance" in r).all()
-    assert not frame["in_domain"][:20].any()
-    ordinary = reasons[20:]
+    assert reasons[20:25].apply(lambda r: "category:CLASS" in r).all()
+    assert not frame["in_domain"][:25].any()
+    ordinary = reasons[25:]
     assert ordinary.apply(lambda r: "coverage" not in r and "input_distance" not in r).mean() >= 0.98
 
 
@@ -309,7 +314,8 @@ def test_domain_flags_and_json_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     domain = TrainingDomain(target_names=("teff", "logg"), label_min=(4000.0, 0.0), label_max=(7000.0, 5.0),
                             center=np.zeros(8, np.float32), scale=np.ones(8, np.float32), threshold=3.0,
-                            train_quantile=2.5, margin=1.2, val_flagged=0.0, min_coverage=0.5, n_train=10, n_val=5)
+                            train_quantile=2.5, margin=1.2, val_flagged=0.0, min_coverage=0.5, n_train=10, n_val=5,
+                            categories={"CLASS": ("STAR",)})
     x = rng.normal(size=(5, 8)).astype(np.float32) * 0.5
     x[1] *= 1000.0
     x[4, 0] = np.nan
@@ -317,13 +323,15 @@ def test_domain_flags_and_json_round_trip(tmp_path):
     assert distance[1] > domain.threshold > distance[0]
     # log g -0.002 (the star) and a NaN prediction lie outside the training labels.
     y = np.array([[5000.0, 4.0], [5000.0, 4.0], [5000.0, -0.002], [np.nan, 4.0], [5000.0, 4.0]])
-    inside, reason = domain.flag(distance, y, coverage=np.array([1.0, 1.0, 1.0, 1.0, 0.2]))
+    galaxy = {"CLASS": np.array([False, False, False, False, True])}
+    inside, reason = domain.flag(distance, y, coverage=np.array([1.0, 1.0, 1.0, 1.0, 0.2]), unseen=galaxy)
     # A NaN input feature counts as CLIP (10) standard deviations: with 8 features, far enough.
-    assert list(reason) == ["", "input_distance", "label_range:logg", "label_range:teff", "input_distance;coverage"]
+    assert list(reason) == ["", "input_distance", "label_range:logg", "label_range:teff",
+                            "input_distance;coverage;category:CLASS"]
     np.testing.assert_array_equal(inside, [True, False, False, False, False])
     domain.save(tmp_path / "domain.json")
     back = TrainingDomain.load(tmp_path / "domain.json")
-    assert back.label_min == domain.label_min and back.min_coverage == 0.5
+    assert back.label_min == domain.label_min and back.min_coverage == 0.5 and back.categories == domain.categories
     np.testing.assert_array_equal(back.input_distance(x), distance)
 
 

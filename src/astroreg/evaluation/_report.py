@@ -319,8 +319,9 @@ def domain_markdown(frame: pd.DataFrame, split: str) -> str:
         lines += ["", markdown_table(table.sort_values("objects", ascending=False, kind="stable"))]
     lines += ["", "Reasons: `input_distance`, the input is far from every training input (robust distance above "
               "the threshold chosen on the validation split); `coverage`, a spectrum with too few good pixels on "
-              "the grid; `label_range:<target>`, a prediction outside the training labels' range. `astroreg "
-              "predict` writes them per object in the `in_domain` and `domain_reason` columns."]
+              "the grid; `label_range:<target>`, a prediction outside the training labels' range; "
+              "`category:<column>`, a category (e.g. SDSS `CLASS`) that no training object had. `astroreg predict` "
+              "writes them per object in the `in_domain` and `domain_reason` columns."]
     return "\n".join(lines)
 
 

@@ -179,6 +179,8 @@ def _iter_columns(
         network = folded
     y_true_all = raw_targets(recipe, dataset, rows) if truth else None  # one read of each column
 
+    # Category columns (SDSS CLASS) are read once, not per chunk: a column read costs the whole dataset.
+    unseen = {} if domain is None else domain.unseen_categories(dataset)
     # Spectra ingested with at least the run's minimum coverage need no second read (of ivar) to check it.
     need_coverage = domain is not None and domain.min_coverage is not None and \
         pre.guaranteed_coverage(dataset) < domain.min_coverage
@@ -242,7 +244,8 @@ def _iter_columns(
                 frame[f"{t}_pred"] = y[:, j]
             frame.update({col: values for col, (values, _) in pre.source_columns(y).items()})
             if checks is not None:
-                frame["in_domain"], frame["domain_reason"] = domain.flag(checks[0], y, checks[1])
+                frame["in_domain"], frame["domain_reason"] = domain.flag(
+                    checks[0], y, checks[1], {c: hit[sel] for c, hit in unseen.items()})
             bar.update(len(x))
             yield frame
     bar.close()
@@ -419,7 +422,9 @@ def predict(
     (bool) and ``domain_reason``, ``""`` or the reasons joined by ``";"``:
     ``input_distance`` (the preprocessed input is far from the training inputs),
     ``coverage`` (a spectrum with fewer good pixels on the grid than the minimum) and
-    ``label_range:<target>`` (the prediction lies outside the training labels' range).
+    ``label_range:<target>`` (the prediction lies outside the training labels' range) and
+    ``category:<column>`` (a category such as SDSS's ``CLASS`` that no training object
+    had: a galaxy given to a run trained on stars).
     The count of flagged objects is printed (with ``progress``). A run trained before
     astroreg recorded its domain predicts as before, without these columns, and says so
     in a logged warning: nothing is known to flag with; train it again to get them.

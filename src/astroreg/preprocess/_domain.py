@@ -10,7 +10,11 @@ outside it (``in_domain``, ``domain_reason``):
   tables alike: it reads the flattened preprocessed input, nothing modality-specific);
 - ``coverage``: a spectrum has fewer good pixels on the recipe's grid than the minimum
   (the preprocessor measures it; other modalities have no coverage);
-- ``label_range:<target>``: the prediction lies outside the range of the training labels.
+- ``label_range:<target>``: the prediction lies outside the range of the training labels;
+- ``category:<column>``: a category column of the dataset (a string column with at most
+  :data:`MAX_CATEGORIES` values in training, such as SDSS's ``CLASS``: ``STAR``,
+  ``GALAXY``, ``QSO``) holds a value no training object had: galaxies given to a run
+  trained on stars.
 
 It is stored as plain JSON (``domain.json`` in the run folder): loading it runs no code.
 """
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +46,12 @@ REASON_COVERAGE = "coverage"
 """``domain_reason`` entry: too few good pixels on the grid (spectra)."""
 REASON_LABEL = "label_range"
 """``domain_reason`` entry prefix (``label_range:<target>``): prediction outside the training labels."""
+REASON_CATEGORY = "category"
+"""``domain_reason`` entry prefix (``category:<column>``): a category value no training object had."""
+MAX_CATEGORIES = 8
+"""String columns with at most this many distinct training values are categories (SDSS ``CLASS``);
+more (file names, spectral subclasses such as ``F5`` or ``K1``) name objects or fine classes
+that new data may rightly extend, and are not checked."""
 
 MAX_SAMPLE = 4096
 """Most training (and validation) objects read to fit the description."""
@@ -86,6 +97,8 @@ class TrainingDomain:
         no coverage.
     n_train, n_val : int
         Objects the description was fitted (and its threshold chosen) on.
+    categories : dict of str to tuple of str
+        Category columns of the training dataset and the values its training split holds.
     """
 
     target_names: tuple[str, ...]
@@ -100,6 +113,7 @@ class TrainingDomain:
     min_coverage: float | None
     n_train: int
     n_val: int
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, pre: RecipePreprocessor, dataset: Dataset, train_rows: NDArray, val_rows: NDArray,
@@ -182,7 +196,23 @@ class TrainingDomain:
             min_coverage = DEFAULT_MIN_GOOD_FRACTION
         return replace(domain, threshold=float(threshold), train_quantile=q, margin=float(margin),
                        val_flagged=float(np.mean(d_val > threshold)),
-                       min_coverage=None if min_coverage is None else float(min_coverage))
+                       min_coverage=None if min_coverage is None else float(min_coverage),
+                       categories=_categories(dataset, train_rows))
+
+    def unseen_categories(self, dataset: Dataset) -> dict[str, NDArray[np.bool_]]:
+        """For each category column that ``dataset`` has: which of its objects hold a value unseen in training.
+
+        Returns
+        -------
+        dict of str to bool array of shape (n_objects,)
+            Indexed by the dataset's rows (read once: 1 byte an object).
+        """
+        out = {}
+        for column, allowed in self.categories.items():
+            if column in dataset.tabular_columns:
+                values = dataset.tabular([column])[column].to_numpy().astype(str)
+                out[column] = ~np.isin(values, np.asarray(allowed, dtype=str))
+        return out
 
     def input_distance(self, x: NDArray) -> NDArray[np.float64]:
         """Robust distance of each input to the training inputs' centre, shape (n,).
@@ -218,8 +248,8 @@ class TrainingDomain:
             out[b:b + len(z)] = np.sqrt(sq / flat.shape[1])
         return out
 
-    def flag(self, distance: NDArray, predictions: NDArray, coverage: NDArray | None = None
-             ) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
+    def flag(self, distance: NDArray, predictions: NDArray, coverage: NDArray | None = None,
+             unseen: Mapping[str, NDArray] | None = None) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
         """``in_domain`` and ``domain_reason`` of each object.
 
         Parameters
@@ -230,13 +260,17 @@ class TrainingDomain:
             Predictions in the recipe's target space (the ``<target>_pred`` columns).
         coverage : array of shape (n,), optional
             Fraction of good pixels on the grid (spectra); ignored without ``min_coverage``.
+        unseen : dict of str to bool array of shape (n,), optional
+            Per category column, the objects whose value no training object had (see
+            :meth:`unseen_categories`).
 
         Returns
         -------
         in_domain : bool array of shape (n,)
         domain_reason : object array of str, shape (n,)
             ``""`` in the domain, else the reasons joined by ``";"`` among
-            ``input_distance``, ``coverage`` and ``label_range:<target>``.
+            ``input_distance``, ``coverage``, ``label_range:<target>`` and
+            ``category:<column>``.
         """
         distance = np.asarray(distance, dtype=np.float64)
         y = np.asarray(predictions, dtype=np.float64).reshape(len(distance), -1)
@@ -246,6 +280,8 @@ class TrainingDomain:
         for j, t in enumerate(self.target_names):
             inside = (y[:, j] >= self.label_min[j]) & (y[:, j] <= self.label_max[j])  # NaN: outside
             checks.append((f"{REASON_LABEL}:{t}", ~inside))
+        for column, hit in (unseen or {}).items():
+            checks.append((f"{REASON_CATEGORY}:{column}", np.asarray(hit, dtype=bool)))
         bad = np.zeros(len(distance), bool)
         reason = np.full(len(distance), "", dtype=object)
         for name, hit in checks:
@@ -268,6 +304,7 @@ class TrainingDomain:
                                "center": self.center.astype(float).tolist(),
                                "scale": self.scale.astype(float).tolist()},
             "min_coverage": self.min_coverage,
+            "categories": {c: list(v) for c, v in self.categories.items()},
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -295,7 +332,9 @@ class TrainingDomain:
                        threshold=float(dist["threshold"]), train_quantile=float(dist["train_quantile"]),
                        margin=float(dist["margin"]), val_flagged=float(dist["val_flagged"]),
                        min_coverage=None if d["min_coverage"] is None else float(d["min_coverage"]),
-                       n_train=int(dist["n_train"]), n_val=int(dist["n_val"]))
+                       n_train=int(dist["n_train"]), n_val=int(dist["n_val"]),
+                       categories={str(c): tuple(str(v) for v in values)
+                                   for c, values in d.get("categories", {}).items()})
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path} is not a readable astroreg training domain ({type(err).__name__}: {err}); "
                              f"delete it to predict without in_domain flags, or train the run again") from None
@@ -304,6 +343,19 @@ class TrainingDomain:
 def _flat(x: NDArray) -> NDArray[np.float32]:
     x = np.asarray(x, dtype=np.float32)
     return x.reshape(len(x), -1)
+
+
+def _categories(dataset: Dataset, rows: NDArray) -> dict[str, tuple[str, ...]]:
+    """The string columns with at most :data:`MAX_CATEGORIES` values over ``rows``, and those values."""
+    out = {}
+    for column in dataset.tabular_columns:
+        values = dataset.tabular([column], rows)[column]
+        if values.dtype.kind in "biufc" or values.dtype == bool:
+            continue
+        seen = sorted(set(values.astype(str)))
+        if len(seen) <= MAX_CATEGORIES:
+            out[column] = tuple(seen)
+    return out
 
 
 def _label_range(names: tuple[str, ...], y_train: NDArray) -> tuple[tuple[float, ...], tuple[float, ...]]:
