@@ -102,7 +102,7 @@ def test_run_dir_typed_for_runs_is_refused(blob_dataset, tmp_path, capsys, monke
     assert main(_train_args(blob_dataset, "--run-dir", str(runs))) == 2
     _one_line_error(capsys, str(runs), "exists; pass --overwrite")
     assert main(_train_args(blob_dataset, "--run-dir", str(runs), "--overwrite")) == 2
-    _one_line_error(capsys, str(runs), f"--runs {runs}")
+    _one_line_error(capsys, str(runs), f"use --runs {runs} to add a run")
     assert is_run_folder(earlier) and sorted(p.name for p in runs.iterdir()) == [earlier.name]
 
 
@@ -303,7 +303,7 @@ def test_predict_out_refuses_its_data_and_foreign_files(tiny_run, blob_dataset, 
     _one_line_error(capsys, "not a previous predictions file")
     assert foreign.read_bytes() == foreign_bytes
     assert main([*args, str(tmp_path)]) == 2
-    _one_line_error(capsys, "should end in .parquet")
+    _one_line_error(capsys, f"output {tmp_path} is a folder")
     (tmp_path / "dir.parquet").mkdir()
     assert main([*args, str(tmp_path / "dir.parquet")]) == 2
     _one_line_error(capsys, "is a folder")

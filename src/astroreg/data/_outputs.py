@@ -307,12 +307,12 @@ def _check_existing(p: Path, kind: str, overwrite: bool) -> None:
     if not overwrite:
         raise ValueError(f"{p} exists; pass --overwrite to replace a previous {label}, or choose another path")
     if not _RECOGNISERS[kind](p):
-        hint = ""
+        todo = "choose another path"
         if kind == "run" and p.is_dir() and any(is_run_folder(c) for c in _children(p)):
-            hint = f" (it holds run folders: to add a run to it, use --runs {p})"
+            todo = f"it holds run folders: use --runs {p} to add a run beside them, or choose another path"
         raise ValueError(
-            f"{p} exists and is not a previous {label} ({_WHAT_MAKES[kind]}){hint}; astroreg replaces only its "
-            "own outputs, even with --overwrite: choose another path"
+            f"{p} exists and is not a previous {label} ({_WHAT_MAKES[kind]}); astroreg replaces only its "
+            f"own outputs, even with --overwrite: {todo}"
         )
 
 
@@ -369,14 +369,14 @@ def check_output_file(
     p = Path(path)
     check_not_input(p, inputs)
     allowed = _SUFFIXES[kind]
+    if p.is_dir():
+        raise ValueError(f"output {p} is a folder; give a file path ending in {allowed[0]}, "
+                         f"e.g. {p / ('out' + allowed[0])}")
     if p.suffix.lower() not in allowed:
         raise ValueError(
             f"output {p} should end in {' or '.join(allowed)} (for {_article(kind)} {_label(kind)}); got "
             f"{p.suffix or 'no extension'}: give a path such as {p.with_suffix(allowed[0]).name}"
         )
-    if p.is_dir():
-        raise ValueError(f"output {p} is a folder; give a file path ending in {allowed[0]}, "
-                         f"e.g. {p / ('out' + allowed[0])}")
     if p.exists() or p.is_symlink():
         _check_existing(p, kind, overwrite)
     folder = check_writable_folder(p.parent)
