@@ -277,8 +277,11 @@ def _read_fits(path: Path, columns: list[str] | None, hdu: int | str | None) -> 
                     f"indices {tables}"
                 )
             table = Table.read(chosen)
-    except (OSError, TypeError) as err:
-        raise ValueError(f"could not read catalogue {path} as a FITS table ({err}); is the file complete?") from None
+    except Exception as err:  # astropy raises OSError, TypeError, KeyError, IndexError, ... for damaged files
+        if isinstance(err, ValueError) and str(path) in str(err):
+            raise  # one of the messages above
+        raise ValueError(f"could not read catalogue {path} as a FITS table ({_oneline(err)}); is the file "
+                         "complete?") from None
 
     if columns is not None:
         require_columns(pd.DataFrame(columns=table.colnames), columns, path)
@@ -329,7 +332,15 @@ def _read_parquet(path: Path, columns: list[str] | None) -> pd.DataFrame:
         schema = pq.read_schema(path)
         if columns is not None:
             require_columns(pd.DataFrame(columns=schema.names), columns, path)
-        table = pq.read_table(path, columns=columns)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"could not read catalogue {path} as Parquet ({err}); is the file complete?") from None
-    return table.to_pandas()
+        return pq.read_table(path, columns=columns).to_pandas()
+    except Exception as err:  # a damaged file: ArrowInvalid, OSError, or bad pandas metadata (UnicodeDecodeError, ...)
+        if isinstance(err, ValueError) and not isinstance(err, (pa.ArrowException, UnicodeDecodeError)) \
+                and str(path) in str(err):
+            raise  # require_columns' message
+        raise ValueError(f"could not read catalogue {path} as Parquet ({_oneline(err)}); is the file "
+                         "complete?") from None
+
+
+def _oneline(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import mmap
 import os
@@ -506,6 +507,13 @@ def _io_error(err: BaseException, path: Path) -> BaseException:
     return OSError(code, os.strerror(code), str(path))
 
 
+def _damaged(path: Path, err: BaseException) -> ValueError:
+    return ValueError(
+        f"{path} is damaged: HDF5 could not read it ({' '.join(str(err).split()) or type(err).__name__}); "
+        f"was it truncated or copied incompletely? Re-create it: {_HOW_TO_MAKE}"
+    )
+
+
 def _discard_writes(f: h5py.File) -> None:
     """Point an open HDF5 file's descriptor at a sink, so that closing it writes nowhere.
 
@@ -579,6 +587,19 @@ def _write_splits(f: h5py.File, splits, seed, fractions) -> None:
     g.attrs["fractions"] = json.dumps(fractions or {})
 
 
+def _reads(method):
+    """Turn h5py's errors on a damaged file (OSError, RuntimeError, KeyError) into a ValueError naming it."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, RuntimeError, KeyError) as err:
+            raise _damaged(self.path, err) from None
+
+    return wrapper
+
+
 class Dataset:
     """Read-only, lazy access to an astroreg HDF5 dataset.
 
@@ -618,9 +639,13 @@ class Dataset:
             ) from None
         try:
             self._validate()
-        except Exception:
+        except ValueError:
             self._f.close()
             raise
+        except Exception as err:
+            # h5py raises OSError, RuntimeError, KeyError, ... on damaged metadata ("wrong B-tree signature").
+            self._f.close()
+            raise _damaged(self.path, err) from None
 
     def _validate(self) -> None:
         f = self._f
@@ -692,16 +717,19 @@ class Dataset:
         return tuple(out)
 
     @property
+    @_reads
     def ids(self) -> NDArray[np.str_]:
         """Object identifiers, array of shape (n_objects,)."""
         return self._f["ids"].asstr()[...].astype(str)
 
     @property
+    @_reads
     def target_names(self) -> tuple[str, ...]:
         """Names of the stored targets."""
         return tuple(self._f.get("targets", {}).keys())
 
     @property
+    @_reads
     def tabular_columns(self) -> tuple[str, ...]:
         """Names of the stored tabular columns."""
         return tuple(self._f.get("tabular", {}).keys())
@@ -746,6 +774,7 @@ class Dataset:
         return ValueError(f"{what} {name!r} not found in {self.path}; available: {list(have)}")
 
     # -- reading ------------------------------------------------------------------
+    @_reads
     def target(self, name: str, indices: ArrayLike | None = None) -> NDArray[np.float64]:
         """Values of one target, shape (n,) (all rows, or ``indices``)."""
         if name not in self._f.get("targets", {}):
@@ -753,6 +782,7 @@ class Dataset:
         values = self._f["targets"][name][...]
         return values if indices is None else values[np.asarray(indices)]
 
+    @_reads
     def tabular(self, columns: Sequence[str] | None = None, indices: ArrayLike | None = None) -> pd.DataFrame:
         """Tabular columns as a DataFrame (all rows, or ``indices``), indexed by nothing."""
         have = self.tabular_columns
@@ -846,6 +876,7 @@ class Dataset:
         self._layouts[name] = layout
         return layout
 
+    @_reads
     def read_rows(self, array: h5py.Dataset, indices: ArrayLike | slice) -> np.ndarray:
         """Read rows of a lazy array in the order given (h5py wants increasing indices).
 
@@ -884,6 +915,7 @@ class Dataset:
         """Images for the given rows, array of shape (n, bands, H, W)."""
         return self.read_rows(self.images, indices)
 
+    @_reads
     def read_spectra(self, indices: ArrayLike | slice, keys: Sequence[str] = ("flux", "ivar")) -> dict[str, np.ndarray]:
         """Spectra arrays for the given rows, each of shape (n, L) (a common grid stays (L,))."""
         g = self.spectra
@@ -896,6 +928,7 @@ class Dataset:
         return out
 
     @property
+    @_reads
     def split_names(self) -> tuple[str, ...]:
         """Names of the stored splits."""
         return tuple(self._f.get("splits", {}).keys())
@@ -908,6 +941,7 @@ class Dataset:
         seed = int(self._f["splits"].attrs.get("seed", -1))
         return None if seed < 0 else seed
 
+    @_reads
     def split(self, name: str) -> NDArray[np.int64]:
         """Row indices of a stored split, e.g. ``"train"``."""
         if name not in self.split_names:
