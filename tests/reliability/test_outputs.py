@@ -394,6 +394,39 @@ def test_recipe_errors_leave_no_partial(blob_dataset, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["other.partial"]
 
 
+def test_interrupted_train_removes_only_its_partial(blob_dataset, tmp_path, monkeypatch):
+    import astroreg.pipeline._train as train_mod
+    from astroreg.pipeline import train_recipe
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "fit_network", ctrl_c)
+    recipe = load_recipe("galaxy-flux", {"dataset.path": str(blob_dataset), "inputs.crop": 32})
+    (tmp_path / "earlier").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        train_recipe(recipe, run_dir=tmp_path / "run", progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["earlier"]
+
+
+def test_failed_ablation_removes_only_its_partial(blob_dataset, tmp_path, monkeypatch):
+    import astroreg.pipeline._ablate as ablate_mod
+    from astroreg.pipeline import ablate_recipe
+
+    def fail(*args, **kwargs):
+        raise ValueError("boom in a variant")
+
+    monkeypatch.setattr(ablate_mod, "train_recipe", fail)
+    recipe = load_recipe("galaxy-flux", {
+        "dataset.path": str(blob_dataset), "inputs.crop": 32,
+        "variants": [{"name": "wide", "overrides": {"training.batch_size": 64}}],
+    })
+    (tmp_path / "keep.partial").mkdir()
+    with pytest.raises(ValueError, match="boom in a variant"):
+        ablate_recipe(recipe, out=tmp_path / "abl", progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.partial"]
+
+
 def test_zero_test_fraction_fails_before_training(tmp_path, monkeypatch):
     from astroreg.pipeline import train_recipe
 
