@@ -287,6 +287,22 @@ def test_ingest_checks_free_space_before_work(stamps, tmp_path, capsys, monkeypa
     assert shutil is not None
 
 
+def test_read_only_output_folder_is_refused_before_work(stamps, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import astroreg.data._outputs as outputs
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    # A real read-only mount cannot be made in a test (and root may write anywhere): the probe file fails.
+    monkeypatch.setattr(outputs.tempfile, "TemporaryFile", read_only)
+    catalog, folder = stamps
+    assert _ingest(catalog, folder, tmp_path / "d.h5") == 2
+    _one_line_error(capsys, f"cannot write in folder {tmp_path} (Read-only file system)")
+    assert not list(tmp_path.glob("*d.h5*"))
+
+
 def test_predict_out_refuses_its_data_and_foreign_files(tiny_run, blob_dataset, tmp_path, capsys):
     before = blob_dataset.read_bytes()
     args = ["predict", str(tiny_run), "--data", str(blob_dataset), "--quiet", "--out"]
