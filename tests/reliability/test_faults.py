@@ -168,6 +168,17 @@ def test_write_failure_during_predict_is_one_line(tiny_run, blob_dataset, tmp_pa
     assert not out.exists() and _parts(tmp_path) == []
 
 
+@posix
+def test_write_failure_during_train_is_one_line(blob_dataset, tmp_path):
+    runs = tmp_path / "runs"
+    done = _run_limited(["train", "galaxy-flux", "--data", str(blob_dataset), "--runs", str(runs), *TINY_TRAIN],
+                        tmp_path, max_file_bytes=100_000)
+    assert done.returncode == 2, done.stderr[-3000:]
+    line = _one_line_error("\n".join(x for x in done.stderr.splitlines() if not x.startswith("WARNING")), "train")
+    assert str(runs) in line and "File too large" in line
+    assert _parts(tmp_path) == []
+
+
 # -- read-only folders, a folder where a file is wanted ---------------------------------------
 def test_read_only_output_folder_for_ingest_is_one_line(stamps, tmp_path, capsys):
     folder = _read_only_folder(tmp_path)

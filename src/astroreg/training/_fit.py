@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -175,7 +177,7 @@ def fit_network(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        trainer.fit(module, datamodule=data)
+        _fit_interruptible(trainer, module, data, run_dir)
     best = ckpt.best_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
@@ -187,6 +189,36 @@ def fit_network(
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = unwrap(module.backbone).to("cpu").eval()
     return FitResult(backbone, history, best_val, device, len(history))
+
+
+def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
+                       run_dir: Path) -> None:
+    """``trainer.fit`` that lets Ctrl-C reach the caller as ``KeyboardInterrupt``.
+
+    Lightning catches the ``KeyboardInterrupt`` itself, sets SIGINT to be ignored, and
+    then either calls ``sys.exit(1)`` or returns with ``trainer.interrupted`` set; the
+    command would exit 1 without a word, or go on as if training had finished. The
+    interrupt is raised again here, and the SIGINT handler put back, so that the command
+    stops with its one-line message and exit status 130. A failed checkpoint write (a full
+    disk) names the run folder: fsspec's ``OSError`` names no file.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main else None
+    try:
+        trainer.fit(module, datamodule=data)
+    except SystemExit as err:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from err
+        raise
+    except OSError as err:
+        if err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror or os.strerror(err.errno), str(run_dir)) from err
+        raise
+    finally:
+        if in_main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
 
 
 def _history(metrics_csv: Path) -> pd.DataFrame:
