@@ -195,7 +195,7 @@ def _iter_columns(
         if domain is None:
             return sel, x, None
         # The domain was fitted on standardised inputs; a folded network reads them raw.
-        distance = domain.input_distance(x if folded is None else standardize_rows_(np.array(x, np.float32)))
+        distance = domain.input_distance(x, prepare=None if folded is None else standardize_rows_)
         coverage = None if not need_coverage else pre.coverage(dataset, sel)
         return sel, x, (distance, coverage)
 

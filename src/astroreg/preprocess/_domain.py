@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,7 +214,8 @@ class TrainingDomain:
                 out[column] = ~np.isin(values, np.asarray(allowed, dtype=str))
         return out
 
-    def input_distance(self, x: NDArray) -> NDArray[np.float64]:
+    def input_distance(self, x: NDArray, *, prepare: Callable[[NDArray[np.float32]], object] | None = None
+                       ) -> NDArray[np.float64]:
         """Robust distance of each input to the training inputs' centre, shape (n,).
 
         ``sqrt(mean_j(clip(z_j, -CLIP, CLIP)^2))`` with ``z_j = (x_j - center_j) / scale_j``
@@ -226,6 +227,11 @@ class TrainingDomain:
         ----------
         x : array of shape (n, *input_shape)
             Preprocessed network inputs, as :meth:`RecipePreprocessor.inputs` returns them.
+        prepare : callable, optional
+            The last preprocessing step when ``x`` lacks it, applied in place to a copy of
+            each block of rows (float32, C-contiguous, shape (rows, n_features)): e.g.
+            :func:`~astroreg.preprocess._spectra.standardize_rows_` for spectra that a folded
+            network reads unstandardised. Cheaper than a standardised copy of all of ``x``.
         """
         flat = _flat(x)
         if flat.shape[1] != self.center.size:
@@ -237,7 +243,12 @@ class TrainingDomain:
         buf = np.empty((min(_BLOCK, len(flat)), flat.shape[1]), np.float32)
         for b in range(0, len(flat), _BLOCK):
             z = buf[:len(flat[b:b + _BLOCK])]
-            np.subtract(flat[b:b + _BLOCK], self.center, out=z)
+            if prepare is None:
+                np.subtract(flat[b:b + _BLOCK], self.center, out=z)
+            else:
+                np.copyto(z, flat[b:b + _BLOCK])
+                prepare(z)
+                z -= self.center
             z *= inv
             np.clip(z, -CLIP, CLIP, out=z)
             sq = np.einsum("ij,ij->i", z, z)
