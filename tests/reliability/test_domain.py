@@ -361,3 +361,19 @@ def test_coverage_of_native_and_prepared_spectra_agree(tmp_path):
     np.testing.assert_allclose(got["n"][2], got["p"][2])
     # The later files start further right: fewer of the grid's first pixels are covered.
     assert got["n"][2][0] > got["n"][2][-1] >= 0.5
+
+
+def test_distance_of_unstandardised_spectra_equals_that_of_standardised_ones():
+    """A folded network reads prepared spectra unstandardised; their distance must not change."""
+    from astroreg.preprocess._domain import TrainingDomain
+    from astroreg.preprocess._spectra import standardize_rows_
+
+    rng = np.random.default_rng(1)
+    domain = TrainingDomain(target_names=("a",), label_min=(0.0,), label_max=(1.0,),
+                            center=rng.normal(size=50).astype(np.float32), scale=np.full(50, 0.5, np.float32),
+                            threshold=3.0, train_quantile=3.0, margin=1.0, val_flagged=0.0, min_coverage=None,
+                            n_train=1, n_val=1)
+    raw = (rng.normal(size=(150, 50)) * 7 + 30).astype(np.float32)
+    expect = domain.input_distance(standardize_rows_(raw.copy()))
+    np.testing.assert_allclose(domain.input_distance(raw, prepare=standardize_rows_), expect, rtol=1e-6)
+    assert not np.allclose(domain.input_distance(raw), expect)
