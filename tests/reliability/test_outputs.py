@@ -20,7 +20,6 @@ from astroreg.data import (
     DatasetWriter,
     ImageSpec,
     check_output_dir,
-    check_output_file,
     claim_dir,
     is_run_folder,
     is_stale_partial,
