@@ -12,8 +12,10 @@ Layout::
     <run>/report.md, plots/      the report
     <run>/environment.json       versions and device
 
-A run is built in ``<run>.partial`` and renamed when complete, so a folder
-without that suffix is always whole.
+A run is built in ``<run>.partial`` (claimed atomically, see
+:func:`astroreg.data.claim_dir`) and renamed when complete, so a folder without that
+suffix is always whole. A run never replaces anything but a previous run folder, and
+only when asked (``overwrite``); a failed run removes only its own ``.partial``.
 
 Opening a run folder runs no code from it: the preprocessing is JSON read into
 allow-listed classes, and ``model.pt`` is read with ``torch.load(weights_only=True)``
