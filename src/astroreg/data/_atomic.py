@@ -4,7 +4,9 @@ A file being written lives beside its final name as ``.{name}.{pid}.{random}.par
 ``pid`` is the writing process. A process killed before it finishes (``kill -9``, a power
 cut) leaves that file behind; the next atomic write into the same folder removes such
 files whose process is gone (:func:`remove_stale_parts`). Nothing else is ever removed,
-and the temporary file of a live process is left alone.
+and the temporary file of a live process is left alone. Process ids are this machine's:
+two machines writing into one network folder at the same time should not share it.
+On Windows nothing is swept (there is no harmless way to ask whether a process exists).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ _swept_lock = threading.Lock()
 
 def _alive(pid: int) -> bool:
     """Whether a process with this id exists here (a zombie or another user's counts as alive)."""
-    if pid <= 0:
-        return True  # not a process id we wrote; never treat it as dead
+    if pid <= 0 or os.name == "nt":
+        # Not a process id we wrote; and on Windows os.kill(pid, 0) would terminate the process.
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
