@@ -9,7 +9,9 @@ is deterministic and takes well under a minute.
 
 from __future__ import annotations
 
+import atexit
 import io
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,7 +30,9 @@ from astroreg.data._sdss_fits import read_spectrum_file, scan_spectrum_file  # n
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Hypothesis calls the test body many times per test: one scratch folder, not tmp_path (function-scoped).
 _WORK = Path(tempfile.mkdtemp(prefix="astroreg-fuzz-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
 
 
 # -- valid files, made once --------------------------------------------------------------------
