@@ -189,10 +189,10 @@ def test_csv_catalogue_reader_with_damage_and_other_encodings(data):
     assert frame is None or isinstance(frame, pd.DataFrame) and len(frame) > 0
 
 
-def test_non_utf8_csv_catalogue_is_read_or_refused_by_name():
+def test_non_utf8_csv_catalogue_is_refused_by_name_and_encoding():
     path = _write("latin1.csv", VALID["csv_latin1"])
-    frame = _expect_value_error_naming(path, lambda: read_catalog(path))
-    assert frame is None or list(frame.columns) == ["file_name", "total_flux", "name"]
+    with pytest.raises(ValueError, match=r"latin1\.csv is not UTF-8 text .*save it as UTF-8"):
+        read_catalog(path)
 
 
 @FUZZ

@@ -226,7 +226,12 @@ def _read_text(path: Path, columns: list[str] | None) -> pd.DataFrame:
         if columns is not None:
             require_columns(head, columns, path)
         frame = pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"catalogue {path} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} cannot be "
+            f"decoded); save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > utf8.csv"
+        ) from None
+    except pd.errors.ParserError as err:
         sep_name = {None: "whitespace", "\t": "TAB"}.get(delim, repr(delim))
         raise ValueError(
             f"could not parse catalogue {path} as a {sep_name}-separated table: {err}; "
