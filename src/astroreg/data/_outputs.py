@@ -115,8 +115,8 @@ def is_predictions_file(path: str | os.PathLike) -> bool:
     return "id" in names and (ours or any(n.endswith("_pred") for n in names))
 
 
-def is_metrics_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a metrics JSON written by astroreg (keys ``split`` and ``models``)."""
+def _json_object_with(path: str | os.PathLike, keys: set[str]) -> bool:
+    """Whether ``path`` is a file holding a JSON object with at least ``keys``."""
     p = Path(path)
     if not p.is_file():
         return False
@@ -124,19 +124,17 @@ def is_metrics_file(path: str | os.PathLike) -> bool:
         obj = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
-    return isinstance(obj, dict) and {"split", "models"} <= set(obj)
+    return isinstance(obj, dict) and keys <= set(obj)
+
+
+def is_metrics_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a metrics JSON written by astroreg (keys ``split`` and ``models``)."""
+    return _json_object_with(path, {"split", "models"})
 
 
 def is_ingest_report(path: str | os.PathLike) -> bool:
     """Whether ``path`` is the JSON report of ``astroreg ingest`` (keys ``out`` and ``n_ok``)."""
-    p = Path(path)
-    if not p.is_file():
-        return False
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(obj, dict) and {"out", "n_ok"} <= set(obj)
+    return _json_object_with(path, {"out", "n_ok"})
 
 
 def is_galaxy_mock_folder(path: str | os.PathLike) -> bool:
