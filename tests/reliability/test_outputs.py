@@ -99,7 +99,7 @@ def test_run_dir_typed_for_runs_is_refused(blob_dataset, tmp_path, capsys, monke
     for name in ("config.yaml", "model.pt", "preprocessors.json"):
         (earlier / name).write_text("x")
     assert main(_train_args(blob_dataset, "--run-dir", str(runs))) == 2
-    _one_line_error(capsys, str(runs), "exists; pass --overwrite")
+    _one_line_error(capsys, str(runs), f"exists; it holds run folders: use --runs {runs} to add a run")
     assert main(_train_args(blob_dataset, "--run-dir", str(runs), "--overwrite")) == 2
     _one_line_error(capsys, str(runs), f"use --runs {runs} to add a run")
     assert is_run_folder(earlier) and sorted(p.name for p in runs.iterdir()) == [earlier.name]

@@ -302,12 +302,14 @@ def check_free_space(folder: str | os.PathLike, needed_bytes: float) -> None:
 
 def _check_existing(p: Path, kind: str, overwrite: bool) -> None:
     label = _label(kind)
+    # `--run-dir runs` typed for `--runs runs`: say so whether or not --overwrite was given
+    holds_runs = kind == "run" and p.is_dir() and any(is_run_folder(c) for c in _children(p))
+    hint = f"it holds run folders: use --runs {p} to add a run beside them, or choose another path"
     if not overwrite:
-        raise ValueError(f"{p} exists; pass --overwrite to replace a previous {label}, or choose another path")
+        todo = hint if holds_runs else f"pass --overwrite to replace a previous {label}, or choose another path"
+        raise ValueError(f"{p} exists; {todo}")
     if not _RECOGNISERS[kind](p):
-        todo = "choose another path"
-        if kind == "run" and p.is_dir() and any(is_run_folder(c) for c in _children(p)):
-            todo = f"it holds run folders: use --runs {p} to add a run beside them, or choose another path"
+        todo = hint if holds_runs else "choose another path"
         raise ValueError(
             f"{p} exists and is not a previous {label} ({_WHAT_MAKES[kind]}); astroreg replaces only its "
             f"own outputs, even with --overwrite: {todo}"
