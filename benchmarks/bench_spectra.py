@@ -51,6 +51,7 @@ from astroreg.data._ingest_spectra import (  # noqa: E402
     PREPARED_BAD_PIXELS,
     PREPARED_BY,
     PREPARED_GRID,
+    PREPARED_MIN_GOOD,
     PREPARED_REDSHIFT,
     PREPARED_REST_FRAME,
 )
@@ -176,7 +177,12 @@ def prepare_data(run_dir: Path, data: Path, out: Path, n_out: int, chunk: int = 
             a = ds.read_spectra(slice(s, s + chunk), keys=("flux", "ivar", "mask"))
             flux_p[s:s + chunk], ivar_p[s:s + chunk] = res.transform(
                 a["flux"], loglam=loglam, ivar=a["ivar"], mask=a["mask"], rv_kms=rv[s:s + chunk])
+    # Ingest skips spectra below --min-good-fraction (0.5) on the grid and records it; so do we.
+    coverage = (ivar_p > 0).mean(axis=1)
+    if coverage.min() < 0.5:
+        raise RuntimeError(f"{int((coverage < 0.5).sum())} synthetic spectra cover under half the grid")
     attrs = {PREPARED_GRID: np.asarray([res.loglam_min, res.loglam_max, res.n_pixels], np.float64),
+             PREPARED_MIN_GOOD: 0.5,
              PREPARED_REST_FRAME: pre.rest_frame_column or "", PREPARED_REDSHIFT: "Z",
              PREPARED_BAD_PIXELS: res.bad_pixels, PREPARED_BAD_BITS: np.uint32(res.bad_mask_bits),
              PREPARED_BY: "astroreg.preprocess.LogLamResampler"}

@@ -293,13 +293,14 @@ class TrainingDomain:
             checks.append((f"{REASON_LABEL}:{t}", ~inside))
         for column, hit in (unseen or {}).items():
             checks.append((f"{REASON_CATEGORY}:{column}", np.asarray(hit, dtype=bool)))
-        bad = np.zeros(len(distance), bool)
-        reason = np.full(len(distance), "", dtype=object)
-        for name, hit in checks:
-            if hit.any():
-                reason[hit] = [f"{r};{name}" if r else name for r in reason[hit]]
-                bad |= hit
-        return ~bad, reason
+        # One string per distinct combination of failed checks: no Python work per object.
+        hits = np.stack([np.asarray(hit, dtype=bool) for _, hit in checks], axis=1)
+        packed = np.ascontiguousarray(np.packbits(hits, axis=1, bitorder="little"))
+        keys = packed.view(f"V{packed.shape[1]}").ravel()  # a row's checks as one value: a fast 1-D unique
+        _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+        labels = np.array([";".join(name for (name, _), h in zip(checks, hits[i]) if h) for i in first],
+                          dtype=object)
+        return ~hits.any(axis=1), labels[which.ravel()]
 
     # -- persistence ----------------------------------------------------------------
     def to_dict(self) -> dict:
