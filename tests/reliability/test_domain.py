@@ -315,7 +315,7 @@ def test_domain_flags_and_json_round_trip(tmp_path):
     domain = TrainingDomain(target_names=("teff", "logg"), label_min=(4000.0, 0.0), label_max=(7000.0, 5.0),
                             center=np.zeros(8, np.float32), scale=np.ones(8, np.float32), threshold=3.0,
                             train_quantile=2.5, margin=1.2, val_flagged=0.0, min_coverage=0.5, n_train=10, n_val=5,
-                            categories={"CLASS": ("STAR",)})
+                            n_features=8, categories={"CLASS": ("STAR",)})
     x = rng.normal(size=(5, 8)).astype(np.float32) * 0.5
     x[1] *= 1000.0
     x[4, 0] = np.nan
@@ -372,8 +372,31 @@ def test_distance_of_unstandardised_spectra_equals_that_of_standardised_ones():
     domain = TrainingDomain(target_names=("a",), label_min=(0.0,), label_max=(1.0,),
                             center=rng.normal(size=50).astype(np.float32), scale=np.full(50, 0.5, np.float32),
                             threshold=3.0, train_quantile=3.0, margin=1.0, val_flagged=0.0, min_coverage=None,
-                            n_train=1, n_val=1)
+                            n_train=1, n_val=1, n_features=50)
     raw = (rng.normal(size=(150, 50)) * 7 + 30).astype(np.float32)
     expect = domain.input_distance(standardize_rows_(raw.copy()))
     np.testing.assert_allclose(domain.input_distance(raw, prepare=standardize_rows_), expect, rtol=1e-6)
     assert not np.allclose(domain.input_distance(raw), expect)
+
+
+def test_distance_reads_at_most_max_features_evenly_spaced(tmp_path):
+    """A 143x143 stamp has 20,449 features: the distance reads 1,024 of them, first and last included,
+    and domain.json stores only their centre and scale."""
+    from astroreg.preprocess._domain import MAX_FEATURES, TrainingDomain, feature_index
+
+    idx = feature_index(143 * 143)
+    assert len(idx) == MAX_FEATURES and idx[0] == 0 and idx[-1] == 143 * 143 - 1
+    assert np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(feature_index(50), np.arange(50))
+    rng = np.random.default_rng(3)
+    domain = TrainingDomain(target_names=("a",), label_min=(0.0,), label_max=(1.0,),
+                            center=np.zeros(MAX_FEATURES, np.float32), scale=np.ones(MAX_FEATURES, np.float32),
+                            threshold=1.5, train_quantile=1.5, margin=1.0, val_flagged=0.0, min_coverage=None,
+                            n_train=1, n_val=1, n_features=143 * 143)
+    x = rng.normal(size=(4, 1, 143, 143)).astype(np.float32)
+    x[2] *= 100.0
+    d = domain.input_distance(x)
+    assert d[2] > 5 and np.all(np.delete(d, 2) < 1.2)
+    path = domain.save(tmp_path / "domain.json")
+    assert path.stat().st_size < 100_000
+    np.testing.assert_array_equal(TrainingDomain.load(path).input_distance(x), d)
