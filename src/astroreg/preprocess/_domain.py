@@ -253,6 +253,7 @@ class TrainingDomain:
         inv = (1.0 / self.scale).astype(np.float32)
         # On cache-sized blocks; only the read features are centred, scaled and clipped.
         buf = np.empty((min(_BLOCK, len(flat)), flat.shape[1]), np.float32) if prepare is not None else None
+        zbuf = np.empty((min(_BLOCK, len(flat)), self.center.size), np.float32)
         for b in range(0, len(flat), _BLOCK):
             rows = flat[b:b + _BLOCK]
             if prepare is not None:  # the row-wise step needs whole rows
@@ -260,8 +261,8 @@ class TrainingDomain:
                 np.copyto(whole, rows)
                 prepare(whole)
                 rows = whole
-            z = rows[:, index]
-            z -= self.center
+            z = zbuf[:len(rows)]
+            np.subtract(rows[:, index], self.center, out=z)
             z *= inv
             np.clip(z, -CLIP, CLIP, out=z)
             sq = np.einsum("ij,ij->i", z, z)
@@ -269,7 +270,7 @@ class TrainingDomain:
             if bad.any():  # NaN inputs: count those features as CLIP
                 zb = np.nan_to_num(z[bad], nan=CLIP)
                 sq[bad] = np.einsum("ij,ij->i", zb, zb)
-            out[b:b + len(z)] = np.sqrt(sq / len(index))
+            out[b:b + len(z)] = np.sqrt(sq / self.center.size)
         return out
 
     def flag(self, distance: NDArray, predictions: NDArray, coverage: NDArray | None = None,
@@ -362,7 +363,7 @@ class TrainingDomain:
                          n_features=int(dist["n_features"]),
                          categories={str(c): tuple(str(v) for v in values)
                                      for c, values in d.get("categories", {}).items()})
-            n_read = len(feature_index(domain.n_features))
+            n_read = len(range(domain.n_features)[feature_index(domain.n_features)])
             if not domain.center.shape == domain.scale.shape == (n_read,):
                 raise ValueError(f"center and scale must hold {n_read} values for {domain.n_features} features")
             return domain
@@ -371,9 +372,12 @@ class TrainingDomain:
                              f"delete it to predict without in_domain flags, or train the run again") from None
 
 
-def feature_index(n_features: int) -> NDArray[np.intp]:
-    """The features the distance reads: ``min(n_features, MAX_FEATURES)`` evenly spaced indices."""
-    return np.unique(np.linspace(0, n_features - 1, min(n_features, MAX_FEATURES)).round().astype(np.intp))
+def feature_index(n_features: int) -> slice:
+    """The features the distance reads: every ``ceil(n_features / MAX_FEATURES)``-th one.
+
+    A constant stride, so that the distance reads a view of the input rather than a copy.
+    """
+    return slice(0, n_features, max(1, -(-n_features // MAX_FEATURES)))
 
 
 def _flat(x: NDArray) -> NDArray[np.float32]:
