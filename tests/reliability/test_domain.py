@@ -401,3 +401,17 @@ def test_distance_reads_at_most_max_features_evenly_spaced(tmp_path):
     path = domain.save(tmp_path / "domain.json")
     assert path.stat().st_size < 100_000
     np.testing.assert_array_equal(TrainingDomain.load(path).input_distance(x), d)
+
+
+def test_no_domain_flags_skips_the_columns_with_the_same_predictions(image_run, blob_dataset, tmp_path):
+    from astroreg.cli import main
+
+    data, _ = _image_set(blob_dataset, tmp_path / "new.h5", scale_first=5)
+    with_flags, without = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    assert main(["predict", str(image_run), "--data", str(data), "--out", str(with_flags), "--quiet"]) == 0
+    assert main(["predict", str(image_run), "--data", str(data), "--out", str(without), "--quiet",
+                 "--no-domain-flags"]) == 0
+    a, b = pd.read_parquet(with_flags), pd.read_parquet(without)
+    assert {"in_domain", "domain_reason"} <= set(a.columns) and not {"in_domain", "domain_reason"} & set(b.columns)
+    assert not a["in_domain"].all()  # the scaled objects are flagged when the checks run
+    pd.testing.assert_frame_equal(a.drop(columns=["in_domain", "domain_reason"]), b)
