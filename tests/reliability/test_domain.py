@@ -415,3 +415,29 @@ def test_no_domain_flags_skips_the_columns_with_the_same_predictions(image_run, 
     assert {"in_domain", "domain_reason"} <= set(a.columns) and not {"in_domain", "domain_reason"} & set(b.columns)
     assert not a["in_domain"].all()  # the scaled objects are flagged when the checks run
     pd.testing.assert_frame_equal(a.drop(columns=["in_domain", "domain_reason"]), b)
+
+
+def test_row_standardization_gives_the_distance_of_standardised_spectra():
+    """The folded path's distance (row offset and factor, only the read pixels transformed) equals that of
+    fully standardised spectra, including a constant row, a row whose mean dwarfs its spread and a row with
+    a NaN pixel (these through the full standardisation)."""
+    from astroreg.preprocess._domain import MAX_FEATURES, TrainingDomain, feature_index
+    from astroreg.preprocess._spectra import row_standardization, standardize_rows_
+
+    rng = np.random.default_rng(2)
+    n_pix = 4000
+    k = len(range(n_pix)[feature_index(n_pix)])
+    assert k <= MAX_FEATURES
+    domain = TrainingDomain(target_names=("a",), label_min=(0.0,), label_max=(1.0,),
+                            center=rng.normal(size=k).astype(np.float32) * 0.1,
+                            scale=np.full(k, 0.7, np.float32), threshold=3.0, train_quantile=3.0, margin=1.0,
+                            val_flagged=0.0, min_coverage=None, n_train=1, n_val=1, n_features=n_pix)
+    raw = (rng.normal(size=(200, n_pix)) * 7 + 30).astype(np.float32)
+    raw[3] = 12.5                                   # constant: standardises to 0
+    raw[7] = 1e5 + rng.normal(size=n_pix) * 1e-1    # |mean| >> std: the mean square would lose it
+    raw[11, 5] = np.nan                             # a bad pixel: the reference standardiser
+    expect = domain.input_distance(standardize_rows_(raw.copy()))
+    got = domain.input_distance(raw, prepare=standardize_rows_, row_affine=row_standardization)
+    np.testing.assert_allclose(got, expect, rtol=1e-4)
+    offset, factor = row_standardization(raw)
+    assert np.isnan(offset[[7, 11]]).all() and np.isfinite(np.delete(factor, [3, 7, 11])).all()

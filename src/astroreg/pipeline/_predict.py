@@ -27,7 +27,7 @@ from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
 from astroreg.pipeline._run import Run
 from astroreg.preprocess import RecipePreprocessor, raw_targets
-from astroreg.preprocess._spectra import standardize_rows_
+from astroreg.preprocess._spectra import row_standardization, standardize_rows_
 from astroreg.training._device import select_device
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,8 @@ def _iter_columns(
         if domain is None:
             return sel, x, None
         # The domain was fitted on standardised inputs; a folded network reads them raw.
-        distance = domain.input_distance(x, prepare=None if folded is None else standardize_rows_)
+        distance = (domain.input_distance(x) if folded is None else
+                    domain.input_distance(x, prepare=standardize_rows_, row_affine=row_standardization))
         coverage = None if not need_coverage else pre.coverage(dataset, sel)
         return sel, x, (distance, coverage)
 

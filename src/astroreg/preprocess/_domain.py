@@ -225,13 +225,15 @@ class TrainingDomain:
                 out[column] = ~np.isin(values, np.asarray(allowed, dtype=str))
         return out
 
-    def input_distance(self, x: NDArray, *, prepare: Callable[[NDArray[np.float32]], object] | None = None
+    def input_distance(self, x: NDArray, *, prepare: Callable[[NDArray[np.float32]], object] | None = None,
+                       row_affine: Callable[[NDArray[np.float32]], tuple[NDArray, NDArray]] | None = None
                        ) -> NDArray[np.float64]:
         """Robust distance of each input to the training inputs' centre, shape (n,).
 
         ``sqrt(mean_j(clip(z_j, -CLIP, CLIP)^2))`` with ``z_j = (x_j - center_j) / scale_j``
-        over at most :data:`MAX_FEATURES` evenly spaced features of the flattened input: about 1 for a typical training object, large
-        for inputs unlike any (an image 1000 times brighter: about :data:`CLIP`).
+        over at most :data:`MAX_FEATURES` evenly spaced features of the flattened input
+        (:func:`feature_index`): about 1 for a typical training object, large for inputs
+        unlike any (an image 1000 times brighter: about :data:`CLIP`).
         Non-finite features count as :data:`CLIP`.
 
         Parameters
@@ -243,6 +245,12 @@ class TrainingDomain:
             each block of rows (float32, C-contiguous, shape (rows, n_features)): e.g.
             :func:`~astroreg.preprocess._spectra.standardize_rows_` for spectra that a folded
             network reads unstandardised. Cheaper than a standardised copy of all of ``x``.
+        row_affine : callable, optional
+            The same row-wise step as ``(x - offset) * factor`` per row: a function of a
+            block of rows returning ``offset`` and ``factor``, shape (rows,), NaN where it
+            cannot tell (e.g. :func:`~astroreg.preprocess._spectra.row_standardization`).
+            Only the features read are then transformed; the rows it cannot tell go
+            through ``prepare``.
         """
         flat = _flat(x)
         if flat.shape[1] != self.n_features:
@@ -252,17 +260,29 @@ class TrainingDomain:
         out = np.empty(len(flat), np.float64)
         inv = (1.0 / self.scale).astype(np.float32)
         # On cache-sized blocks; only the read features are centred, scaled and clipped.
-        buf = np.empty((min(_BLOCK, len(flat)), flat.shape[1]), np.float32) if prepare is not None else None
+        full = prepare is not None and row_affine is None
+        buf = np.empty((min(_BLOCK, len(flat)), flat.shape[1]), np.float32) if full else None
         zbuf = np.empty((min(_BLOCK, len(flat)), self.center.size), np.float32)
         for b in range(0, len(flat), _BLOCK):
             rows = flat[b:b + _BLOCK]
-            if prepare is not None:  # the row-wise step needs whole rows
-                whole = buf[:len(rows)]
-                np.copyto(whole, rows)
-                prepare(whole)
-                rows = whole
             z = zbuf[:len(rows)]
-            np.subtract(rows[:, index], self.center, out=z)
+            if row_affine is not None:
+                offset, factor = row_affine(rows)
+                np.subtract(rows[:, index], offset[:, None], out=z)
+                z *= factor[:, None]
+                z -= self.center
+                redo = np.flatnonzero(~(np.isfinite(offset) & np.isfinite(factor)))
+                if redo.size and prepare is not None:  # whole rows through the full step
+                    whole = np.ascontiguousarray(rows[redo], dtype=np.float32)
+                    prepare(whole)
+                    z[redo] = whole[:, index] - self.center
+            else:
+                if prepare is not None:  # the row-wise step needs whole rows
+                    whole = buf[:len(rows)]
+                    np.copyto(whole, rows)
+                    prepare(whole)
+                    rows = whole
+                np.subtract(rows[:, index], self.center, out=z)
             z *= inv
             np.clip(z, -CLIP, CLIP, out=z)
             sq = np.einsum("ij,ij->i", z, z)

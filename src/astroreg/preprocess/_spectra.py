@@ -725,6 +725,36 @@ def standardize_rows_(flux: NDArray[np.float32]) -> NDArray[np.float32]:
     return flux
 
 
+def row_standardization(flux: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Per-row ``offset`` and ``factor`` of :func:`standardize_rows_`, without writing the rows.
+
+    ``(flux - offset[:, None]) * factor[:, None]`` is what :func:`standardize_rows_` makes of
+    a row whose pixels are all finite (to float32 rounding): offset the row mean, factor one
+    over its population std (0 for a constant row). Two reads of each row and no write, for
+    a caller that needs only some of the standardised pixels. The variance comes from the
+    mean square, which loses precision where the mean dwarfs the spread: rows with
+    ``|mean| > 8 std`` (as :func:`~astroreg.models._fast.fold_standardization` treats them)
+    and rows with a non-finite pixel get NaN, for the caller to standardise in full.
+
+    Parameters
+    ----------
+    flux : float32 array of shape (n, L)
+
+    Returns
+    -------
+    offset, factor : float32 arrays of shape (n,)
+    """
+    n_pix = np.float32(flux.shape[1])
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        mean = flux.sum(axis=1) / n_pix
+        var = np.einsum("ij,ij->i", flux, flux) / n_pix - mean * mean
+        factor = np.where(var > 0, np.float32(1.0) / np.sqrt(np.maximum(var, 0)), np.float32(0.0))
+        unsure = ~np.isfinite(mean) | ~np.isfinite(var) | (mean * mean > 64 * np.maximum(var, 0))
+    mean[unsure] = np.nan
+    factor[unsure] = np.nan
+    return mean.astype(np.float32, copy=False), factor.astype(np.float32, copy=False)
+
+
 class SpectrumStandardizer(BaseEstimator):
     """Standardise each spectrum on its own: subtract its mean, divide by its standard deviation.
 
