@@ -165,26 +165,13 @@ def test_stamp_reader_skips_damaged_files_with_a_reason(data):
         assert image.ndim == 2 and image.dtype == np.float32 and np.isfinite(image).any()
 
 
+@pytest.mark.parametrize(("kinds", "name"), [(["fits_table"], "cat.fits"), (["parquet"], "cat.parquet"),
+                                             (["csv", "csv_latin1"], "cat.csv")])
 @FUZZ
-@given(damaged("fits_table"))
-def test_fits_catalogue_reader(data):
-    path = _write("cat.fits", data)
-    frame = _expect_value_error_naming(path, lambda: read_catalog(path))
-    assert frame is None or isinstance(frame, pd.DataFrame) and len(frame) > 0
-
-
-@FUZZ
-@given(damaged("parquet"))
-def test_parquet_catalogue_reader(data):
-    path = _write("cat.parquet", data)
-    frame = _expect_value_error_naming(path, lambda: read_catalog(path))
-    assert frame is None or isinstance(frame, pd.DataFrame) and len(frame) > 0
-
-
-@FUZZ
-@given(st.sampled_from(["csv", "csv_latin1"]).flatmap(lambda kind: damaged(kind)))
-def test_csv_catalogue_reader_with_damage_and_other_encodings(data):
-    path = _write("cat.csv", data)
+@given(draw=st.data())
+def test_catalogue_reader(kinds, name, draw):
+    """FITS tables, Parquet and CSV (UTF-8 and Latin-1) catalogues, damaged: a table or a ValueError naming the file."""
+    path = _write(name, draw.draw(st.sampled_from(kinds).flatmap(lambda kind: damaged(kind))))
     frame = _expect_value_error_naming(path, lambda: read_catalog(path))
     assert frame is None or isinstance(frame, pd.DataFrame) and len(frame) > 0
 
