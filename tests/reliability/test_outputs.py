@@ -160,9 +160,7 @@ def test_partial_of_a_killed_process_is_swept_by_the_next_claim(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_finish_run_never_removes_an_unrelated_folder(tmp_path):
-    from astroreg.pipeline._run import finish_run
-
+def test_finishing_a_run_never_removes_an_unrelated_folder(tmp_path):
     final = tmp_path / "run"
     final.mkdir()
     (final / "important.txt").write_text("keep")
@@ -171,7 +169,7 @@ def test_finish_run_never_removes_an_unrelated_folder(tmp_path):
     (partial / "config.yaml").write_text("new")
     for overwrite in (False, True):
         with pytest.raises(ValueError, match="finished output is in"):
-            finish_run(partial, overwrite=overwrite)
+            replace_dir(partial, kind="run", overwrite=overwrite)
     assert (final / "important.txt").read_text() == "keep"
     assert (partial / "config.yaml").read_text() == "new"
 

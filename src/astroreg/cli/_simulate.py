@@ -142,7 +142,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate galaxy-images``; returns the exit status."""
-    from astroreg.data import check_output_dir, check_output_file, claim_dir, remove_claimed, replace_dir
+    from astroreg.data import build_dir, check_output_dir, check_output_file
 
     if args.n is None and args.catalog is None:
         raise ValueError("give --n (galaxies to draw) or --catalog (a catalogue to render), or both")
@@ -167,37 +167,27 @@ def run(args: argparse.Namespace) -> int:
         cat = simulate_galaxy_images(args.n, dataset=out, **kwargs)
         print(f"wrote {len(cat)} galaxies to the dataset {out}")
         return 0
-    partial = claim_dir(out)
-    try:
-        cat = simulate_galaxy_images(args.n, out_dir=partial, **kwargs)
-    except BaseException:
-        remove_claimed(partial)  # ours: claimed above
-        raise
-    out = replace_dir(partial, kind="galaxy-images", overwrite=args.overwrite)
+    out, cat = build_dir(out, lambda partial: simulate_galaxy_images(args.n, out_dir=partial, **kwargs),
+                         kind="galaxy-images", overwrite=args.overwrite)
     print(f"wrote {len(cat)} FITS stamps and gal_morph.csv to {out}")
     return 0
 
 
 def run_stars(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate sdss-stars``; returns the exit status."""
-    from astroreg.data import check_output_dir, claim_dir, remove_claimed, replace_dir
+    from astroreg.data import build_dir, check_output_dir
 
     out = Path(args.out)
     check_output_dir(out, kind="sdss-stars", overwrite=args.overwrite, needed_bytes=args.n * _SPECTRUM_FILE)
     from astroreg.sim import simulate_sdss_stars  # only once the output is fine
 
-    partial = claim_dir(out)
-    try:
-        survey = simulate_sdss_stars(
-            args.n, partial, seed=args.seed, n_jobs=args.jobs, label_noise=args.label_noise,
-            missing_fraction=args.missing_fraction, resolution=args.resolution, progress=not args.quiet,
-        )
-    except BaseException:
-        remove_claimed(partial)  # ours: claimed above
-        raise
-    out = replace_dir(partial, kind="sdss-stars", overwrite=args.overwrite)
-    survey = dataclasses.replace(survey, out_dir=out, spectra_dir=out / survey.spectra_dir.relative_to(partial),
-                                 labels_path=out / survey.labels_path.relative_to(partial))
+    out, survey = build_dir(out, lambda partial: simulate_sdss_stars(
+        args.n, partial, seed=args.seed, n_jobs=args.jobs, label_noise=args.label_noise,
+        missing_fraction=args.missing_fraction, resolution=args.resolution, progress=not args.quiet,
+    ), kind="sdss-stars", overwrite=args.overwrite)
+    built = survey.out_dir  # the .partial it was written in
+    survey = dataclasses.replace(survey, out_dir=out, spectra_dir=out / survey.spectra_dir.relative_to(built),
+                                 labels_path=out / survey.labels_path.relative_to(built))
     print(f"wrote {survey.n_spectra} spectra to {survey.spectra_dir} and their labels to {survey.labels_path}")
     print(f"next: {survey.ingest_command()}")
     return 0

@@ -20,6 +20,7 @@ from astroreg.data._ingest_spectra import (
 )
 from astroreg.data._outputs import (
     PARTIAL,
+    build_dir,
     check_free_space,
     check_not_input,
     check_output_dir,
@@ -59,6 +60,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "check_writable_folder",
+    "build_dir",
     "claim_dir",
     "final_name",
     "ingest_image_folder",

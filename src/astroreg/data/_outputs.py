@@ -25,12 +25,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PARTIAL = ".partial"
 """Suffix of a folder output under construction."""
@@ -606,3 +610,42 @@ def remove_claimed(partial: str | os.PathLike) -> None:
     _release(p)
     if p.name.endswith(PARTIAL) and p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
+
+
+def build_dir(path: str | os.PathLike, build: Callable[[Path], T], *, kind: str, overwrite: bool = False,
+              unique: bool = False) -> tuple[Path, T]:
+    """Build a folder output in ``<path>.partial`` and move it to its final name when complete.
+
+    :func:`claim_dir`, then ``build(partial)``, then :func:`replace_dir`. If ``build``
+    fails or is interrupted, the claimed folder (this process's own) is removed, with a
+    logged warning naming it, and the error goes on; nothing else is touched.
+
+    Parameters
+    ----------
+    path : path-like
+        The final folder name (with ``unique``, the first free ``<path>-2``, ... instead).
+    build : callable
+        Writes the output into the folder it is given; its result is returned.
+    kind : str
+        What the output is (``run``, ``ablation``, ``galaxy-images``, ``sdss-stars``).
+    overwrite : bool
+        Replace a previous output of ``kind`` at the final name.
+    unique : bool
+        See :func:`claim_dir`.
+
+    Returns
+    -------
+    final : pathlib.Path
+        The finished folder.
+    result
+        What ``build`` returned.
+    """
+    partial = claim_dir(path, unique=unique)
+    try:
+        result = build(partial)
+    except BaseException as err:
+        remove_claimed(partial)
+        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        log.warning("%s %s: removed its unfinished folder %s", _label(kind), why, partial)
+        raise
+    return replace_dir(partial, kind=kind, overwrite=overwrite), result

@@ -34,13 +34,12 @@ from astroreg.data import (
     Dataset,
     atomic_path,
     atomic_write_text,
+    build_dir,
     check_output_dir,
     check_writable_folder,
-    claim_dir,
-    remove_claimed,
 )
 from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
-from astroreg.pipeline._run import Run, finish_run, labelled_metrics, write_json
+from astroreg.pipeline._run import Run, labelled_metrics, write_json
 from astroreg.pipeline._train import check_before_training, train_recipe
 
 log = logging.getLogger(__name__)
@@ -278,20 +277,13 @@ def ablate_recipe(
                     raise ValueError(f"variant {name!r}: {err}") from None
     if out is not None:
         check_output_dir(out, kind="ablation", inputs=[data_path], overwrite=overwrite)
-        partial = claim_dir(out)
     else:
         check_writable_folder(runs_root)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        partial = claim_dir(Path(runs_root) / f"{recipe.name}-ablation-{stamp}", unique=True)
-    try:
-        _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, progress=progress)
-    except BaseException as err:
-        # The .partial is ours (claimed above): nothing else is touched.
-        remove_claimed(partial)
-        why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        log.warning("ablation %s; removed its unfinished folder %s", why, partial)
-        raise
-    return finish_run(partial, overwrite=overwrite, kind="ablation")
+    final, _ = build_dir(out if out is not None else Path(runs_root) / f"{recipe.name}-ablation-{stamp}",
+                         lambda partial: _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, progress=progress),
+                         kind="ablation", overwrite=overwrite, unique=out is None)
+    return final
 
 
 def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,

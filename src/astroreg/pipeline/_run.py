@@ -13,7 +13,7 @@ Layout::
     <run>/environment.json       versions and device
 
 A run is built in ``<run>.partial`` (claimed atomically, see
-:func:`astroreg.data.claim_dir`) and renamed when complete, so a folder without that
+:func:`astroreg.data.build_dir`) and renamed when complete, so a folder without that
 suffix is always whole. A run never replaces anything but a previous run folder, and
 only when asked (``overwrite``); a failed run removes only its own ``.partial``.
 
@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from astroreg.config import Recipe, load_recipe
-from astroreg.data import PARTIAL, atomic_path, atomic_write_text, replace_dir
+from astroreg.data import PARTIAL, atomic_path, atomic_write_text
 from astroreg.models import create_model, list_models
 from astroreg.preprocess import RecipePreprocessor
 from astroreg.preprocess._serialise import FILE_NAME as PREPROCESSOR_FILE
@@ -240,16 +240,6 @@ class Run:
     def metrics(self) -> dict:
         """The contents of ``metrics.json``."""
         return json.loads((self.path / "metrics.json").read_text())
-
-
-def finish_run(partial: Path, *, overwrite: bool = False, kind: str = "run") -> Path:
-    """Move ``<run>.partial`` to ``<run>``: the run is complete.
-
-    Only a previous output of the same ``kind`` (a run folder, recognised by its files)
-    is replaced, and only with ``overwrite``; it is set aside before the new one moves in
-    (see :func:`astroreg.data.replace_dir`). Anything else at ``<run>`` is left alone.
-    """
-    return replace_dir(partial, kind=kind, overwrite=overwrite)
 
 
 def labelled_metrics(frame, targets: list[str], redshift_like: list[str]) -> dict[str, dict[str, float]]:

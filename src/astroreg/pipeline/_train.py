@@ -26,11 +26,10 @@ from astroreg.data import (
     Dataset,
     atomic_path,
     atomic_write_text,
+    build_dir,
     check_output_dir,
     check_writable_folder,
-    claim_dir,
     random_splits,
-    remove_claimed,
 )
 from astroreg.evaluation import (
     binned_metrics,
@@ -52,7 +51,6 @@ from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import (
     Run,
     environment,
-    finish_run,
     labelled_metrics,
     new_run_dir,
     save_model,
@@ -245,17 +243,10 @@ def train_recipe(
         check_writable_folder(runs_root)
     with Dataset(data_path) as ds:
         splits = check_before_training(recipe, ds)
-        partial = (claim_dir(run_dir) if run_dir is not None
-                   else claim_dir(new_run_dir(recipe.name, runs_root), unique=True))
-        try:
-            _train_in(partial, recipe, ds, data_path, splits, progress)
-        except BaseException as err:
-            # The .partial is ours (claimed above): nothing else is touched.
-            remove_claimed(partial)
-            why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-            log.warning("training %s; removed its unfinished run folder %s", why, partial)
-            raise
-    return finish_run(partial, overwrite=overwrite)
+        final, _ = build_dir(run_dir if run_dir is not None else new_run_dir(recipe.name, runs_root),
+                             lambda partial: _train_in(partial, recipe, ds, data_path, splits, progress),
+                             kind="run", overwrite=overwrite, unique=run_dir is None)
+    return final
 
 
 def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
