@@ -102,14 +102,16 @@ def remove_stale_parts(folder: str | os.PathLike, *, once: bool = False) -> list
     return removed
 
 
-def part_path(path: str | os.PathLike, *, suffix: str = PART_SUFFIX) -> Path:
+def part_path(path: str | os.PathLike, *, suffix: str = PART_SUFFIX, always_sweep: bool = False) -> Path:
     """Create and return an empty temporary file for ``path``, named after this process.
 
     The caller writes it and moves it into place with ``os.replace``, or removes it.
-    Stale temporary files of dead processes in the same folder are removed first.
+    Stale temporary files of dead processes in the same folder are removed first: the
+    first time this process writes there, or every time with ``always_sweep`` (for
+    writers of few, large files).
     """
     final = Path(path)
-    remove_stale_parts(final.parent, once=True)
+    remove_stale_parts(final.parent, once=not always_sweep)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     return Path(tmp_name)

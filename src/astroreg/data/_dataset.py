@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from astroreg.data._atomic import part_path, remove_stale_parts
+from astroreg.data._atomic import part_path
 
 FORMAT_NAME = "astroreg-dataset"
 FORMAT_VERSION = 1
@@ -251,8 +251,7 @@ class DatasetWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # .{name}.{pid}.{random}.part: a later run can tell a killed writer's leftover from a live one's.
         # Datasets are few and large, so every writer sweeps the folder (atomic_path's sweep runs once per process).
-        remove_stale_parts(self.path.parent)
-        self._tmp = part_path(self.path)
+        self._tmp = part_path(self.path, always_sweep=True)
         try:
             self._create()
         except BaseException:
