@@ -29,7 +29,7 @@ _swept: set[tuple[int, str]] = set()  # (pid, folder): each process sweeps a fol
 _swept_lock = threading.Lock()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process with this id exists here (a zombie or another user's counts as alive)."""
     if pid <= 0 or os.name == "nt":
         # Not a process id we wrote; and on Windows os.kill(pid, 0) would terminate the process.
@@ -90,7 +90,7 @@ def remove_stale_parts(folder: str | os.PathLike, *, once: bool = False) -> list
         if not (entry.name.startswith(".") and entry.name.endswith(PART_SUFFIX)):
             continue
         pids = part_pids(entry.name)
-        if not pids or any(_alive(pid) for pid in pids):
+        if not pids or any(process_alive(pid) for pid in pids):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
+from astroreg.data._atomic import process_alive
+
 
 def map_chunks(func: Callable, items: list, args: tuple, chunk_size: int, pool: Executor | None,
                workers: int) -> Iterator[tuple[list, list]]:
@@ -104,21 +106,8 @@ def _die_with_parent(parent_pid: int) -> None:
     # The parent may have died between the fork and the prctl above, too early for the signal
     # (then this worker was re-parented); under forkserver the parent is the server, so ask
     # after the command itself.
-    if os.getppid() != parent_pid and not _alive(parent_pid):
+    if os.getppid() != parent_pid and not process_alive(parent_pid):
         os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists (a zombie counts as alive)."""
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would terminate it there
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists but belongs to another user
-    return True
 
 
 def process_pool(workers: int, *, method: str | None = None) -> ProcessPoolExecutor:
