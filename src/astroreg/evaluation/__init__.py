@@ -34,6 +34,7 @@ from astroreg.evaluation._tables import (
 )
 from astroreg.evaluation._report import (
     comparison_table,
+    domain_markdown,
     format_table,
     markdown_table,
     read_metrics_json,
@@ -57,6 +58,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_comparison",
     "comparison_table",
+    "domain_markdown",
     "format_table",
     "markdown_table",
     "write_metrics_json",

@@ -310,10 +310,10 @@ def domain_markdown(frame: pd.DataFrame, split: str) -> str:
     n, n_out = len(inside), int((~inside).sum())
     lines = ["## Training domain", "",
              f"{n_out} of {n} objects of the {split} split ({n_out / max(n, 1):.1%}) lie outside the training domain."]
-    counts: dict[str, int] = {}
-    for value in frame["domain_reason"].astype(str):
-        for reason in filter(None, value.split(";")):
-            counts[reason] = counts.get(reason, 0) + 1
+    from astroreg.preprocess._domain import count_reasons
+
+    counts = count_reasons(frame["domain_reason"].to_numpy())
+    counts.pop("")
     if counts:
         table = pd.DataFrame({"reason": list(counts), "objects": list(counts.values())})
         lines += ["", markdown_table(table.sort_values("objects", ascending=False, kind="stable"))]

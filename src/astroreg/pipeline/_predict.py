@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
+from astroreg.preprocess._domain import DOMAIN_FILE, count_reasons
 from astroreg.models import optimize_for_inference
 from astroreg.models._fast import fold_standardization
 from astroreg.pipeline._run import Run
@@ -157,7 +157,7 @@ def _iter_columns(
         training domain ``in_domain`` (bool) and ``domain_reason`` (str).
     """
     recipe, pre = run.recipe, run.load_preprocessor()
-    domain = load_domain(run.path) if domain_flags else None
+    domain = run.domain if domain_flags else None
     device = select_device(device)
     _check_compatible(pre, dataset)
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
@@ -251,12 +251,6 @@ def _iter_columns(
             bar.update(len(x))
             yield frame
     bar.close()
-
-
-def load_domain(run_dir: str | os.PathLike) -> TrainingDomain | None:
-    """The training domain of a run folder (``domain.json``), or None for a run trained without one."""
-    path = Path(run_dir) / DOMAIN_FILE
-    return TrainingDomain.load(path) if path.exists() else None
 
 
 def _completed(fn, *args) -> Future:
@@ -443,7 +437,7 @@ def predict(
     # Before any work: a wrong, busy or foreign output is refused, never overwritten.
     out = check_output_file(out, kind="predictions", inputs=[data, run_dir], overwrite=overwrite)
     run = Run.open(run_dir)  # reads its recipe and preprocessor once, however often they are asked for
-    if domain_flags and load_domain(run.path) is None:
+    if domain_flags and run.domain is None:
         log.warning("run %s has no %s (trained before astroreg recorded the training domain): the predictions "
                     "carry no in_domain flags; train the recipe again to get them", run.path, DOMAIN_FILE)
     n_objects, flagged = 0, {}
@@ -459,7 +453,7 @@ def predict(
                                              domain_flags=domain_flags, progress=progress):
                     n_objects += len(columns["id"])
                     if "domain_reason" in columns:
-                        _count_reasons(columns["domain_reason"], flagged)
+                        count_reasons(columns["domain_reason"], flagged)
                     table = pa.table({k: pa.array(v) for k, v in columns.items()})
                     if writer is None:
                         schema = table.schema.with_metadata(_units_metadata(run))
@@ -473,17 +467,6 @@ def predict(
     if progress and "" in flagged:
         print(_domain_summary(n_objects, flagged))
     return out
-
-
-def _count_reasons(reasons: NDArray, counts: dict[str, int]) -> None:
-    """Add a chunk's ``domain_reason`` values to ``counts`` (``""``: objects flagged; others: per reason)."""
-    counts.setdefault("", 0)
-    values, n = np.unique(reasons.astype(str), return_counts=True)
-    for value, k in zip(values, n):
-        if value:
-            counts[""] += int(k)
-            for r in value.split(";"):
-                counts[r] = counts.get(r, 0) + int(k)
 
 
 def _domain_summary(n_objects: int, counts: dict[str, int]) -> str:

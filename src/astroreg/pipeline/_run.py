@@ -45,6 +45,7 @@ from astroreg.config import Recipe, load_recipe
 from astroreg.data import PARTIAL, atomic_path, atomic_write_text
 from astroreg.models import create_model, list_models
 from astroreg.preprocess import RecipePreprocessor
+from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
 from astroreg.preprocess._serialise import FILE_NAME as PREPROCESSOR_FILE
 from astroreg.preprocess._serialise import OLD_FILE_NAME as OLD_PREPROCESSOR_FILE
 from astroreg.preprocess._serialise import old_file_message
@@ -221,6 +222,12 @@ class Run:
     def recipe(self) -> Recipe:
         """The resolved recipe of the run (read once: a finished run's config does not change)."""
         return load_recipe(self.path / "config.yaml")
+
+    @cached_property
+    def domain(self) -> TrainingDomain | None:
+        """The run's training domain (``domain.json``, read once), or None for a run trained without one."""
+        path = self.path / DOMAIN_FILE
+        return TrainingDomain.load(path) if path.exists() else None
 
     def load_network(self) -> nn.Module:
         """The trained network (CPU, eval mode), checked against the run's preprocessor."""

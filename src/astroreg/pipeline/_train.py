@@ -35,6 +35,7 @@ from astroreg.evaluation import (
     binned_metrics,
     classification_metrics,
     comparison_table,
+    domain_markdown,
     mae_ratio_table,
     markdown_table,
     paper_tables_markdown,
@@ -57,6 +58,7 @@ from astroreg.pipeline._run import (
     write_json,
 )
 from astroreg.preprocess import RecipePreprocessor, check_targets_present, raw_targets
+from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
 from astroreg.training import fit_network
 
 log = logging.getLogger(__name__)
@@ -260,7 +262,6 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
     pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
     pre.save(partial / "preprocessors.json")
     # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
-    from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
     TrainingDomain.fit(pre, ds, splits["train"], splits["val"], raw_targets(recipe, ds, splits["train"]),
                        seed=recipe.training.seed).save(partial / DOMAIN_FILE)
 
@@ -359,7 +360,6 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         sections.append(tables)
         title = f"# {recipe.name}: summary tables (paper 001's layout where its models are present)"
         atomic_write_text(partial / "tables.md", f"{title}\n\n{tables}\n")
-    from astroreg.evaluation._report import domain_markdown
     sections.append(domain_markdown(frame, split))
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,

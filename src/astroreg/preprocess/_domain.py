@@ -392,6 +392,37 @@ class TrainingDomain:
                              f"delete it to predict without in_domain flags, or train the run again") from None
 
 
+def count_reasons(reasons: NDArray, counts: dict[str, int] | None = None) -> dict[str, int]:
+    """Objects per reason in ``domain_reason`` values, added to ``counts``.
+
+    Parameters
+    ----------
+    reasons : array of str, shape (n,)
+        ``domain_reason`` values: ``""`` or reasons joined by ``";"``.
+    counts : dict, optional
+        Counts so far (e.g. of earlier chunks), updated in place.
+
+    Returns
+    -------
+    dict of str to int
+        ``counts``: per reason, and under ``""`` the number of flagged objects.
+
+    Examples
+    --------
+    >>> count_reasons(np.array(["", "coverage;label_range:z", "coverage"]))
+    {'': 2, 'coverage': 2, 'label_range:z': 1}
+    """
+    counts = {} if counts is None else counts
+    counts.setdefault("", 0)
+    values, n = np.unique(np.asarray(reasons).astype(str), return_counts=True)
+    for value, k in zip(values, n):
+        if value:
+            counts[""] += int(k)
+            for r in value.split(";"):
+                counts[r] = counts.get(r, 0) + int(k)
+    return counts
+
+
 def feature_index(n_features: int) -> slice:
     """The features the distance reads: every ``ceil(n_features / MAX_FEATURES)``-th one.
 
