@@ -29,6 +29,11 @@ _INVERSE = {
 }
 
 
+def _first_objects(positions: NDArray, ids: Sequence[str] | None, k: int = 5) -> list:
+    """The ids of the first ``k`` of ``positions`` for an error message (the positions without ids)."""
+    return [str(ids[i]) for i in positions[:k]] if ids is not None else positions[:k].tolist()
+
+
 def apply_target_transform(values: NDArray, transform: str, *, name: str, ids: Sequence[str] | None = None) -> NDArray:
     """Apply a named target transform (``none``, ``log10``, ``ln``, ``asinh``).
 
@@ -54,7 +59,7 @@ def apply_target_transform(values: NDArray, transform: str, *, name: str, ids: S
     values = np.asarray(values, dtype=np.float64)
     bad = np.flatnonzero(np.isinf(values))
     if bad.size:
-        which = [str(ids[i]) for i in bad[:5]] if ids is not None else bad[:5].tolist()
+        which = _first_objects(bad, ids)
         raise ValueError(
             f"target {name!r}: {bad.size} value(s) are infinite (objects {which}); a label must be finite, "
             "or NaN where it is missing: fix or drop those objects in the dataset"
@@ -62,7 +67,7 @@ def apply_target_transform(values: NDArray, transform: str, *, name: str, ids: S
     if transform in ("log10", "ln"):
         bad = np.flatnonzero(np.isfinite(values) & (values <= 0))
         if bad.size:
-            which = [str(ids[i]) for i in bad[:5]] if ids is not None else bad[:5].tolist()
+            which = _first_objects(bad, ids)
             raise ValueError(
                 f"target {name!r}: {bad.size} value(s) <= 0 cannot take {transform} (objects {which}); "
                 "drop them from the dataset or choose transform: none or asinh"
@@ -207,7 +212,7 @@ class ImageNormalizer:
                 x = np.where(bad, 0.0, x).astype(np.float32)
             else:
                 rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
-                which = [str(ids[i]) for i in rows[:5]] if ids is not None else rows[:5].tolist()
+                which = _first_objects(rows, ids)
                 raise ValueError(
                     f"{rows.size} image(s) contain NaN or inf pixels (first: {which}); clean the data or set "
                     "preprocess.images.nonfinite: zero"
@@ -246,7 +251,7 @@ class FeatureScaler:
         if bad.any():
             cols = [self.columns[j] if j < len(self.columns) else str(j) for j in np.flatnonzero(bad.any(axis=0))]
             rows = np.flatnonzero(bad.any(axis=1))
-            which = [str(ids[i]) for i in rows[:5]] if ids is not None else rows[:5].tolist()
+            which = _first_objects(rows, ids)
             raise ValueError(
                 f"features contain NaN or inf in columns {cols} for {rows.size} object(s) (first: {which}); "
                 "fill or drop those rows"
