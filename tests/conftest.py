@@ -34,6 +34,21 @@ def make_blob_dataset(path: Path, n: int = 600, size: int = 32, seed: int = 0, n
     return path
 
 
+LINE_LOGLAM = np.linspace(3.60, 3.66, 128)
+"""log10(wavelength / Angstrom) grid of :func:`line_spectra`."""
+LINE_CENTRES = (3.61, 3.625, 3.64, 3.652)
+
+
+def line_spectra(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Absorption-line spectra on a rippled continuum, shape (n, 128), and their line depths (n, 4)."""
+    d = rng.uniform(0.05, 0.6, (n, len(LINE_CENTRES)))
+    profile = np.stack([np.exp(-0.5 * ((LINE_LOGLAM - c) / 0.0015) ** 2) for c in LINE_CENTRES])
+    ripple = 1 + 0.5 * np.sin(2 * np.pi * (LINE_LOGLAM - 3.60) / 0.02)
+    flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
+    flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
+    return flux, d
+
+
 @pytest.fixture(scope="session")
 def blob_dataset(tmp_path_factory) -> Path:
     """A 600-object, 32x32 one-band image dataset with stored splits."""

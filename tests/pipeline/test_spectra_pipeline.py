@@ -9,18 +9,14 @@ import pytest
 from astroreg.config import recipe_from_dict
 from astroreg.data import DatasetWriter, SpectraSpec
 from astroreg.pipeline import Run, predict, train_recipe
+from conftest import LINE_LOGLAM, line_spectra
 
-LOGLAM = np.linspace(3.60, 3.66, 128)
-LINES = (3.61, 3.625, 3.64, 3.652)
+LOGLAM = LINE_LOGLAM
 
 
 def _write(path, n=400, seed=0):
     rng = np.random.default_rng(seed)
-    d = rng.uniform(0.05, 0.6, (n, len(LINES)))
-    profile = np.stack([np.exp(-0.5 * ((LOGLAM - c) / 0.0015) ** 2) for c in LINES])
-    ripple = 1 + 0.5 * np.sin(2 * np.pi * (LOGLAM - 3.60) / 0.02)
-    flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
-    flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
+    flux, d = line_spectra(n, rng)
     spec = SpectraSpec(n_pixels=LOGLAM.size, wavelength=tuple(10**LOGLAM), with_mask=False)
     snr = rng.uniform(3, 60, n)
     with DatasetWriter(path, spectra=spec, targets={"a": "K", "b": "dex"}, tabular={"SNR": ""}) as w:

@@ -17,6 +17,7 @@ import pytest
 from astropy.io import fits
 
 from astroreg.data import Dataset
+from conftest import LINE_LOGLAM, line_spectra
 from astroreg.data._ingest_spectra import ingest_sdss_spectra
 
 pytestmark = [pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning"),
@@ -238,19 +239,11 @@ def test_unreadable_domain_file_is_a_clear_error(image_run, blob_dataset, tmp_pa
 
 
 # -- spectra: coverage and a foreign continuum -------------------------------------------------
-SPEC_LOGLAM = np.linspace(3.60, 3.66, 128)
-SPEC_LINES = (3.61, 3.625, 3.64, 3.652)
+SPEC_LOGLAM = LINE_LOGLAM
 
 
 def _spectra(n, seed):
-    """Absorption-line spectra on a rippled continuum, as tests/pipeline/test_spectra_pipeline.py makes them."""
-    rng = np.random.default_rng(seed)
-    d = rng.uniform(0.05, 0.6, (n, len(SPEC_LINES)))
-    profile = np.stack([np.exp(-0.5 * ((SPEC_LOGLAM - c) / 0.0015) ** 2) for c in SPEC_LINES])
-    ripple = 1 + 0.5 * np.sin(2 * np.pi * (SPEC_LOGLAM - 3.60) / 0.02)
-    flux = ripple * (1 - d @ profile) * rng.uniform(5, 50, (n, 1))
-    flux += 0.01 * flux.mean(axis=1, keepdims=True) * rng.normal(size=flux.shape)
-    return flux, d
+    return line_spectra(n, np.random.default_rng(seed))
 
 
 def _write_spectra(path, flux, ivar, targets=None, splits=False, classes=None):
