@@ -75,8 +75,24 @@ class TargetConfig(_Strict):
     column: str | None = Field(default=None, description="dataset target to read (default: name)")
     transform: TargetTransform = "none"
     unit: str | None = None
-    redshift_like: bool = False
+    kind: Literal["value", "redshift"] = Field(
+        default="value",
+        description="redshift: also scored with e_z = (pred - true) / (1 + true): sigma_IQR, sigma_NMAD, "
+        "median bias, outlier (|e_z| > max(0.06, 3 sigma_IQR)) and catastrophic (|e_z| > 0.15) rates",
+    )
+    redshift_like: bool = Field(default=False, description="old spelling of kind: redshift")
     weight: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _redshift_spelling(self) -> TargetConfig:
+        if self.redshift_like and self.kind != "redshift":
+            object.__setattr__(self, "kind", "redshift")
+        return self
+
+    @property
+    def is_redshift(self) -> bool:
+        """Whether the target is a redshift (scored with e_z as well)."""
+        return self.kind == "redshift"
 
     @property
     def source(self) -> str:
@@ -211,6 +227,10 @@ class TrainingConfig(_Strict):
     memory_limit_gb: float = Field(default=4.0, gt=0)
     num_workers: int = Field(default=0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(
+        default=None, ge=1,
+        description="torch intra-op threads (default: the cores not busy with other work, at least 1)",
+    )
     augment: AugmentConfig = AugmentConfig()
 
 
@@ -288,6 +308,11 @@ class EvaluationConfig(_Strict):
     reference: str | None = Field(default=None, description="baseline whose MSE the others are divided by")
     compare_to: list[str] = Field(
         default_factory=list, description="baselines whose MAE per target the model is divided by in the report"
+    )
+    paper_tables: str | None = Field(
+        default=None,
+        description="paper-specific tables and sections of the report (e.g. stellar-params: paper 001's "
+        "Tables 2-4); none by default",
     )
     snr_column: str | None = Field(default=None, description="tabular column of S/N (e.g. SN_MEDIAN_ALL)")
     snr_edges: list[float] = Field(
