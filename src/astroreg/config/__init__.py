@@ -1,5 +1,13 @@
 """Typed, validated recipes."""
 
+from astroreg.config._inputs import (
+    ImagesInput,
+    InputSettings,
+    SpectraInput,
+    TabularInput,
+    input_kinds,
+    register_input_settings,
+)
 from astroreg.config._recipe import (
     AugmentConfig,
     BaselineConfig,
@@ -16,6 +24,12 @@ from astroreg.config._recipe import (
 )
 
 __all__ = [
+    "ImagesInput",
+    "InputSettings",
+    "SpectraInput",
+    "TabularInput",
+    "input_kinds",
+    "register_input_settings",
     "AugmentConfig",
     "BaselineConfig",
     "ModelConfig",

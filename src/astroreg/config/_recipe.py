@@ -12,28 +12,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-Modality = Literal["images", "spectra", "tabular"]
+from astroreg.config._base import _Strict
+from astroreg.config._inputs import (
+    ImagesInput,
+    InputSettings,
+    expand_shorthand,
+    shorthand_key,
+    validate_inputs,
+)
+
 TargetTransform = Literal["none", "log10", "ln", "asinh"]
-
-
-class _Strict(BaseModel):
-    """Base of every recipe section: unknown keys are errors that list the allowed ones."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
-
-    @model_validator(mode="before")
-    @classmethod
-    def _reject_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = set(cls.model_fields)
-            unknown = sorted(str(k) for k in data if k not in allowed)
-            if unknown:
-                raise ValueError(
-                    f"unknown key(s) {unknown}; allowed keys here: {sorted(allowed)}"
-                )
-        return data
 
 
 class SplitConfig(_Strict):
@@ -57,15 +47,6 @@ class DatasetConfig(_Strict):
 
     path: str
     splits: SplitConfig = SplitConfig()
-
-
-class InputConfig(_Strict):
-    """Which modality feeds the network, and how it is cut."""
-
-    modality: Modality = "images"
-    crop: int | None = Field(default=None, ge=1, description="centre-crop images to crop x crop pixels")
-    bands: list[str] | None = Field(default=None, description="image bands to use, in order (default: all)")
-    columns: list[str] | None = Field(default=None, description="tabular columns (default: all)")
 
 
 class TargetConfig(_Strict):
@@ -100,60 +81,14 @@ class TargetConfig(_Strict):
         return self.column or self.name
 
 
-class ImagePreprocess(_Strict):
-    """Image normalisation fitted on the training split."""
+class PreprocessConfig(_Strict):
+    """How the targets are scaled (fitted on the training split, saved with the run).
 
-    scale: Literal["none", "global_std", "global_mad"] = "global_std"
-    stretch: Literal["none", "asinh"] = "none"
-    nonfinite: Literal["error", "zero"] = "error"
-
-
-class SpectraPreprocess(_Strict):
-    """Spectrum preprocessing of paper 001: log-wavelength resampling, rest frame, standardising.
-
-    ``grid`` is ``[loglam_min, loglam_max, n_pixels]`` in ``log10(wavelength / Angstrom)``;
-    the default is the paper's 4000 points over 3.5754-3.9670 (3762-9268 Angstrom).
+    Each input's own preprocessing is set on the input (``inputs.<name>``); the old
+    ``preprocess.images`` / ``preprocess.spectra`` / ``preprocess.features`` sections of a
+    single-input recipe are moved there when the recipe is read (:mod:`astroreg.config._inputs`).
     """
 
-    grid: tuple[float, float, int] = Field(
-        default=(3.5754, 3.9670, 4000), description="[loglam_min, loglam_max, n_pixels] of the common grid"
-    )
-    bad_pixels: Literal["interpolate", "mask"] = Field(
-        default="interpolate", description="spline over bad pixels, or mask them (0 after standardising)"
-    )
-    rest_frame_column: str | None = Field(
-        default=None, description="column with the radial velocity in km/s (e.g. RV_ADOP); None: no shift"
-    )
-    standardize: bool = Field(default=True, description="subtract each spectrum's mean, divide by its std")
-    missing_rv: Literal["redshift", "error"] = Field(
-        default="redshift",
-        description="objects without a radial velocity: use the pipeline redshift column Z "
-        "(v from 1+z by the relativistic Doppler relation), or stop with an error",
-    )
-    redshift_column: str = Field(default="Z", description="tabular column of the pipeline redshift (SDSS HDU2 Z)")
-
-    @field_validator("grid")
-    @classmethod
-    def _valid_grid(cls, v: tuple[float, float, int]) -> tuple[float, float, int]:
-        lo, hi, n = v
-        if not lo < hi or n < 2:
-            raise ValueError(
-                f"grid must be [loglam_min, loglam_max, n_pixels] with min < max and n_pixels >= 2, got {list(v)}"
-            )
-        if lo < 2 or hi > 6:
-            raise ValueError(
-                f"grid ends {lo!r}, {hi!r} look like wavelengths, not log10(wavelength / Angstrom); "
-                "optical spectra have loglam 3.5-4.1, e.g. [3.5754, 3.9670, 4000]"
-            )
-        return v
-
-
-class PreprocessConfig(_Strict):
-    """Fitted transforms; they are saved with the run and applied at prediction."""
-
-    images: ImagePreprocess = ImagePreprocess()
-    spectra: SpectraPreprocess = SpectraPreprocess()
-    features: Literal["none", "standard", "robust"] = "standard"
     targets: Literal["none", "standard", "robust"] = "standard"
 
 
@@ -404,7 +339,10 @@ class Recipe(_Strict):
     name: str
     description: str = ""
     dataset: DatasetConfig
-    inputs: InputConfig = InputConfig()
+    inputs: dict[str, Any] = Field(
+        default_factory=lambda: {"image": ImagesInput()},
+        description="named inputs: {name: {kind: images|spectra|tabular|..., <the kind's settings>}}",
+    )
     targets: list[TargetConfig]
     preprocess: PreprocessConfig = PreprocessConfig()
     model: ModelConfig
@@ -412,6 +350,16 @@ class Recipe(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     variants: list[VariantConfig] = Field(default_factory=list, description="ablations run by astroreg ablate")
     tuning: TuningConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_input_shorthand(cls, data: Any) -> Any:
+        return expand_shorthand(data)
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _named_inputs(cls, v: Any) -> dict[str, InputSettings]:
+        return validate_inputs(v)
 
     @field_validator("targets")
     @classmethod
@@ -438,6 +386,11 @@ class Recipe(_Strict):
         return self
 
     @property
+    def input_kinds(self) -> dict[str, str]:
+        """``{input name: kind}``, in the recipe's order."""
+        return {name: spec.kind for name, spec in self.inputs.items()}
+
+    @property
     def target_names(self) -> list[str]:
         """Names of the targets, in output order."""
         return [t.name for t in self.targets]
@@ -450,7 +403,7 @@ class Recipe(_Strict):
         """
         data = self.model_dump(mode="python")
         for key, value in overrides.items():
-            set_dotted(data, key, value)
+            set_dotted(data, shorthand_key(data, key), value)
         return recipe_from_dict(data, source="overrides")
 
 
