@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from astroreg.cli._common import add_command, parse_overrides
+from astroreg.cli._common import add_command, add_threads, check_dataset, recipe_overrides
 
 
 def register(sub) -> None:
@@ -20,16 +20,25 @@ def register(sub) -> None:
                         "once the new one is complete; any other existing folder is refused")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="train only these variants (and the full model)")
+    add_threads(p, recorded=True)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_ablate)
 
 
 def _ablate(args) -> int:
     from astroreg.config import load_recipe
+    from astroreg.data import check_output_dir, check_writable_folder
+
+    # Everything that needs no torch is checked before the training stack is loaded (seconds).
+    recipe = load_recipe(args.recipe, recipe_overrides(args))
+    data = check_dataset(args.data or recipe.dataset.path)
+    if args.out is not None:
+        check_output_dir(args.out, kind="ablation", inputs=[data], overwrite=args.overwrite)
+    else:
+        check_writable_folder(args.runs)
     from astroreg.evaluation import format_table
     from astroreg.pipeline import ablate_recipe, read_ablation
 
-    recipe = load_recipe(args.recipe, parse_overrides(args.set))
     folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
                            progress=not args.quiet, only=args.only, overwrite=args.overwrite)
     table = read_ablation(folder)

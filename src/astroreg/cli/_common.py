@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 import yaml
+
+THREADS_HELP = ("torch threads (default: the cores not kept busy by other processes, at least 1, or "
+                "OMP_NUM_THREADS where set)")
 
 
 def add_command(sub, name: str, *, help: str, example: str) -> argparse.ArgumentParser:
@@ -58,3 +63,80 @@ def parse_overrides(items: list[str] | None) -> dict:
                 f"(--set '{key.strip()}=\"...\"') or close the brackets (e.g. {key.strip()}=[1, 2])"
             ) from None
     return out
+
+
+def add_threads(p: argparse.ArgumentParser, *, recorded: bool) -> None:
+    """Add ``--threads N`` (torch's intra-op threads) to a command that trains or predicts.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The command's parser.
+    recorded : bool
+        Whether the command has a recipe, where the value becomes ``training.threads``
+        (and so is written to the run's ``config.yaml``).
+    """
+    where = "; the same as --set training.threads=N, which it replaces" if recorded else ""
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help=THREADS_HELP + where)
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict:
+    """The recipe overrides of a command: its ``--set`` pairs, then ``--threads`` as ``training.threads``.
+
+    Raises
+    ------
+    ValueError
+        For a malformed ``--set`` item (see :func:`parse_overrides`).
+
+    Examples
+    --------
+    >>> recipe_overrides(argparse.Namespace(set=["training.epochs=3"], threads=1))
+    {'training.epochs': 3, 'training.threads': 1}
+    """
+    out = parse_overrides(getattr(args, "set", None))
+    if getattr(args, "threads", None) is not None:
+        out["training.threads"] = args.threads
+    return out
+
+
+def check_dataset(path: str | os.PathLike) -> Path:
+    """Open and close an astroreg dataset, so that a missing or foreign file is refused before any work.
+
+    Only h5py and numpy are loaded here, never torch.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not HDF5 or not an astroreg dataset.
+    """
+    from astroreg.data import Dataset
+
+    with Dataset(path) as ds:
+        return ds.path
+
+
+def check_run_folder(path: str | os.PathLike) -> Path:
+    """Refuse a path that is not a finished run folder, by its files, before torch is loaded.
+
+    The run is opened (and its preprocessor checked) later by
+    :meth:`astroreg.pipeline.Run.open`; this is the part of that check that needs no torch.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is missing, not a folder, or lacks ``config.yaml``, ``model.pt`` or the
+        preprocessor file.
+    """
+    from astroreg.data._outputs import PREPROCESSOR_FILES, RUN_FILES
+
+    p = Path(path)
+    missing = [f for f in RUN_FILES if not (p / f).is_file()]
+    if not any((p / f).is_file() for f in PREPROCESSOR_FILES):
+        missing.append(PREPROCESSOR_FILES[0])
+    if not p.is_dir() or missing:
+        found = "does not exist" if not p.exists() else "is not a folder" if not p.is_dir() else f"lacks {missing}"
+        raise ValueError(f"{p} is not a complete astroreg run folder (it {found}); "
+                         "give a folder made by `astroreg train` (runs/<recipe>-<stamp>)")
+    return p

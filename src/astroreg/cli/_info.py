@@ -34,10 +34,11 @@ def _models(args) -> int:
 
 def _summary(args) -> int:
     from astroreg.config import load_recipe
+
+    recipe = load_recipe(args.recipe, parse_overrides(args.set))  # before torch: a bad recipe answers at once
     from astroreg.models import model_summary
     from astroreg.preprocess import recipe_input_shape
 
-    recipe = load_recipe(args.recipe, parse_overrides(args.set))
     shape = recipe_input_shape(recipe)
     print(f"recipe {recipe.name}: model {recipe.model.name}, input shape {shape}, {len(recipe.targets)} output(s)")
     print(model_summary(recipe.model.name, shape, len(recipe.targets), recipe.model.params))

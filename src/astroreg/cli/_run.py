@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astroreg.cli._common import add_command, parse_overrides, positive_int
+from astroreg.cli._common import (
+    add_command,
+    add_threads,
+    check_dataset,
+    check_run_folder,
+    positive_int,
+    recipe_overrides,
+)
 
 
 def register(sub) -> None:
@@ -18,6 +25,7 @@ def register(sub) -> None:
                    help="let --run-dir replace a previous run folder (one with config.yaml, model.pt and the "
                         "preprocessors), once the new run is complete; any other existing folder is refused")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
+    add_threads(p, recorded=True)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
@@ -30,6 +38,7 @@ def register(sub) -> None:
                                  "(default: <run>/evaluation/<data>.json)")
     p.add_argument("--overwrite", action="store_true",
                    help="let --out replace a previous metrics JSON and predictions file; other files are refused")
+    add_threads(p, recorded=False)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
 
@@ -50,6 +59,7 @@ def register(sub) -> None:
                    help="CPU prediction path: auto (TorchScript trace, else inductor, else eager) or one of them")
     p.add_argument("--no-domain-flags", dest="domain_flags", action="store_false",
                    help="skip the in_domain/domain_reason columns (faster on data known to be like the training set)")
+    add_threads(p, recorded=False)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
 
@@ -77,9 +87,17 @@ def print_comparison(run_dir: Path) -> None:
 
 def _train(args) -> int:
     from astroreg.config import load_recipe
+    from astroreg.data import check_output_dir, check_writable_folder
+
+    # Everything that needs no torch is checked before the training stack is loaded (seconds).
+    recipe = load_recipe(args.recipe, recipe_overrides(args))
+    data = check_dataset(args.data or recipe.dataset.path)
+    if args.run_dir is not None:
+        check_output_dir(args.run_dir, kind="run", inputs=[data], overwrite=args.overwrite)
+    else:
+        check_writable_folder(args.runs)
     from astroreg.pipeline import train_recipe
 
-    recipe = load_recipe(args.recipe, parse_overrides(args.set))
     run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet,
                        overwrite=args.overwrite)
     print_comparison(run)
@@ -87,6 +105,16 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from astroreg.config import load_recipe
+    from astroreg.data import check_output_file
+
+    run = check_run_folder(args.run)
+    data = check_dataset(args.data or load_recipe(run / "config.yaml").dataset.path)
+    if args.out is not None:
+        check_output_file(args.out, kind="metrics", inputs=[data, run], overwrite=args.overwrite)
+    from astroreg._threads import set_threads
+
+    set_threads(args.threads)
     from astroreg.evaluation import comparison_table, format_table
     from astroreg.pipeline import evaluate_run
 
@@ -98,6 +126,14 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from astroreg.data import check_output_file
+
+    check_run_folder(args.run)
+    check_dataset(args.data)
+    check_output_file(args.out, kind="predictions", inputs=[args.data, args.run], overwrite=args.overwrite)
+    from astroreg._threads import set_threads
+
+    set_threads(args.threads)
     from astroreg.pipeline import predict
 
     out = predict(args.run, args.data, args.out, split=args.split, chunk_size=args.chunk_size,

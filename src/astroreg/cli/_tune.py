@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from astroreg.cli._common import add_command, parse_overrides
+from astroreg.cli._common import add_command, add_threads, check_dataset, positive_int, recipe_overrides
 
 
 def register(sub) -> None:
@@ -18,7 +18,7 @@ def register(sub) -> None:
                 "  each trial draws new values, seeded by tuning.seed and its trial number)",
     )
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (needs a tuning section)")
-    p.add_argument("--trials", type=int, help="finished (complete or pruned) trials the study should reach "
+    p.add_argument("--trials", type=positive_int, help="finished (complete or pruned) trials the study should reach "
                                               "(default: tuning.trials); a resumed study runs only the missing ones")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
     p.add_argument("--storage", help="SQLite file (a new one or a study database; any other "
@@ -30,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--runs", default="runs", help="parent of the default storage and output folder (default: ./runs)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
+    add_threads(p, recorded=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-trial log lines")
     p.add_argument("--force-resume", action="store_true",
                    help="join an existing study even if it was made with other recipe settings or another dataset "
@@ -40,9 +41,12 @@ def register(sub) -> None:
 
 def _tune(args) -> int:
     from astroreg.config import load_recipe
+
+    # Everything that needs no torch is checked before Optuna and the training stack are loaded.
+    recipe = load_recipe(args.recipe, recipe_overrides(args))
+    check_dataset(args.data or recipe.dataset.path)
     from astroreg.tuning import tune_recipe
 
-    recipe = load_recipe(args.recipe, parse_overrides(args.set))
     res = tune_recipe(recipe, trials=args.trials, data=args.data, storage=args.storage, study_name=args.study_name,
                       sampler=args.sampler, out_dir=args.out, runs_root=args.runs, timeout=args.timeout,
                       progress=not args.quiet, force_resume=args.force_resume)
