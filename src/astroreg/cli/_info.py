@@ -36,10 +36,11 @@ def _summary(args) -> int:
     from astroreg.config import load_recipe
 
     recipe = load_recipe(args.recipe, parse_overrides(args.set))  # before torch: a bad recipe answers at once
+    from astroreg.modalities import recipe_input_shapes
     from astroreg.models import model_summary
-    from astroreg.preprocess import recipe_input_shape
 
-    shape = recipe_input_shape(recipe)
-    print(f"recipe {recipe.name}: model {recipe.model.name}, input shape {shape}, {len(recipe.targets)} output(s)")
-    print(model_summary(recipe.model.name, shape, len(recipe.targets), recipe.model.params))
+    shapes = recipe_input_shapes(recipe)
+    inputs = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+    print(f"recipe {recipe.name}: model {recipe.model.name}, input {inputs}, {len(recipe.targets)} output(s)")
+    print(model_summary(recipe.model.name, shapes, len(recipe.targets), recipe.model.params))
     return 0
