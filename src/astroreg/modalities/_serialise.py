@@ -4,11 +4,17 @@ A pickle (``joblib``) file is a program: unpickling a doctored one runs whatever
 Run folders are shared between people, so astroreg stores the fitted transforms as data
 only (format ``astroreg-preprocessor``, version :data:`FORMAT_VERSION`)::
 
-    {"format": "astroreg-preprocessor", "version": 1,
-     "preprocessor": {"modality": "images", ..., "images": {"__class__": "ImageNormalizer",
-                      "params": {"crop": 32, ...}, "fitted": {"scale_": {"__ndarray__": ...}}}}}
+    {"format": "astroreg-preprocessor", "version": 2,
+     "preprocessor": {"target_names": ["log_total_flux"], ...,
+                      "inputs": {"image": {"__input__": "images",
+                                           "fields": {"name": "image", "settings": {"kind": "images", ...},
+                                                      "shape": [1, 143, 143], "band_index": null,
+                                                      "images": {"__class__": "ImageNormalizer",
+                                                                 "params": {"crop": 143, ...},
+                                                                 "fitted": {"scale_": ...}}}}}}}
 
-Every transform is named by a class from a fixed allow-list (:data:`_CLASSES`), built from
+Each named input is stored as its registered kind (:func:`astroreg.modalities.register_modality`),
+its settings (validated again by the kind's settings model when read) and its fields. Every transform is named by a class from a fixed allow-list (:data:`_CLASSES`), built from
 its constructor parameters, and given its fitted attributes (those ending in ``_``).
 scikit-learn scalers are rebuilt the same way: a fresh ``StandardScaler`` or
 ``RobustScaler`` with its ``mean_``, ``scale_``, ... set. Arrays are stored as their dtype,
@@ -31,11 +37,13 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
+from astroreg.config import InputSettings
+from astroreg.modalities._base import Modality, get_modality
 from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer
 from astroreg.preprocess._transforms import FeatureScaler, ImageNormalizer, TargetScaler
 
 FORMAT = "astroreg-preprocessor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FILE_NAME = "preprocessors.json"
 """The fitted preprocessing's file in a run folder."""
 OLD_FILE_NAME = "preprocessors.joblib"
@@ -56,7 +64,7 @@ _CLASSES: dict[str, tuple[type, tuple[str, ...]]] = {
 _THIRD_PARTY = ("StandardScaler", "RobustScaler")
 _MAX_BYTES = 64 * 2**20  # a 4000-pixel spectra preprocessor is ~150 kB
 _DTYPES = ("float64", "float32", "int64", "int32", "uint64", "bool")
-_ARRAY, _SCALAR, _CLASS = "__ndarray__", "__npscalar__", "__class__"
+_ARRAY, _SCALAR, _CLASS, _INPUT = "__ndarray__", "__npscalar__", "__class__", "__input__"
 _PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle since protocol 2
 
 
@@ -121,7 +129,8 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
     if doc.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{path} is an astroreg preprocessor file of format version {doc.get('version')!r}; this astroreg "
-            f"reads version {FORMAT_VERSION}; use the astroreg version that wrote it or train the run again"
+            f"reads version {FORMAT_VERSION} (named inputs); use the astroreg version that wrote it or train the "
+            "run again (astroreg train <run>/config.yaml)"
         )
     try:
         fields = _decode_fields(doc.get("preprocessor"), cls, "preprocessor")
@@ -187,6 +196,13 @@ def _encode(value: Any, where: str) -> Any:
         if any(not isinstance(k, str) for k in value):
             raise TypeError(f"{where}: only dicts with str keys can be stored in {FILE_NAME}")
         return {k: _encode(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, Modality):
+        if get_modality(value.kind) is not type(value):
+            raise TypeError(f"{where}: input kind {value.kind!r} is not registered by {type(value).__name__}")
+        return {_INPUT: value.kind, "fields": {
+            f.name: (value.settings.model_dump(mode="json") if f.name == "settings"
+                     else _encode(getattr(value, f.name), f"{where}.{f.name}"))
+            for f in dataclasses.fields(value) if f.init}}
     name = type(value).__name__
     if name in _CLASSES and type(value) is _CLASSES[name][0]:
         return {_CLASS: name, "params": _encode(_params(value), f"{where}.params"),
@@ -241,6 +257,8 @@ def _decode(value: Any, where: str) -> Any:
         return _decode_array({"dtype": spec["dtype"], "shape": [], "data": [spec["value"]]}, where)[()]
     if _CLASS in value:
         return _decode_object(value, where)
+    if _INPUT in value:
+        return _decode_input(value, where)
     return {k: _decode(v, f"{where}.{k}") for k, v in value.items()}
 
 
@@ -257,6 +275,32 @@ def _decode_array(spec: Any, where: str) -> np.ndarray:
     if any(isinstance(v, (list, dict, str)) or v is None for v in data):
         raise _Invalid(f"{where}: array values must be numbers")
     return np.array(data, dtype=dtype).reshape(shape)
+
+
+def _decode_input(value: dict, where: str) -> Modality:
+    """A named input: its kind must be registered; its settings are validated by the kind's model."""
+    kind = value[_INPUT]
+    if set(value) != {_INPUT, "fields"} or not isinstance(value["fields"], dict):
+        raise _Invalid(f"{where}: an input needs exactly '__input__' and 'fields'")
+    try:
+        cls = get_modality(kind) if isinstance(kind, str) else None
+    except ValueError as err:
+        raise _Invalid(f"{where}: {err}") from None
+    if cls is None:
+        raise _Invalid(f"{where}: input kind {kind!r} is not a name")
+    fields = dict(value["fields"])
+    settings = fields.get("settings")
+    try:
+        fields["settings"] = cls.Settings.model_validate(settings)
+    except Exception as err:  # pydantic's ValidationError: the settings of another kind or doctored
+        raise _Invalid(f"{where}.settings: not valid {kind} settings ({_first_line(err)})") from None
+    decoded = _decode_fields({k: v for k, v in fields.items() if k != "settings"} | {"settings": None}, cls, where)
+    decoded["settings"] = fields["settings"]
+    hints = typing.get_type_hints(cls)
+    wrong = [k for k, v in decoded.items() if k in hints and k != "settings" and not _conforms(v, hints[k])]
+    if wrong or not isinstance(decoded["settings"], InputSettings):
+        raise _Invalid(f"{where}: fields of the wrong type: {wrong}")
+    return cls(**decoded)
 
 
 def _decode_object(value: dict, where: str) -> Any:

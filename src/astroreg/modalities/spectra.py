@@ -1,0 +1,336 @@
+"""The ``spectra`` kind: 1D spectra from a dataset's ``/spectra``, on a common wavelength grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from astroreg.config import InputSettings, SpectraInput
+from astroreg.data import Dataset
+from astroreg.modalities._base import Modality, PredictReader, register_modality, row_index
+from astroreg.preprocess._spectra import (
+    GaussianNoiseAugmenter,
+    LogLamResampler,
+    SpectrumStandardizer,
+    redshift_velocity,
+    row_standardization,
+    standardize_rows_,
+)
+
+
+@register_modality
+@dataclass(eq=False)
+class Spectra(Modality):
+    """Spectra resampled onto the recipe's grid (optionally in the rest frame) and standardised per spectrum.
+
+    Settings: :class:`astroreg.config.SpectraInput`. Nothing is learned from the data
+    but the grid's pixels; :meth:`fit` checks the radial velocities up front. Spectra
+    prepared at ingest for this very grid and frame (the ``prepared_*`` attributes of
+    ``/spectra``, written by a reader that resampled them) are only read, and at
+    prediction a dense network takes the per-spectrum standardisation into its first layer.
+    """
+
+    kind: ClassVar[str] = "spectra"
+    Settings: ClassVar[type[InputSettings]] = SpectraInput
+    group: ClassVar[str] = "spectra"
+    chunk_size: ClassVar[int] = 4096
+    baseline_inputs: ClassVar[str] = "model"
+
+    spectra: LogLamResampler | None = None
+    standardizer: SpectrumStandardizer | None = None
+
+    # -- fitting and reading ---------------------------------------------------------------
+    def fit(self, dataset: Dataset, rows: NDArray[np.int64], *, seed: int = 0) -> Spectra:
+        self.check_dataset(dataset)
+        s = self.settings
+        lo, hi, n_pixels = s.grid
+        mask = dataset.spectra.get("mask")
+        bad_bits = None if mask is None or "bad_bits" not in mask.attrs else int(mask.attrs["bad_bits"])
+        self.spectra = LogLamResampler(loglam_min=lo, loglam_max=hi, n_pixels=n_pixels,
+                                       bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits).fit()
+        if s.standardize:
+            # Nothing is learned per dataset; fit only records the number of pixels.
+            self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
+        if s.rest_frame_column is not None:
+            # Fail before training, not when the test split is read, on a missing RV.
+            self._radial_velocity(dataset, np.arange(len(dataset)))
+        self.shape = (n_pixels,)
+        return self
+
+    def transform(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray[np.float32] | None = None,
+                  standardize: bool = True) -> NDArray[np.float32]:
+        """Network inputs of ``rows``, float32 of shape ``(n, n_pixels)``.
+
+        Spectra prepared at ingest for this input (:meth:`prepared`) are only read (the
+        flux alone) and standardised in place into ``out`` when it fits. ``standardize=False``
+        returns prepared spectra as stored (for a network that standardises inside its
+        first layer: :func:`astroreg.models._fast.fold_standardization`).
+        """
+        if self.prepared(dataset):
+            return self.prepared_inputs(dataset, rows, out=out, standardize=standardize)
+        return self._resampled(dataset, row_index(dataset, rows))
+
+    @classmethod
+    def shape_from_settings(cls, settings: SpectraInput, dataset: Dataset | None) -> tuple[int, ...]:
+        return (int(settings.grid[2]),)
+
+    def prepared(self, dataset: Dataset) -> bool:
+        """Whether ``dataset``'s spectra need only standardising: prepared at ingest for this input.
+
+        True when a reader (``astroreg ingest sdss-spectra --grid ... [--rest-frame COLUMN]``)
+        resampled them onto exactly this grid, with this bad-pixel handling and bad mask
+        bits, and shifted them by this ``rest_frame_column`` (or not at all when it has none).
+
+        Raises
+        ------
+        ValueError
+            If the spectra were shifted at ingest by another column than the recipe's (or
+            by one when the recipe wants none): that cannot be undone here.
+        """
+        plan = self._plan(dataset)
+        return plan is not None and plan[0]
+
+    def _plan(self, dataset: Dataset) -> tuple[bool, bool] | None:
+        """``(prepared, shifted)`` from the ``/spectra`` attributes; ``None`` for native spectra."""
+        info = prepared_info(dataset)
+        if info is None:
+            return None
+        want = self.settings.rest_frame_column
+        done = info["rest_frame"]
+        if done is None and want is not None:
+            return False, False  # observed frame: resampled again, with the recipe's shift
+        if done != want:
+            wanted = f"rest_frame_column {want!r}" if want else "the observed frame"
+            again = f"--rest-frame {want}" if want else "without --rest-frame"
+            raise ValueError(
+                f"the spectra of {dataset.path} were shifted to the rest frame of {done!r} at ingest "
+                f"(--rest-frame), but input {self.name!r} wants {wanted}; a shift cannot be undone: re-ingest "
+                f"{again}, or train with inputs.{self.name}.rest_frame_column: {done}"
+            )
+        lo, hi, n = info["grid"]
+        res = self.spectra
+        bits = info["bad_bits"]
+        prepared = (
+            int(n) == int(res.n_pixels) and lo == float(res.loglam_min) and hi == float(res.loglam_max)
+            and info["bad_pixels"] == res.bad_pixels
+            and bits is not None and res.bad_mask_bits is not None and int(bits) == int(res.bad_mask_bits)
+            # A missing RV was taken from the redshift at ingest, as the recipe would.
+            and (done is None or (self.settings.missing_rv == "redshift"
+                                  and info["redshift"] == self.settings.redshift_column))
+        )
+        return prepared, done is not None
+
+    def prepared_inputs(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray | None = None,
+                        standardize: bool = True) -> NDArray[np.float32]:
+        """:meth:`transform` of a dataset for which :meth:`prepared` is True, without checking it again.
+
+        For a caller streaming chunks of one dataset: the check reads the ``/spectra``
+        attributes, ~0.5 ms a chunk.
+        """
+        flux = dataset.spectra["flux"]
+        if not standardize and self.standardizer is not None and isinstance(rows, slice):
+            # folded into the network: the flux goes in as stored, so map it instead of copying it
+            view = dataset.row_view("spectra/flux", rows)
+            if view is not None and view.dtype == np.float32:
+                return view
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            start, stop, _ = rows.indices(len(dataset))
+            n = max(stop - start, 0)
+            if out is None or out.dtype != np.float32 or not out.flags.c_contiguous or len(out) < n \
+                    or out.shape[1:] != flux.shape[1:]:
+                out = np.empty((n, flux.shape[1]), np.float32)
+            x = out[:n]
+            if n:
+                flux.read_direct(x, np.s_[start:stop], np.s_[0:n])
+        else:
+            x = np.ascontiguousarray(dataset.read_rows(flux, rows), dtype=np.float32)
+        if self.standardizer is not None:
+            if standardize:
+                standardize_rows_(x)
+        else:
+            np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return x
+
+    def _resampled(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float32]:
+        """Resampled (rest-frame) and standardised spectra, float32 of shape (n, n_pixels)."""
+        g = dataset.spectra
+        keys = ["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g]
+        arrays = dataset.read_spectra(rows, keys=keys)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
+        plan = self._plan(dataset)
+        shifted = plan is not None and plan[1]  # already in the rest frame (ingest --rest-frame)
+        rv = None if self.settings.rest_frame_column is None or shifted else self._radial_velocity(dataset, rows)
+        # ivar only marks the bad input pixels here: its propagation to the grid is skipped.
+        flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
+                                         mask=arrays.get("mask"), rv_kms=rv, return_ivar=False)
+        if self.standardizer is not None:
+            # Over every finite pixel, clamped ends included (the paper's choice); masked
+            # pixels (NaN) become 0, the spectrum's mean.
+            flux = self.standardizer.transform(flux)
+        return np.nan_to_num(flux, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+
+    # -- augmentation ------------------------------------------------------------------------
+    def augment(self, x: NDArray[np.float32], n: int, copies: int, noise_fraction: tuple[float, float],
+                seed: int) -> NDArray[np.float32]:
+        """Gaussian-noise copies (paper 001: std = f x std(spectrum), f ~ U(noise_fraction)), in place."""
+        from astroreg.preprocess._augment import add_noisy_copies
+
+        return add_noisy_copies(x, n, copies, noise_fraction, seed)
+
+    def augment_batch(self, x: NDArray[np.float32], noise_fraction: tuple[float, float],
+                      seed: int) -> NDArray[np.float32]:
+        """One noisy copy of every spectrum of ``x`` (streamed training data: fresh noise per batch)."""
+        aug = GaussianNoiseAugmenter(copies=1, level=tuple(noise_fraction), seed=seed, include_original=False)
+        return aug.fit_transform(x)[0]
+
+    # -- coverage and prediction ---------------------------------------------------------------
+    def coverage(self, dataset: Dataset, rows: NDArray | slice) -> NDArray[np.float64]:
+        """Fraction of good pixels on the grid for each of ``rows``, shape (n,).
+
+        A grid pixel is good where its resampled ``ivar`` would be positive: inside the
+        spectrum's coverage (in the rest frame when the input shifts it) with both
+        neighbouring input pixels good (finite flux, ``ivar > 0``, no bad mask bit), the
+        rule of ``ingest sdss-spectra --min-good-fraction``. Spectra stored on this grid at
+        ingest are judged by their stored ``ivar``; others by the input pixels, without
+        resampling the flux.
+        """
+        from astroreg.preprocess._spectra import _bad_pixels, doppler_loglam_shift
+
+        idx = row_index(dataset, rows)
+        g = dataset.spectra
+        plan = self._plan(dataset)
+        if plan is not None and plan[0]:
+            key = "ivar" if "ivar" in g else "flux"
+            stored = dataset.read_rows(g[key], idx)
+            return np.mean(stored > 0 if key == "ivar" else np.isfinite(stored), axis=1, dtype=np.float64)
+        arrays = dataset.read_spectra(idx, keys=["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
+        good = ~_bad_pixels(arrays["flux"], arrays.get("ivar"), arrays.get("mask"), self.spectra.bad_mask_bits)
+        shifted = plan is not None and plan[1]
+        rv = None if self.settings.rest_frame_column is None or shifted else self._radial_velocity(dataset, idx)
+        shift = np.zeros(len(idx)) if rv is None else np.broadcast_to(doppler_loglam_shift(rv), (len(idx),))
+        grid = self.spectra.grid_
+        out = np.empty(len(idx), np.float64)
+        for i in range(len(idx)):
+            x = loglam if loglam.ndim == 1 else loglam[i]
+            ok = np.isfinite(x)
+            # Linear interpolation of the good-pixel indicator is 1 exactly where both neighbours are good.
+            frac = np.interp(grid, x[ok] - shift[i], good[i][ok].astype(np.float64), left=0.0, right=0.0)
+            out[i] = np.mean(frac >= 1.0)
+        return out
+
+    def guaranteed_coverage(self, dataset: Dataset) -> float:
+        """The reader's ``--min-good-fraction`` for spectra prepared on this grid at ingest, else 0."""
+        if not self.prepared(dataset):
+            return 0.0
+        return float(prepared_info(dataset)["min_good"])
+
+    def predict_reader(self, dataset: Dataset, network: Any | None, *, chunk_size: int,
+                       n_objects: int, fold: bool = True) -> PredictReader:
+        """Prepared spectra: read into two reused buffers, the standardisation folded into a dense network.
+
+        Fresh 30 MB arrays cost page faults at every chunk, so the reading goes into one of
+        two buffers; with only the standardisation left to do, a network whose input goes
+        only into ``nn.Linear`` layers takes it inside its first layer
+        (:func:`astroreg.models._fast.fold_standardization`) and reads the flux as stored.
+        """
+        if not self.prepared(dataset):
+            return super().predict_reader(dataset, network, chunk_size=chunk_size, n_objects=n_objects, fold=fold)
+        from astroreg.models._fast import fold_standardization
+
+        folded = None
+        if fold and network is not None and self.standardizer is not None:
+            folded = fold_standardization(network, standardize_rows_, inplace=True)
+        buffers = [np.empty((min(chunk_size, n_objects), *self.shape), np.float32) for _ in range(2)]
+
+        def read(rows, k: int) -> NDArray[np.float32]:
+            return self.prepared_inputs(dataset, rows, out=buffers[k % 2], standardize=folded is None)
+
+        # The training domain was fitted on standardised inputs; a folded network reads them raw.
+        distance = {} if folded is None else {"prepare": standardize_rows_, "row_affine": row_standardization}
+        return PredictReader(read=read, network=folded, light=True, threads="tune", distance=distance)
+
+    # -- checks ------------------------------------------------------------------------------
+    def check_loaded(self) -> None:
+        super().check_loaded()
+        if self.spectra is None:
+            raise ValueError(f"input {self.name!r} (spectra) has no fitted resampler")
+        n = self.shape[0]
+        std = n if self.standardizer is None else self.standardizer.n_pixels_
+        grid = self.spectra._grid()
+        if grid.shape != (n,) or self.spectra.n_pixels != n or std != n or len(self.shape) != 1:
+            raise ValueError(f"a spectra grid of {grid.shape} pixels (standardiser: {std}) does "
+                             f"not give input shape {self.shape}")
+
+    def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
+        """RVs in km/s; missing ones from the redshift column when ``missing_rv == "redshift"``."""
+        s = self.settings
+        fallback = s.redshift_column if s.missing_rv == "redshift" else None
+        return radial_velocity(dataset, s.rest_frame_column, rows, fallback_redshift=fallback, input_name=self.name)
+
+
+def prepared_info(dataset: Dataset) -> dict[str, Any] | None:
+    """What a reader recorded about spectra it resampled at ingest (``/spectra`` attributes), or None."""
+    from astroreg.data._ingest_spectra import (
+        PREPARED_BAD_BITS,
+        PREPARED_BAD_PIXELS,
+        PREPARED_GRID,
+        PREPARED_MIN_GOOD,
+        PREPARED_REDSHIFT,
+        PREPARED_REST_FRAME,
+    )
+
+    attrs = dataset.spectra.attrs
+    if PREPARED_GRID not in attrs:
+        return None
+    bits = attrs.get(PREPARED_BAD_BITS)
+    return {
+        "grid": tuple(float(v) for v in np.asarray(attrs[PREPARED_GRID]).ravel()[:3]),
+        "rest_frame": str(attrs.get(PREPARED_REST_FRAME, "")) or None,
+        "bad_pixels": str(attrs.get(PREPARED_BAD_PIXELS, "")),
+        "bad_bits": None if bits is None else int(bits),
+        "min_good": float(attrs.get(PREPARED_MIN_GOOD, 0.0)),
+        "redshift": str(attrs.get(PREPARED_REDSHIFT, "")),
+    }
+
+
+def radial_velocity(dataset: Dataset, column: str, rows: NDArray, *, fallback_redshift: str | None = None,
+                    input_name: str = "flux") -> NDArray[np.float64]:
+    """Radial velocities in km/s of ``rows`` from a tabular column (or a target, as ingest writes RV_ADOP).
+
+    Missing values (NaN, as -9999 is stored) are taken from the redshift column
+    ``fallback_redshift`` when given, with ``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``, the
+    inverse of the relativistic Doppler relation the rest-frame shift uses.
+    """
+    key = f"inputs.{input_name}"
+    if column in dataset.tabular_columns:
+        rv = dataset.tabular([column], rows)[column].to_numpy(dtype=np.float64)
+    elif column in dataset.target_names:
+        rv = np.asarray(dataset.target(column, rows), dtype=np.float64)
+    else:
+        raise ValueError(
+            f"{key}.rest_frame_column {column!r} is not in {dataset.path}; its tabular columns are "
+            f"{list(dataset.tabular_columns)} and targets {list(dataset.target_names)}: name the radial-velocity "
+            f"column (km/s) or set {key}.rest_frame_column: null"
+        )
+    bad = ~np.isfinite(rv)
+    if bad.any() and fallback_redshift is not None and fallback_redshift in dataset.tabular_columns:
+        z = dataset.tabular([fallback_redshift], np.asarray(rows)[bad])[fallback_redshift].to_numpy(np.float64)
+        rv = rv.copy()
+        rv[bad] = redshift_velocity(z)
+        bad = ~np.isfinite(rv)
+    if bad.any():
+        ids = dataset.ids[np.asarray(rows)][bad]
+        shown = ", ".join(map(str, ids[:10])) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        raise ValueError(
+            f"radial velocity {column!r} is missing (NaN) for {len(ids)} object(s): {shown}"
+            + (f" (and so is redshift {fallback_redshift!r})" if fallback_redshift else "")
+            + f"; drop them from the dataset, set {key}.missing_rv: redshift with a redshift column, "
+            f"or set {key}.rest_frame_column: null"
+        )
+    return rv
