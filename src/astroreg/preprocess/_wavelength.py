@@ -1,0 +1,308 @@
+"""Wavelength grids of spectra: one or more segments, each uniform in wavelength or in log-wavelength.
+
+A :class:`WavelengthGrid` is what a recipe's ``grid`` (and a dataset resampled at ingest)
+describes: SDSS's optical range uniform in ``log10(wavelength)``, Gaia XP's BP and RP
+ranges uniform in wavelength, or any list of such segments. Wavelengths are in Angstrom.
+:func:`parse_grid` reads the forms a recipe may give. Nothing here imports the rest of
+astroreg: recipes, datasets and survey readers all use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+SCALES = ("log", "linear")
+"""Spacing of a segment's pixels: uniform in ``log10(wavelength)`` or in wavelength."""
+
+UNITS = ("Angstrom", "nm")
+"""Wavelength units a grid mapping may be given in (converted to Angstrom)."""
+
+_SEGMENT_KEYS = ("scale", "start", "stop", "n", "unit", "name")
+_LOGLAM_RANGE = (2.0, 6.0)  # log10(Angstrom) of anything from far UV to far IR: 100 A - 100 micron
+
+GRID_EXAMPLES = (
+    "[3.5754, 3.9670, 4000] (log10 Angstrom: 4000 pixels uniform in log-wavelength, 3762-9268 Angstrom), "
+    "{scale: linear, start: 336, stop: 1020, n: 343, unit: nm}, or a list of segments such as "
+    "[{scale: linear, start: 330, stop: 680, n: 176, unit: nm, name: BP}, "
+    "{scale: linear, start: 640, stop: 1050, n: 206, unit: nm, name: RP}]"
+)
+"""Valid ``grid`` values, for error messages."""
+
+
+@dataclass(frozen=True)
+class GridSegment:
+    """One stretch of a wavelength grid: ``n`` pixels from ``start`` to ``stop`` (both included).
+
+    Parameters
+    ----------
+    start, stop : float
+        First and last wavelength, Angstrom, ``0 < start < stop``.
+    n : int
+        Pixels, at least 2.
+    scale : {"log", "linear"}
+        ``"log"``: uniform in ``log10(wavelength)`` (SDSS, BOSS, LAMOST); ``"linear"``:
+        uniform in wavelength (Gaia XP, DESI).
+    name : str, optional
+        A label, e.g. ``"BP"``.
+
+    Examples
+    --------
+    >>> s = GridSegment(3300.0, 6800.0, 176, "linear", "BP")
+    >>> float(s.wavelength()[1])
+    3320.0
+    """
+
+    start: float
+    stop: float
+    n: int
+    scale: Literal["log", "linear"] = "log"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        what = f"grid segment {self.name!r}" if self.name else "a grid segment"
+        try:
+            start, stop = float(self.start), float(self.stop)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: start and stop must be wavelengths (numbers), got {self.start!r} and "
+                             f"{self.stop!r}") from None
+        if not (math.isfinite(start) and math.isfinite(stop) and 0.0 < start < stop):
+            raise ValueError(f"{what}: needs 0 < start < stop (Angstrom), got start={self.start!r}, "
+                             f"stop={self.stop!r}")
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer, float)) or self.n != int(self.n) \
+                or self.n < 2:
+            raise ValueError(f"{what}: n must be an integer >= 2 (pixels), got {self.n!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"{what}: scale is {self.scale!r}; allowed: {list(SCALES)}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ValueError(f"{what}: name must be a string or None, got {self.name!r}")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "stop", stop)
+        object.__setattr__(self, "n", int(self.n))
+
+    def coordinate(self) -> NDArray[np.float64]:
+        """Pixel positions in the segment's own coordinate, array of shape (n,).
+
+        ``log10(wavelength / Angstrom)`` for a log segment, wavelength in Angstrom for a
+        linear one: the coordinate the spline of :class:`SpectrumResampler` runs in.
+        """
+        if self.scale == "log":
+            return np.linspace(math.log10(self.start), math.log10(self.stop), self.n)
+        return np.linspace(self.start, self.stop, self.n)
+
+    def wavelength(self) -> NDArray[np.float64]:
+        """Pixel wavelengths in Angstrom, array of shape (n,)."""
+        x = self.coordinate()
+        return 10.0 ** x if self.scale == "log" else x
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"scale", "start", "stop", "n", "unit", "name"}`` (Angstrom)."""
+        return {"scale": self.scale, "start": self.start, "stop": self.stop, "n": self.n, "unit": "Angstrom",
+                "name": self.name}
+
+    def describe(self) -> str:
+        """One line: ``"BP: 176 pixels linear in wavelength, 3300.0-6800.0 Angstrom"``."""
+        how = "log-wavelength" if self.scale == "log" else "wavelength"
+        label = f"{self.name}: " if self.name else ""
+        return f"{label}{self.n} pixels uniform in {how}, {self.start:.1f}-{self.stop:.1f} Angstrom"
+
+
+@dataclass(frozen=True)
+class WavelengthGrid:
+    """Where resampled spectra have their pixels: segments, concatenated in order.
+
+    Segments may overlap (Gaia's BP and RP share 640-680 nm); each is resampled on its
+    own and its pixels follow those of the segment before it.
+
+    Parameters
+    ----------
+    segments : tuple of GridSegment
+        At least one.
+
+    Examples
+    --------
+    >>> g = parse_grid([3.5754, 3.9670, 4000])
+    >>> g.n_pixels, round(float(g.wavelength()[0]))
+    (4000, 3762)
+    >>> WavelengthGrid.from_dict(g.to_dict()) == g
+    True
+    """
+
+    segments: tuple[GridSegment, ...]
+
+    def __post_init__(self) -> None:
+        segments = self.segments
+        if isinstance(segments, GridSegment):
+            segments = (segments,)
+        if isinstance(segments, (str, bytes)) or not isinstance(segments, Sequence) or not segments \
+                or not all(isinstance(s, GridSegment) for s in segments):
+            raise ValueError(f"a WavelengthGrid needs one or more GridSegment, got {self.segments!r}")
+        object.__setattr__(self, "segments", tuple(segments))
+
+    @property
+    def n_pixels(self) -> int:
+        """Pixels over all segments."""
+        return sum(s.n for s in self.segments)
+
+    def wavelength(self) -> NDArray[np.float64]:
+        """Wavelength of every pixel in Angstrom, array of shape (n_pixels,), segments in order."""
+        return np.concatenate([s.wavelength() for s in self.segments])
+
+    def segment_slices(self) -> tuple[slice, ...]:
+        """Where each segment's pixels are in a resampled spectrum, one slice per segment."""
+        ends = np.cumsum([0] + [s.n for s in self.segments]).tolist()
+        return tuple(slice(a, b) for a, b in zip(ends[:-1], ends[1:]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, ``{"segments": [segment.to_dict(), ...]}``; :meth:`from_dict` reads it."""
+        return {"segments": [s.to_dict() for s in self.segments]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WavelengthGrid:
+        """The grid of :meth:`to_dict` (or any form :func:`parse_grid` accepts)."""
+        return parse_grid(data)
+
+    def describe(self) -> str:
+        """A short description for messages and reports."""
+        return "; ".join(s.describe() for s in self.segments)
+
+    def log_range(self) -> tuple[float, float, int] | None:
+        """``(loglam_min, loglam_max, n)`` of a grid of one log segment, ``None`` for others."""
+        if len(self.segments) != 1 or self.segments[0].scale != "log":
+            return None
+        s = self.segments[0]
+        return math.log10(s.start), math.log10(s.stop), s.n
+
+
+def parse_grid(value: Any) -> WavelengthGrid:
+    """The :class:`WavelengthGrid` a recipe's ``grid`` (or a dataset attribute) describes.
+
+    Parameters
+    ----------
+    value : WavelengthGrid, sequence or mapping
+        One of
+
+        - ``[loglam_min, loglam_max, n]``: ``n`` pixels uniform in ``log10(wavelength /
+          Angstrom)`` (the form of astroreg before named inputs; the paper's grid is
+          ``[3.5754, 3.9670, 4000]``);
+        - a mapping ``{scale: log | linear, start, stop, n, unit: Angstrom | nm, name}``
+          (``unit`` defaults to Angstrom, ``scale`` to log, ``name`` to none);
+        - a list of such mappings, the segments in order (overlaps allowed);
+        - ``{"segments": [...]}``, as :meth:`WavelengthGrid.to_dict` writes it.
+
+    Returns
+    -------
+    WavelengthGrid
+
+    Raises
+    ------
+    ValueError
+        If the value is none of these; the message shows what was given and a valid example.
+
+    Examples
+    --------
+    >>> parse_grid({"scale": "linear", "start": 330, "stop": 1050, "n": 361, "unit": "nm"}).describe()
+    '361 pixels uniform in wavelength, 3300.0-10500.0 Angstrom'
+    """
+    if isinstance(value, WavelengthGrid):
+        return value
+    if isinstance(value, GridSegment):
+        return WavelengthGrid((value,))
+    if isinstance(value, Mapping):
+        if "segments" in value:
+            extra = sorted(set(map(str, value)) - {"segments"})
+            if extra:
+                raise ValueError(f"grid {value!r} has keys {extra} beside 'segments'; valid grids: {GRID_EXAMPLES}")
+            segs = value["segments"]
+            if isinstance(segs, (str, bytes, Mapping)) or not isinstance(segs, Sequence) or not segs:
+                raise ValueError(f"grid 'segments' must be a non-empty list of segments, got {segs!r}; "
+                                 f"valid grids: {GRID_EXAMPLES}")
+            return WavelengthGrid(tuple(_segment(s, i) for i, s in enumerate(segs)))
+        return WavelengthGrid((_segment(value, None),))
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(f"grid is {value!r}; valid grids: {GRID_EXAMPLES}")
+    items = list(value)
+    if items and all(isinstance(s, Mapping) for s in items):
+        return WavelengthGrid(tuple(_segment(s, i) for i, s in enumerate(items)))
+    if len(items) == 3 and not any(isinstance(v, Mapping) for v in items):
+        return WavelengthGrid((_loglam_segment(items),))
+    raise ValueError(f"grid is {value!r}: neither [loglam_min, loglam_max, n] nor a list of segments; "
+                     f"valid grids: {GRID_EXAMPLES}")
+
+
+def log_grid(loglam_min: float, loglam_max: float, n: int) -> WavelengthGrid:
+    """A one-segment grid uniform in ``log10(wavelength / Angstrom)`` from ``loglam_min`` to ``loglam_max``.
+
+    Its pixels' coordinate is exactly ``numpy.linspace(loglam_min, loglam_max, n)`` (the
+    grid of :class:`LogLamResampler`): the ends are stored as the wavelengths whose
+    ``log10`` gives back ``loglam_min`` and ``loglam_max`` bit for bit.
+    """
+    return WavelengthGrid((_loglam_segment([loglam_min, loglam_max, n]),))
+
+
+def _loglam_segment(items: Sequence) -> GridSegment:
+    lo, hi, n = items
+    try:
+        ok = float(lo) < float(hi) and not isinstance(n, bool) and float(n) == int(n) and int(n) >= 2
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        raise ValueError(f"grid [loglam_min, loglam_max, n] must have loglam_min < loglam_max and an integer "
+                         f"n >= 2, got {list(items)!r}; e.g. [3.5754, 3.9670, 4000]")
+    lo, hi = float(lo), float(hi)
+    if hi > _LOGLAM_RANGE[1] or lo < _LOGLAM_RANGE[0]:
+        raise ValueError(
+            f"grid [{lo!r}, {hi!r}, {n!r}] looks like wavelengths, not log10(wavelength / Angstrom) "
+            "(optical spectra have loglam 3.5-4.1): give np.log10 of the wavelengths, e.g. [3.5754, 3.9670, 4000], "
+            f"or a mapping such as {{scale: log, start: {lo!r}, stop: {hi!r}, n: {n!r}, unit: Angstrom}}"
+        )
+    return GridSegment(_exact_pow10(lo), _exact_pow10(hi), int(n), "log")
+
+
+def _exact_pow10(loglam: float) -> float:
+    """A wavelength whose ``math.log10`` is ``loglam`` exactly (several doubles map onto each loglam)."""
+    w = 10.0 ** loglam
+    for _ in range(64):
+        got = math.log10(w)
+        if got == loglam:
+            return w
+        w = float(np.nextafter(w, np.inf if got < loglam else -np.inf))
+    return 10.0 ** loglam  # unreachable for loglam in [2, 6]; the grid is then off by one ulp
+
+
+def _segment(value: Any, index: int | None) -> GridSegment:
+    where = "grid" if index is None else f"grid segment {index}"
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} is {value!r}, not a mapping; valid grids: {GRID_EXAMPLES}")
+    unknown = sorted(str(k) for k in value if k not in _SEGMENT_KEYS)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {unknown}; allowed: {list(_SEGMENT_KEYS)}; "
+                         f"valid grids: {GRID_EXAMPLES}")
+    missing = [k for k in ("start", "stop", "n") if k not in value]
+    if missing:
+        raise ValueError(f"{where} {dict(value)!r} lacks {missing}; valid grids: {GRID_EXAMPLES}")
+    unit = value.get("unit", "Angstrom")
+    if unit not in UNITS:
+        raise ValueError(f"{where}: unit is {unit!r}; allowed: {list(UNITS)}")
+    start, stop = value["start"], value["stop"]
+    if unit != "Angstrom":
+        start, stop = _to_angstrom(start, unit, where), _to_angstrom(stop, unit, where)
+    try:
+        return GridSegment(start, stop, value["n"], value.get("scale", "log"), value.get("name"))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}; valid grids: {GRID_EXAMPLES}") from None
+
+
+def _to_angstrom(v: Any, unit: str, where: str) -> float:
+    import astropy.units as u  # imported here: astropy takes ~0.3 s, and most grids are in Angstrom
+
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where}: start and stop must be numbers, got {v!r}")
+    return float((float(v) * u.Unit(unit)).to_value(u.AA))
