@@ -74,20 +74,20 @@ def test_redshift_metrics_constructed_case():
     e_z = np.array([-0.2, -0.01, -0.01, 0.0, 0.0, 0.01, 0.01, 0.07, 0.3])
     z_true = np.ones_like(e_z)
     m = redshift_metrics(z_true, z_true + 2.0 * e_z)
-    assert m["sigma_iqr"] == pytest.approx(0.02 / 1.349)
+    assert m["sigma_iqr_ez"] == pytest.approx(0.02 / 1.349)
     # 3 sigma_iqr = 0.044 < 0.06, so the threshold is 0.06: -0.2, 0.07, 0.3 are outliers
     assert m["outlier_rate"] == pytest.approx(3 / 9)
     assert m["catastrophic_rate"] == pytest.approx(2 / 9)  # -0.2 and 0.3
-    assert m["bias_z"] == pytest.approx(0.0, abs=1e-12)
+    assert m["bias_ez"] == pytest.approx(0.0, abs=1e-12)
     # |e_z| sorted: [0, 0, 0.01, 0.01, 0.01, 0.01, 0.07, 0.2, 0.3] -> median 0.01
-    assert m["nmad_z"] == pytest.approx(1.4826 * 0.01)
+    assert m["sigma_nmad_ez"] == pytest.approx(1.4826 * 0.01)
 
 
 def test_redshift_outlier_threshold_grows_with_scatter():
     # IQR = 0.1 -> sigma_iqr = 0.0741, 3 sigma = 0.222 > 0.06: |0.1| is not an outlier.
     e_z = np.array([-0.1, -0.05, 0.0, 0.05, 0.1])
     m = redshift_metrics(np.zeros(5), e_z)
-    assert m["sigma_iqr"] == pytest.approx(0.1 / 1.349)
+    assert m["sigma_iqr_ez"] == pytest.approx(0.1 / 1.349)
     assert m["outlier_rate"] == 0.0
     assert m["catastrophic_rate"] == 0.0
 
@@ -153,7 +153,7 @@ def test_evaluate_predictions():
     result = evaluate_predictions(frame, ["teff", "z"], redshift_like=["z"])
     assert set(result) == {"teff", "z"}
     assert result["teff"] == pytest.approx(regression_metrics(TRUE, PRED))
-    assert "sigma_iqr" not in result["teff"]
+    assert "sigma_iqr_ez" not in result["teff"]
     assert result["z"]["outlier_rate"] == 0.0 and result["z"]["rmse"] == 0.0
 
 

@@ -1,75 +1,70 @@
-"""Evaluation: metrics, diagnostic plots and the run report.
+"""Evaluation: metrics, diagnostic plots, the run report and the sections a recipe asks for.
 
-Metrics use ``e = pred - true``; redshift statistics use ``(pred - true) / (1 + true)``.
-Plots are PNGs written atomically; :func:`write_report` assembles ``report.md``.
+Metrics use ``e = pred - true``; redshift statistics use ``e_z = (pred - true) / (1 + true)``
+(keys ending in ``_ez``, see :func:`redshift_metrics`). Plots are PNGs written
+atomically; :func:`write_report` assembles ``report.md``; :func:`recipe_report_sections`
+gives the sections a recipe asks for, paper tables only when ``evaluation.paper_tables``
+names a registered set (:func:`list_paper_tables`).
+
+Members are imported on first use (PEP 562): the run folder code imports
+:func:`labelled_metrics` without paying for matplotlib and scikit-learn.
 """
 
-from astroreg.evaluation._metrics import (
-    binned_metrics,
-    classification_metrics,
-    evaluate_predictions,
-    redshift_metrics,
-    regression_metrics,
-    residuals_by_snr,
-    robust_residual_stats,
-    snr_bin_labels,
-)
-from astroreg.evaluation._plots import (
-    plot_comparison,
-    plot_confusion_matrix,
-    plot_loss_curves,
-    plot_pred_vs_true,
-    plot_residual_hist,
-    plot_residuals,
-)
-from astroreg.evaluation._tables import (
-    PAPER_001,
-    ablation_markdown,
-    ablation_table,
-    mae_ratio_table,
-    model_size_table,
-    paper_tables_markdown,
-    range_normalised_errors,
-    target_ranges,
-)
-from astroreg.evaluation._report import (
-    comparison_table,
-    domain_markdown,
-    format_table,
-    markdown_table,
-    read_metrics_json,
-    write_metrics_json,
-    write_report,
-)
+from __future__ import annotations
 
-__all__ = [
-    "regression_metrics",
-    "redshift_metrics",
-    "classification_metrics",
-    "binned_metrics",
-    "evaluate_predictions",
-    "robust_residual_stats",
-    "residuals_by_snr",
-    "snr_bin_labels",
-    "plot_pred_vs_true",
-    "plot_residuals",
-    "plot_residual_hist",
-    "plot_loss_curves",
-    "plot_confusion_matrix",
-    "plot_comparison",
-    "comparison_table",
-    "domain_markdown",
-    "format_table",
-    "markdown_table",
-    "write_metrics_json",
-    "read_metrics_json",
-    "write_report",
-    "PAPER_001",
-    "mae_ratio_table",
-    "model_size_table",
-    "target_ranges",
-    "range_normalised_errors",
-    "ablation_table",
-    "ablation_markdown",
-    "paper_tables_markdown",
-]
+from astroreg._lazy import lazy_members
+
+_METRICS = "astroreg.evaluation._metrics"
+_PLOTS = "astroreg.evaluation._plots"
+_TABLES = "astroreg.evaluation._tables"
+_REPORT = "astroreg.evaluation._report"
+_PAPER = "astroreg.evaluation._paper"
+
+_WHERE = {
+    "regression_metrics": _METRICS,
+    "redshift_metrics": _METRICS,
+    "classification_metrics": _METRICS,
+    "binned_metrics": _METRICS,
+    "evaluate_predictions": _METRICS,
+    "labelled_metrics": _METRICS,
+    "robust_residual_stats": _METRICS,
+    "residuals_by_snr": _METRICS,
+    "snr_bin_labels": _METRICS,
+    "REGRESSION_METRICS": _METRICS,
+    "REDSHIFT_METRICS": _METRICS,
+    "plot_pred_vs_true": _PLOTS,
+    "plot_residuals": _PLOTS,
+    "plot_residual_hist": _PLOTS,
+    "plot_loss_curves": _PLOTS,
+    "plot_confusion_matrix": _PLOTS,
+    "plot_comparison": _PLOTS,
+    "comparison_table": _REPORT,
+    "redshift_table": _REPORT,
+    "domain_markdown": _REPORT,
+    "format_table": _REPORT,
+    "format_metrics": _REPORT,
+    "markdown_table": _REPORT,
+    "write_metrics_json": _REPORT,
+    "read_metrics_json": _REPORT,
+    "write_report": _REPORT,
+    "mae_ratio_table": _TABLES,
+    "model_size_table": _TABLES,
+    "target_ranges": _TABLES,
+    "range_normalised_errors": _TABLES,
+    "ablation_table": _TABLES,
+    "ablation_markdown": _TABLES,
+    "PAPER_001": "astroreg.evaluation._paper001",
+    "paper_tables_markdown": "astroreg.evaluation._paper001",
+    "PaperTables": _PAPER,
+    "PublishedAblation": _PAPER,
+    "ReportInputs": _PAPER,
+    "register_paper_tables": _PAPER,
+    "list_paper_tables": _PAPER,
+    "get_paper_tables": _PAPER,
+    "check_paper_tables": _PAPER,
+    "recipe_paper_tables": _PAPER,
+    "recipe_report_sections": _PAPER,
+    "redshift_targets": _PAPER,
+}
+
+__all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)

@@ -2,6 +2,27 @@
 
 All regression metrics use the error ``e = y_pred - y_true`` (prediction minus truth),
 so a positive bias means the model over-predicts.
+
+Metric names (the keys of ``metrics.json``)
+-------------------------------------------
+Every regression target gets :data:`REGRESSION_METRICS`, all of the raw error ``e``:
+
+- ``mae``, ``mse``, ``rmse``, ``r2``;
+- ``nmad``: ``1.4826 * median(|e - median(e)|)``;
+- ``bias``: ``median(e)``.
+
+A redshift target (recipe ``targets[].kind: redshift``) also gets
+:data:`REDSHIFT_METRICS`, all of ``e_z = (z_pred - z_true) / (1 + z_true)``; the
+``_ez`` suffix marks the statistics that also exist for ``e`` above:
+
+- ``sigma_iqr_ez``: inter-quartile range of ``e_z`` divided by 1.349;
+- ``sigma_nmad_ez``: ``1.4826 * median(|e_z - median(e_z)|)`` (not ``nmad``, which is of ``e``);
+- ``bias_ez``: ``median(e_z)`` (not ``bias``, which is of ``e``);
+- ``outlier_rate``: fraction with ``|e_z| > max(0.06, 3 * sigma_iqr_ez)``;
+- ``catastrophic_rate``: fraction with ``|e_z| > 0.15``.
+
+scikit-learn is imported when a metric is first computed, so that importing this
+module (as the run folder code does) stays cheap.
 """
 
 from __future__ import annotations
@@ -12,13 +33,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    mean_absolute_error,
-    mean_squared_error,
-    r2_score,
-)
 
 __all__ = [
     "NMAD_SCALE",
@@ -29,6 +43,7 @@ __all__ = [
     "classification_metrics",
     "binned_metrics",
     "evaluate_predictions",
+    "labelled_metrics",
     "robust_residual_stats",
     "residuals_by_snr",
     "snr_bin_labels",
@@ -45,8 +60,8 @@ CATASTROPHIC_THRESHOLD = 0.15
 
 #: Keys returned by :func:`regression_metrics`, in order.
 REGRESSION_METRICS = ("mae", "mse", "rmse", "r2", "nmad", "bias")
-#: Keys returned by :func:`redshift_metrics`, in order.
-REDSHIFT_METRICS = ("sigma_iqr", "outlier_rate", "catastrophic_rate", "bias_z", "nmad_z")
+#: Keys returned by :func:`redshift_metrics`, in order (see the module docstring).
+REDSHIFT_METRICS = ("sigma_iqr_ez", "sigma_nmad_ez", "bias_ez", "outlier_rate", "catastrophic_rate")
 
 _MAX_LISTED = 10
 
@@ -146,6 +161,8 @@ def regression_metrics(
     >>> m["mae"], m["mse"], m["bias"]
     (1.0, 1.5, 0.5)
     """
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     t, p = _check_pair(y_true, y_pred, names)
     mse = float(mean_squared_error(t, p))
     # r2_score warns and returns NaN for a single object; say so without the warning.
@@ -176,11 +193,14 @@ def redshift_metrics(
     Returns
     -------
     dict of str to float
-        - ``sigma_iqr``: inter-quartile range of ``e_z`` divided by 1.349;
-        - ``outlier_rate``: fraction with ``|e_z| > max(0.06, 3 * sigma_iqr)``;
-        - ``catastrophic_rate``: fraction with ``|e_z| > 0.15``;
-        - ``bias_z``: ``median(e_z)``;
-        - ``nmad_z``: ``1.4826 * median(|e_z - median(e_z)|)``.
+        Keys exactly :data:`REDSHIFT_METRICS`, all dimensionless:
+
+        - ``sigma_iqr_ez``: inter-quartile range of ``e_z`` (linearly interpolated
+          quartiles, :func:`numpy.percentile`) divided by 1.349;
+        - ``sigma_nmad_ez``: ``1.4826 * median(|e_z - median(e_z)|)``;
+        - ``bias_ez``: ``median(e_z)``;
+        - ``outlier_rate``: fraction with ``|e_z| > max(0.06, 3 * sigma_iqr_ez)``;
+        - ``catastrophic_rate``: fraction with ``|e_z| > 0.15``.
 
     Raises
     ------
@@ -205,13 +225,13 @@ def redshift_metrics(
     sigma_iqr = float(q75 - q25) / IQR_TO_SIGMA
     threshold = max(OUTLIER_FLOOR, 3.0 * sigma_iqr)
     abs_e = np.abs(e_z)
-    bias_z, nmad_z = _robust_stats(e_z)
+    bias_ez, sigma_nmad_ez = _robust_stats(e_z)
     return {
-        "sigma_iqr": sigma_iqr,
+        "sigma_iqr_ez": sigma_iqr,
+        "sigma_nmad_ez": sigma_nmad_ez,
+        "bias_ez": bias_ez,
         "outlier_rate": float(np.mean(abs_e > threshold)),
         "catastrophic_rate": float(np.mean(abs_e > CATASTROPHIC_THRESHOLD)),
-        "bias_z": bias_z,
-        "nmad_z": nmad_z,
     }
 
 
@@ -251,6 +271,8 @@ def classification_metrics(
     >>> m["accuracy"], m["confusion_matrix"]
     (0.5, [[1, 0], [1, 0]])
     """
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
     if t.ndim != 1 or p.ndim != 1 or t.shape != p.shape:
@@ -356,10 +378,16 @@ def binned_metrics(
     return pd.DataFrame(rows, columns=["bin_lo", "bin_hi", "n", "mae", "rmse", "nmad", "bias"])
 
 
+def _names(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def evaluate_predictions(
     frame: pd.DataFrame,
     targets: str | Sequence[str],
-    redshift_like: Sequence[str] = (),
+    redshift: Sequence[str] = (),
+    *,
+    redshift_like: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per-target metrics of a predictions table.
 
@@ -369,38 +397,40 @@ def evaluate_predictions(
         Predictions with columns ``<target>_true`` and ``<target>_pred`` for each target.
     targets : str or sequence of str
         Target names, e.g. ``["teff", "logg"]``.
+    redshift : sequence of str, optional
+        Targets (among ``targets``) that are redshifts (recipe ``kind: redshift``); they
+        also get the keys of :func:`redshift_metrics`.
     redshift_like : sequence of str, optional
-        Targets (among ``targets``) that are redshifts; they also get the keys of
-        :func:`redshift_metrics`.
+        Old name of ``redshift``; the two lists are joined.
 
     Returns
     -------
     dict
         ``{target: metrics}`` where ``metrics`` holds the keys of
         :func:`regression_metrics`, followed by those of :func:`redshift_metrics` for
-        redshift-like targets.
+        redshift targets.
 
     Raises
     ------
     ValueError
-        If a column is missing, ``redshift_like`` names a target not in ``targets``, or
+        If a column is missing, ``redshift`` names a target not in ``targets``, or
         a column holds invalid values (the message names the column).
 
     Examples
     --------
     >>> frame = pd.DataFrame({"z_true": [0.5, 1.0], "z_pred": [0.6, 1.0]})
-    >>> sorted(evaluate_predictions(frame, ["z"], redshift_like=["z"])["z"])[:3]
-    ['bias', 'bias_z', 'catastrophic_rate']
+    >>> sorted(evaluate_predictions(frame, ["z"], redshift=["z"])["z"])[:3]
+    ['bias', 'bias_ez', 'catastrophic_rate']
     """
-    target_list = [targets] if isinstance(targets, str) else list(targets)
+    target_list = _names(targets)
     if not target_list:
         raise ValueError("targets is empty; name at least one target, e.g. targets=['redshift']")
-    redshift_set = [redshift_like] if isinstance(redshift_like, str) else list(redshift_like)
+    redshift_set = _names(redshift) + _names(redshift_like or ())
     extra = [t for t in redshift_set if t not in target_list]
     if extra:
         raise ValueError(
-            f"redshift_like names {extra} which are not in targets {target_list}; "
-            "add them to targets or remove them from redshift_like"
+            f"redshift targets {extra} are not in targets {target_list}; "
+            "add them to targets or remove them from the redshift list"
         )
     missing = [
         col
@@ -428,6 +458,63 @@ def evaluate_predictions(
             metrics.update(redshift_metrics(true, pred, names=names))
         results[t] = metrics
     return results
+
+
+def labelled_metrics(
+    frame: pd.DataFrame, targets: Sequence[str], redshift: Sequence[str] = ()
+) -> dict[str, dict[str, float]]:
+    """Per-target metrics of a predictions table over the objects whose true value is known.
+
+    Missing labels (NaN in ``<target>_true``) are common in survey catalogues; each
+    target is scored on its own labelled objects (see :func:`evaluate_predictions`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Predictions with ``<target>_true`` and ``<target>_pred`` columns.
+    targets : sequence of str
+        Targets to score, in order.
+    redshift : sequence of str, optional
+        Targets that are redshifts (``[t.name for t in recipe.targets if t.is_redshift]``);
+        they also get the five ``e_z`` statistics of :func:`redshift_metrics`.
+
+    Returns
+    -------
+    dict
+        ``{target: metrics}`` as :func:`evaluate_predictions` returns it.
+
+    Raises
+    ------
+    ValueError
+        If a target has no labelled object, a column is missing, or a redshift target
+        is not among ``targets``.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"z_true": [0.1, np.nan, 1.0], "z_pred": [0.1, 5.0, 1.2]})
+    >>> round(labelled_metrics(f, ["z"], ["z"])["z"]["bias_ez"], 3)
+    0.05
+    """
+    target_list = _names(targets)
+    redshift_list = _names(redshift)
+    extra = [t for t in redshift_list if t not in target_list]
+    if extra:
+        raise ValueError(
+            f"redshift targets {extra} are not in targets {target_list}; "
+            "add them to targets or remove them from the redshift list"
+        )
+    out: dict[str, dict[str, float]] = {}
+    for t in target_list:
+        column = f"{t}_true"
+        if column not in frame.columns:
+            raise ValueError(
+                f"column {column!r} not found in the predictions table; columns are: {list(frame.columns)}"
+            )
+        known = frame[frame[column].notna()]
+        if known.empty:
+            raise ValueError(f"no object of the evaluation split has a known {t!r}; nothing to score")
+        out.update(evaluate_predictions(known, [t], [r for r in redshift_list if r == t]))
+    return out
 
 
 def robust_residual_stats(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:

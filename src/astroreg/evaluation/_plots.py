@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
 from astroreg.data._atomic import atomic_path
-from astroreg.evaluation._metrics import _check_pair, _robust_stats, regression_metrics
+from astroreg.evaluation._metrics import _check_pair, _robust_stats, redshift_metrics, regression_metrics
 
 __all__ = [
     "plot_pred_vs_true",
@@ -88,18 +88,47 @@ def _text_box(ax: Any, text: str) -> None:
     )
 
 
-def _residuals(t: NDArray, p: NDArray, redshift_like: bool) -> NDArray:
-    if redshift_like:
+def _is_redshift(redshift: bool, redshift_like: bool | None) -> bool:
+    """``redshift``, or its old spelling ``redshift_like`` when that is given."""
+    return bool(redshift or redshift_like)
+
+
+def _residuals(t: NDArray, p: NDArray, redshift: bool) -> NDArray:
+    if redshift:
         if np.any(t <= -1.0):
-            raise ValueError("redshift_like=True needs y_true > -1 so that 1 + z is positive")
+            raise ValueError("redshift=True needs y_true > -1 so that 1 + z is positive")
         return (p - t) / (1.0 + t)
     return p - t
 
 
-def _residual_label(label: str, unit: str | None, redshift_like: bool) -> str:
-    if redshift_like:
-        return "(pred - true) / (1 + true)"
+def _residual_label(label: str, unit: str | None, redshift: bool) -> str:
+    if redshift:
+        return "e_z = (pred - true) / (1 + true)"
     return _axis_label("pred - true", label, unit)
+
+
+def _inset_text(t: NDArray, p: NDArray, unit: str | None, redshift: bool) -> str:
+    """The metrics box of :func:`plot_pred_vs_true`; a redshift adds the ``e_z`` statistics."""
+    m = regression_metrics(t, p)
+    u = _unit_suffix(unit)
+    if not redshift:
+        return (f"n    = {t.size}\nRMSE = {m['rmse']:.4g}{u}\n"
+                f"NMAD = {m['nmad']:.4g}{u}\nbias = {m['bias']:+.4g}{u}")
+    z = redshift_metrics(t, p, names=("y_true", "y_pred"))
+    # Both NMADs and both biases are shown: each line says of which error.
+    rows = [
+        ("n", f"{t.size}"),
+        ("RMSE", f"{m['rmse']:.4g}"),
+        ("NMAD(pred-true)", f"{m['nmad']:.4g}"),
+        ("bias(pred-true)", f"{m['bias']:+.4g}"),
+        ("sigma_IQR(e_z)", f"{z['sigma_iqr_ez']:.4g}"),
+        ("sigma_NMAD(e_z)", f"{z['sigma_nmad_ez']:.4g}"),
+        ("bias(e_z)", f"{z['bias_ez']:+.4g}"),
+        ("outliers", f"{100 * z['outlier_rate']:.2f}%"),
+        ("catastrophic", f"{100 * z['catastrophic_rate']:.2f}%"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)} = {v}" for k, v in rows)
 
 
 def plot_pred_vs_true(
@@ -111,8 +140,15 @@ def plot_pred_vs_true(
     unit: str | None = None,
     title: str | None = None,
     hexbin_threshold: int = HEXBIN_THRESHOLD,
+    redshift: bool = False,
+    redshift_like: bool | None = None,
 ) -> Path:
     """Predicted against true values, with the 1:1 line and a metrics box.
+
+    The box gives n, RMSE, NMAD and median bias of ``pred - true``; for a redshift
+    (``redshift=True``) it also gives the statistics of ``e_z = (pred - true) / (1 +
+    true)`` of :func:`~astroreg.evaluation.redshift_metrics`: sigma_IQR, sigma_NMAD,
+    median bias, outlier and catastrophic rates (in percent).
 
     Parameters
     ----------
@@ -128,6 +164,11 @@ def plot_pred_vs_true(
         Figure title.
     hexbin_threshold : int, default 5000
         Above this many objects a log-density hexbin replaces the scatter plot.
+    redshift : bool, default False
+        The quantity is a redshift (recipe ``targets[].kind: redshift``): add the
+        ``e_z`` statistics to the box.
+    redshift_like : bool, optional
+        Old name of ``redshift``.
 
     Returns
     -------
@@ -137,8 +178,8 @@ def plot_pred_vs_true(
     Raises
     ------
     ValueError
-        On invalid arrays (see :func:`~astroreg.evaluation.regression_metrics`) or a
-        path that does not end in ``.png``.
+        On invalid arrays (see :func:`~astroreg.evaluation.regression_metrics`), a
+        redshift with ``y_true <= -1``, or a path that does not end in ``.png``.
 
     Examples
     --------
@@ -147,7 +188,7 @@ def plot_pred_vs_true(
     """
     out = _png_path(path)
     t, p = _check_pair(y_true, y_pred)
-    metrics = regression_metrics(t, p)
+    box = _inset_text(t, p, unit, _is_redshift(redshift, redshift_like))
     lo = float(min(t.min(), p.min()))
     hi = float(max(t.max(), p.max()))
     pad = 0.02 * (hi - lo) if hi > lo else 0.5
@@ -162,12 +203,7 @@ def plot_pred_vs_true(
     ax.set_aspect("equal")
     ax.set_xlabel(_axis_label("true", label, unit))
     ax.set_ylabel(_axis_label("predicted", label, unit))
-    u = _unit_suffix(unit)
-    _text_box(
-        ax,
-        f"n    = {t.size}\nRMSE = {metrics['rmse']:.4g}{u}\n"
-        f"NMAD = {metrics['nmad']:.4g}{u}\nbias = {metrics['bias']:+.4g}{u}",
-    )
+    _text_box(ax, box)
     ax.legend(loc="lower right")
     if title:
         ax.set_title(title)
@@ -183,8 +219,9 @@ def plot_residuals(
     unit: str | None = None,
     title: str | None = None,
     n_bins: int = 15,
-    redshift_like: bool = False,
+    redshift: bool = False,
     hexbin_threshold: int = HEXBIN_THRESHOLD,
+    redshift_like: bool | None = None,
 ) -> Path:
     """Residual against true value, with the running median and 16/84th percentiles.
 
@@ -201,10 +238,12 @@ def plot_residuals(
         Quantity name, unit and figure title (see :func:`plot_pred_vs_true`).
     n_bins : int, default 15
         Number of bins for the running statistics.
-    redshift_like : bool, default False
-        Plot ``(pred - true) / (1 + true)`` instead of ``pred - true``.
+    redshift : bool, default False
+        Plot ``e_z = (pred - true) / (1 + true)`` instead of ``pred - true``.
     hexbin_threshold : int, default 5000
         Above this many objects a hexbin replaces the scatter plot.
+    redshift_like : bool, optional
+        Old name of ``redshift``.
 
     Returns
     -------
@@ -220,7 +259,8 @@ def plot_residuals(
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1; got {n_bins}")
     t, p = _check_pair(y_true, y_pred)
-    r = _residuals(t, p, redshift_like)
+    redshift = _is_redshift(redshift, redshift_like)
+    r = _residuals(t, p, redshift)
 
     fig = _new_figure(7.0, 4.5)
     ax = fig.add_subplot()
@@ -246,7 +286,7 @@ def plot_residuals(
             ax.plot(centers, p84, color="tab:red", lw=1.2, ls="--")
             ax.legend(loc="upper right")
     ax.set_xlabel(_axis_label("true", label, unit))
-    ax.set_ylabel(_residual_label(label, unit, redshift_like))
+    ax.set_ylabel(_residual_label(label, unit, redshift))
     if title:
         ax.set_title(title)
     return _save(fig, out)
@@ -261,7 +301,8 @@ def plot_residual_hist(
     unit: str | None = None,
     title: str | None = None,
     bins: int = 50,
-    redshift_like: bool = False,
+    redshift: bool = False,
+    redshift_like: bool | None = None,
 ) -> Path:
     """Histogram of residuals with their median, NMAD and the zero line.
 
@@ -278,8 +319,10 @@ def plot_residual_hist(
         Quantity name, unit and figure title.
     bins : int, default 50
         Number of histogram bins.
-    redshift_like : bool, default False
-        Histogram ``(pred - true) / (1 + true)`` instead of ``pred - true``.
+    redshift : bool, default False
+        Histogram ``e_z = (pred - true) / (1 + true)`` instead of ``pred - true``.
+    redshift_like : bool, optional
+        Old name of ``redshift``.
 
     Returns
     -------
@@ -295,7 +338,8 @@ def plot_residual_hist(
     if bins < 1:
         raise ValueError(f"bins must be >= 1; got {bins}")
     t, p = _check_pair(y_true, y_pred)
-    r = _residuals(t, p, redshift_like)
+    redshift = _is_redshift(redshift, redshift_like)
+    r = _residuals(t, p, redshift)
     median, nmad = _robust_stats(r)
     lo, hi = (float(v) for v in np.percentile(r, [0.5, 99.5]))
     if hi <= lo:
@@ -309,14 +353,14 @@ def plot_residual_hist(
     ax.set_ylim(0.0, max(float(counts.max()), 1.0) * 1.45)
     ax.axvline(0.0, color="black", lw=1.0, ls="--")
     ax.axvline(median, color="tab:red", lw=1.5, label="median")
-    ax.set_xlabel(_residual_label(label, unit, redshift_like))
+    ax.set_xlabel(_residual_label(label, unit, redshift))
     ax.set_ylabel("objects")
-    u = "" if redshift_like else _unit_suffix(unit)
-    _text_box(
-        ax,
-        f"n       = {r.size}\nbias    = {median:+.4g}{u}\nNMAD    = {nmad:.4g}{u}\n"
-        f"outside = {outside}",
-    )
+    u = "" if redshift else _unit_suffix(unit)
+    of = "(e_z)" if redshift else ""
+    rows = [("n", f"{r.size}"), (f"bias{of}", f"{median:+.4g}{u}"), (f"NMAD{of}", f"{nmad:.4g}{u}"),
+            ("outside", f"{outside}")]
+    width = max(len(k) for k, _ in rows)
+    _text_box(ax, "\n".join(f"{k.ljust(width)} = {v}" for k, v in rows))
     ax.legend(loc="upper right")
     if title:
         ax.set_title(title)

@@ -7,6 +7,11 @@ The metrics of a run share one shape, used by :func:`write_metrics_json`,
      "models": {"<model name>": {"<target>": {"mae": .., "mse": .., "rmse": ..,
                                                "r2": .., "nmad": .., "bias": ..}}}}
 
+A redshift target (recipe ``targets[].kind: redshift``) also carries the five
+statistics of ``e_z = (pred - true) / (1 + true)`` (``sigma_iqr_ez``,
+``sigma_nmad_ez``, ``bias_ez``, ``outlier_rate``, ``catastrophic_rate``; see
+:mod:`astroreg.evaluation._metrics`), shown by :func:`redshift_table`.
+
 Classifier results have the shape ``{"<model name>": {"accuracy": .., "confusion_matrix":
 [[..]], "labels": [..]}}`` (the output of
 :func:`~astroreg.evaluation.classification_metrics`).
@@ -30,14 +35,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from astroreg.evaluation._metrics import REGRESSION_METRICS
+from astroreg.evaluation._metrics import REDSHIFT_METRICS, REGRESSION_METRICS
 from astroreg.data._atomic import atomic_write_text
 from astroreg.evaluation._plots import plot_confusion_matrix
 
 __all__ = [
     "REPORT_NAME",
     "comparison_table",
+    "redshift_table",
     "format_table",
+    "format_metrics",
     "write_metrics_json",
     "read_metrics_json",
     "write_report",
@@ -50,6 +57,11 @@ REFERENCE_PREFIX = "linear_regression"
 
 _METRICS_KEYS = ("split", "models")
 _HEADERS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "nmad": "NMAD", "bias": "bias"}
+#: Report headers of the redshift table (:func:`redshift_table`).
+_Z_HEADERS = {"sigma_iqr_ez": "σ_IQR(e_z)", "sigma_nmad_ez": "σ_NMAD(e_z)", "bias_ez": "bias(e_z)",
+              "outlier_rate": "outlier rate", "catastrophic_rate": "catastrophic rate"}
+#: Report headers of the raw-error columns when the e_z statistics are shown beside them.
+_RAW_HEADERS = {"nmad": "NMAD(pred - true)", "bias": "bias(pred - true)"}
 
 
 # --------------------------------------------------------------------------- validation
@@ -205,6 +217,49 @@ def comparison_table(metrics: Mapping[str, Any], reference: str | None = None) -
     return table
 
 
+def redshift_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per model and redshift target with the five statistics of ``e_z``.
+
+    ``e_z = (pred - true) / (1 + true)``; a target is a redshift target of a model
+    when its metrics carry every key of
+    :data:`~astroreg.evaluation._metrics.REDSHIFT_METRICS` (as
+    :func:`~astroreg.evaluation.labelled_metrics` gives for ``kind: redshift``).
+
+    Parameters
+    ----------
+    metrics : dict
+        Run metrics, ``{"split": ..., "models": {model: {target: {metric: value}}}}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, target, sigma_iqr_ez, sigma_nmad_ez, bias_ez, outlier_rate,
+        catastrophic_rate`` (dimensionless; rates are fractions); empty when no
+        target is a redshift.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` does not have the run-metrics shape.
+
+    Examples
+    --------
+    >>> z = {"sigma_iqr_ez": 0.02, "sigma_nmad_ez": 0.021, "bias_ez": 0.001,
+    ...      "outlier_rate": 0.03, "catastrophic_rate": 0.01}
+    >>> m = {"split": "test", "models": {"mlp": {"z": {"mae": 0.1, **z}, "mass": {"mae": 0.2}}}}
+    >>> redshift_table(m)["target"].tolist()
+    ['z']
+    """
+    _validate_metrics(metrics)
+    rows = []
+    for model, targets in metrics["models"].items():
+        for target, values in targets.items():
+            if all(k in values for k in REDSHIFT_METRICS):
+                rows.append({"model": model, "target": target,
+                             **{k: np.nan if values[k] is None else float(values[k]) for k in REDSHIFT_METRICS}})
+    return pd.DataFrame(rows, columns=["model", "target", *REDSHIFT_METRICS])
+
+
 def _format_cell(value: Any, float_format: str) -> str:
     if value is None:
         return ""
@@ -267,13 +322,58 @@ def format_table(df: pd.DataFrame, *, float_format: str = "{:.4g}") -> str:
     return "\n".join(out)
 
 
+def format_metrics(metrics: Mapping[str, Any], reference: str | None = None) -> str:
+    """The console summary of run metrics: the comparison table, then the redshift statistics.
+
+    When a target is a redshift (its metrics carry the ``e_z`` statistics), the raw-error
+    columns are headed ``nmad(pred-true)`` and ``bias(pred-true)`` and a second table
+    (:func:`redshift_table`) gives ``sigma_iqr_ez``, ``sigma_nmad_ez``, ``bias_ez``,
+    ``outlier_rate`` and ``catastrophic_rate`` of ``e_z = (pred - true) / (1 + true)``.
+
+    Parameters
+    ----------
+    metrics : dict
+        Regression metrics of a run (``{"split": .., "models": {..}}``, classifiers left out).
+    reference : str, optional
+        Reference model of the MSE ratio (see :func:`comparison_table`).
+
+    Returns
+    -------
+    str
+        Plain text, no trailing newline.
+
+    Raises
+    ------
+    ValueError
+        If ``metrics`` does not have the run-metrics shape or ``reference`` is unknown.
+    """
+    table = comparison_table(metrics, reference=reference)
+    z_table = redshift_table(metrics)
+    if z_table.empty:
+        return format_table(table)
+    table = table.rename(columns={"nmad": "nmad(pred-true)", "bias": "bias(pred-true)"})
+    return "\n".join([
+        format_table(table), "",
+        "redshift targets: statistics of e_z = (pred - true) / (1 + true)",
+        "(sigma_iqr_ez = IQR / 1.349, sigma_nmad_ez = 1.4826 x MAD, bias_ez = median; "
+        "outliers: |e_z| > max(0.06, 3 sigma_iqr_ez); catastrophic: |e_z| > 0.15)",
+        format_table(z_table),
+    ])
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
-    """A DataFrame as a Markdown table: numbers right-aligned, formatted with ``float_format``."""
-    headers = [_md_escape(_HEADERS.get(str(c), str(c))) for c in df.columns]
+def markdown_table(df: pd.DataFrame, float_format: str = "{:.4g}", *,
+                   headers: Mapping[str, str] | None = None) -> str:
+    """A DataFrame as a Markdown table: numbers right-aligned, formatted with ``float_format``.
+
+    Known metric names get readable headers (``nmad`` -> ``NMAD``, ``r2`` -> ``R²``);
+    ``headers`` replaces or adds some of them.
+    """
+    names = {**_HEADERS, **(headers or {})}
+    headers = [_md_escape(names.get(str(c), str(c))) for c in df.columns]
     aligns = ["---:" if _is_numeric_column(df[c]) else ":---" for c in df.columns]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(aligns) + " |"]
     for row in df.itertuples(index=False):
@@ -326,12 +426,13 @@ def domain_markdown(frame: pd.DataFrame, split: str) -> str:
 
 
 def _extra_metrics_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """Long table of the metrics beyond the regression set (e.g. redshift statistics)."""
+    """Long table of the metrics beyond the regression set and the redshift table's."""
     rows = []
     keys: list[str] = []
     for model, targets in metrics["models"].items():
         for target, values in targets.items():
-            extra = {k: v for k, v in values.items() if k not in REGRESSION_METRICS}
+            shown = REGRESSION_METRICS + (REDSHIFT_METRICS if all(k in values for k in REDSHIFT_METRICS) else ())
+            extra = {k: v for k, v in values.items() if k not in shown}
             if extra:
                 keys.extend(k for k in extra if k not in keys)
                 rows.append({"model": model, "target": target,
@@ -369,7 +470,15 @@ def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> P
         Output file, usually ``<run_dir>/metrics.json``; parent folders are created.
     metrics : dict
         ``{"split": str, "models": {model: {target: {metric: number}}}}``. Numpy scalars
-        are written as plain numbers; NaN and infinities as ``null``.
+        are written as plain numbers; NaN and infinities as ``null``. The metric names
+        of a run: ``mae, mse, rmse, r2, nmad, bias`` for every target, all of the raw
+        error ``pred - true`` (``nmad`` = 1.4826 x its median absolute deviation,
+        ``bias`` = its median); a redshift target (``kind: redshift``) adds the
+        statistics of ``e_z = (pred - true) / (1 + true)``: ``sigma_iqr_ez`` (IQR / 1.349),
+        ``sigma_nmad_ez`` (1.4826 x median ``|e_z - median(e_z)|``), ``bias_ez``
+        (median ``e_z``), ``outlier_rate`` (fraction with ``|e_z| > max(0.06, 3
+        sigma_iqr_ez)``) and ``catastrophic_rate`` (fraction with ``|e_z| > 0.15``).
+        The ``_ez`` suffix keeps them apart from ``nmad`` and ``bias`` of the raw error.
 
     Returns
     -------
@@ -496,7 +605,9 @@ def write_report(
 
     The report holds, in order: the title and notes; the regression comparison table
     (one row per model and target with MAE, MSE, RMSE, R², NMAD, bias and the MSE
-    ratio to ``reference``); further metrics such as the redshift statistics; the
+    ratio to ``reference``); for redshift targets the statistics of ``e_z = (pred -
+    true) / (1 + true)`` (:func:`redshift_table`, the raw-error columns then headed
+    ``NMAD(pred - true)`` and ``bias(pred - true)``); further metrics; the
     classifier table with accuracies and confusion matrices (drawn to
     ``<run_dir>/plots/confusion_<model>.png``); the plots, linked relative to
     ``run_dir``; the resolved configuration as a YAML block; and the environment.
@@ -526,8 +637,8 @@ def write_report(
         Reference model of the MSE ratio; see :func:`comparison_table`.
     sections : sequence of str, optional
         Further Markdown sections (each starting with a ``## `` heading), placed after
-        the regression results, e.g. the paper-style tables of
-        :func:`~astroreg.evaluation.paper_tables_markdown`.
+        the regression results, e.g. those of
+        :func:`~astroreg.evaluation.recipe_report_sections`.
 
     Returns
     -------
@@ -582,13 +693,21 @@ def write_report(
     if table.empty:
         lines += ["No regression models were evaluated.", ""]
     else:
+        z_table = redshift_table(metrics)
         lines += [
             f"Reference model for the MSE ratio: `{table.attrs['reference']}` "
             "(a ratio below 1 is better than the reference).",
             "",
-            markdown_table(table),
+            markdown_table(table, headers=_RAW_HEADERS if not z_table.empty else None),
             "",
         ]
+        if not z_table.empty:
+            lines += ["### Redshift statistics of e_z = (pred - true) / (1 + true)", "",
+                      markdown_table(z_table, headers=_Z_HEADERS), "",
+                      "σ_IQR(e_z): inter-quartile range of e_z / 1.349; σ_NMAD(e_z): 1.4826 x median "
+                      "|e_z - median(e_z)|; bias(e_z): median e_z; outlier rate: fraction with |e_z| > "
+                      "max(0.06, 3 σ_IQR(e_z)); catastrophic rate: fraction with |e_z| > 0.15. "
+                      "NMAD and bias in the table above are of pred - true.", ""]
         extra = _extra_metrics_table(metrics)
         if not extra.empty:
             lines += ["### Further metrics", "", markdown_table(extra), ""]
