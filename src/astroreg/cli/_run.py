@@ -65,8 +65,8 @@ def register(sub) -> None:
 
 
 def print_comparison(run_dir: Path) -> None:
-    """Print the run's comparison table and where its report is."""
-    from astroreg.evaluation import comparison_table, format_table
+    """Print the run's comparison table, the e_z statistics of redshift targets, and where its report is."""
+    from astroreg.evaluation import format_metrics
     from astroreg.pipeline import Run
 
     run = Run.open(run_dir)
@@ -78,7 +78,7 @@ def print_comparison(run_dir: Path) -> None:
                   "models": {m: t for m, t in metrics["models"].items() if m not in classifiers}}
     reference = recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None
     print(f"\n{recipe.name}: metrics on the {metrics['split']} split")
-    print(format_table(comparison_table(regression, reference=reference)))
+    print(format_metrics(regression, reference=reference))
     for name, targets in classifiers.items():
         for target, values in targets.items():
             print(f"{name} ({target} in equal-count buckets): accuracy {values['accuracy']:.3f}")

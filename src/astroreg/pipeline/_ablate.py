@@ -1,4 +1,4 @@
-"""Ablations (paper 001, Table 5): train the full model and each ``variants`` entry of a recipe.
+"""Ablations: train the full model and each ``variants`` entry of a recipe.
 
 Layout of the output folder (built as ``<out>.partial``, renamed when complete)::
 
@@ -7,9 +7,11 @@ Layout of the output folder (built as ``<out>.partial``, renamed when complete):
     <out>/<variant>/<target>/     one single-target run per target, plus
     <out>/<variant>/predictions.parquet, metrics.json   the combined predictions and metrics
     <out>/ablation.csv            the table of :func:`astroreg.evaluation.ablation_table`
-    <out>/ablation.md             the same with the paper's Table 5 ratios beside
+    <out>/ablation.md             the same as Markdown; the published ratios beside ours when the
+                                  recipe's ``evaluation.paper_tables`` set has them (stellar-params: Table 5)
     <out>/ablation.json           per variant: metrics, parameters, prediction speed, run folders
-    <out>/ablation_mae.png        MAE relative to the full model, per target and variant
+    <out>/ablation_mae.png        MAE relative to the full model, per target and variant (published
+                                  ratios as markers, as for ablation.md)
 
 Baselines are not retrained: every recipe has ``evaluation.baselines``, ``reference`` and
 ``compare_to`` emptied.
@@ -38,8 +40,15 @@ from astroreg.data import (
     check_output_dir,
     check_writable_folder,
 )
-from astroreg.evaluation import PAPER_001, ablation_markdown, ablation_table, write_metrics_json
-from astroreg.pipeline._run import Run, labelled_metrics, write_json
+from astroreg.evaluation import (
+    ablation_markdown,
+    ablation_table,
+    labelled_metrics,
+    recipe_paper_tables,
+    redshift_targets,
+    write_metrics_json,
+)
+from astroreg.pipeline._run import Run, write_json
 from astroreg.pipeline._train import check_before_training, train_recipe
 
 log = logging.getLogger(__name__)
@@ -56,7 +65,11 @@ def _without_baselines(recipe: Recipe) -> Recipe:
 
 
 def _single_target(recipe: Recipe, index: int) -> Recipe:
-    """The recipe for target ``index`` alone; a per-target ``heads`` list keeps only that head."""
+    """The recipe for target ``index`` alone; a per-target ``heads`` list keeps only that head.
+
+    Without a per-target ``heads`` list each single-target network gets the model's own
+    default for one output; spell the heads out in the recipe to keep them per target.
+    """
     target = recipe.targets[index]
     overrides: dict[str, Any] = {"targets": [target.model_dump(mode="python")]}
     heads = recipe.model.params.get("heads")
@@ -68,11 +81,6 @@ def _single_target(recipe: Recipe, index: int) -> Recipe:
                 "give one head per target to split it into single-task networks"
             )
         overrides["model.params.heads"] = [list(heads[index])]
-    elif heads is None and recipe.model.name == "residual_mlp":
-        from astroreg.models._spectra import PAPER_HEADS
-
-        if n == len(PAPER_HEADS):  # the model's default: the paper's head per target
-            overrides["model.params.heads"] = [list(PAPER_HEADS[index])]
     out = recipe.with_overrides(overrides)
     return out.model_copy(update={"name": f"{recipe.name}-{target.name}"})
 
@@ -140,8 +148,7 @@ def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict
         run = Run.open(run_dir)
         part = _prediction_columns(pd.read_parquet(run_dir / "predictions.parquet"), run.recipe.target_names)
         frame = part if frame is None else frame.merge(part, on="id", how="outer", validate="one_to_one")
-    redshift = [t.name for t in recipe.targets if t.redshift_like]
-    metrics = labelled_metrics(frame, recipe.target_names, redshift)
+    metrics = labelled_metrics(frame, recipe.target_names, redshift_targets(recipe))
     with atomic_path(folder / "predictions.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     write_metrics_json(folder / "metrics.json", {"split": recipe.evaluation.split, "models": {recipe.model.name: metrics}})
@@ -149,11 +156,11 @@ def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict
 
 
 def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None,
-                  paper: Mapping[str, Any] | None = PAPER_001) -> Path:
+                  published: Mapping[str, Mapping[str, Any]] | None = None, label: str = "published") -> Path:
     """Grouped bars of each variant's MAE relative to the full model, one group per target.
 
-    Where ``paper`` (default paper 001's Table 5) has the variant and target, its ratio is
-    drawn as a black marker on the bar.
+    Where ``published`` has the variant and target, its ratio is drawn as a black marker
+    on the bar.
 
     Parameters
     ----------
@@ -163,8 +170,12 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
         Output PNG, written atomically.
     title : str, optional
         Figure title.
-    paper : dict or None
-        Published values in the shape of :data:`astroreg.evaluation.PAPER_001`; None: none.
+    published : dict, optional
+        Published ratios, ``{variant: {"mae": {target: float}, ...}}`` (the
+        ``values`` of the recipe's paper-table set's ablation, e.g. paper 001's
+        Table 5); None (the default): no markers.
+    label : str
+        Legend entry of the markers, e.g. ``"paper Table 5"``.
 
     Returns
     -------
@@ -181,7 +192,7 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     ax = fig.subplots()
     width = 0.8 / max(1, len(variants))
     x = np.arange(len(targets))
-    published = (paper or {}).get("table5_relative_to_full", {})
+    published = published or {}
     top = 1.0
     marked = False
     for k, v in enumerate(variants):
@@ -191,7 +202,7 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
         ax.bar(pos, heights, width, label=v)
         theirs = [published.get(v, {}).get("mae", {}).get(t, np.nan) for t in targets]
         if np.isfinite(theirs).any():
-            ax.plot(pos, theirs, "kD", ms=5, label=None if marked else "paper Table 5")
+            ax.plot(pos, theirs, "kD", ms=5, label=None if marked else label)
             marked = True
         top = np.nanmax([top, *heights, *theirs])
     ax.axhline(1.0, color="black", lw=1, ls="--", label=table.attrs.get("full", FULL))
@@ -256,7 +267,8 @@ def ablate_recipe(
     Raises
     ------
     ValueError
-        Before any training: if the recipe has no variants, a variant is invalid or does
+        Before any training: if ``evaluation.paper_tables`` names no registered set, the
+        recipe has no variants, a variant is invalid or does
         not fit the dataset (see :func:`astroreg.pipeline._train.check_before_training`),
         or the output folder exists, is busy or cannot be written.
 
@@ -266,6 +278,7 @@ def ablate_recipe(
     >>> pd.read_csv(folder / "ablation.csv")["variant"].tolist()  # doctest: +SKIP
     ['full', 'no_skip', 'no_skip_no_layernorm', 'single_task']
     """
+    recipe_paper_tables(recipe)  # an unknown evaluation.paper_tables fails here, not after training
     jobs = ablation_recipes(recipe, epochs=epochs, only=only)
     data_path = Path(data or recipe.dataset.path)
     with Dataset(data_path) as ds:
@@ -329,11 +342,16 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
     write_json(partial / "ablation.json", {"recipe": recipe.name, "split": recipe.evaluation.split,
                                            "variants": results})
     split = recipe.evaluation.split
-    md = ablation_markdown(table, title=f"{recipe.name}: ablations relative to the full model (paper Table 5)")
+    paper = recipe_paper_tables(recipe)
+    ref = paper.ablation() if paper is not None else None
+    title = f"{recipe.name}: ablations relative to the full model" + (f" ({ref.label})" if ref else "")
+    md = ablation_markdown(table, published=ref.values if ref else None, source=ref.source if ref else "",
+                           title=title)
     note = (f"\nMAE on the {split} split; {n_nets} network(s) trained"
             + (f" for {epochs} epoch(s) each" if epochs else "") + "; baselines not retrained.\n")
     atomic_write_text(partial / "ablation.md", md + note)
-    plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model")
+    plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model",
+                  published=ref.values if ref else None, label=ref.label if ref else "published")
 
 
 def read_ablation(folder: str | os.PathLike) -> pd.DataFrame:
