@@ -43,6 +43,7 @@ from torch import nn
 
 from astroreg.config import Recipe, load_recipe
 from astroreg.data import PARTIAL, atomic_path, atomic_write_text
+from astroreg.evaluation import labelled_metrics  # noqa: F401  (moved to evaluation; callers import it here)
 from astroreg.models import create_model, list_models
 from astroreg.preprocess import RecipePreprocessor
 from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
@@ -247,23 +248,6 @@ class Run:
     def metrics(self) -> dict:
         """The contents of ``metrics.json``."""
         return json.loads((self.path / "metrics.json").read_text())
-
-
-def labelled_metrics(frame, targets: list[str], redshift_like: list[str]) -> dict[str, dict[str, float]]:
-    """Per-target metrics of a predictions table over the objects whose true value is known.
-
-    Missing labels (NaN in ``<target>_true``) are common in survey catalogues; each target
-    is scored on its own labelled objects.
-    """
-    from astroreg.evaluation import evaluate_predictions
-
-    out = {}
-    for t in targets:
-        known = frame[frame[f"{t}_true"].notna()]
-        if known.empty:
-            raise ValueError(f"no object of the evaluation split has a known {t!r}; nothing to score")
-        out.update(evaluate_predictions(known, [t], [r for r in redshift_like if r == t]))
-    return out
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
