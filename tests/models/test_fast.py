@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from astroreg.models import create_model
+from astroreg.models import create_model, unwrap_single
 from astroreg.models import _fast
 from astroreg.models._fast import (
     ChunkedForward, count_flops, matmul_gflops, optimize_for_inference, prepare_for_training,
@@ -17,9 +17,14 @@ from astroreg.models._fast import (
 SHAPE = (1, 143, 143)
 
 
+def _net(name: str, shape: tuple[int, ...], n_outputs: int, **params) -> nn.Module:
+    """The tensor network of single-input model ``name`` (what prediction optimises)."""
+    return unwrap_single(create_model(name, input_shapes={"image": shape}, n_outputs=n_outputs, **params))[1]
+
+
 def _paper_cnn() -> nn.Module:
     torch.manual_seed(0)
-    return create_model("paper_cnn", input_shape=SHAPE, n_outputs=1)
+    return _net("paper_cnn", SHAPE, n_outputs=1)
 
 
 def _images(n: int, seed: int = 0) -> torch.Tensor:
@@ -171,7 +176,7 @@ def test_chunked_forward_is_invisible_in_checkpoints():
     assert list(parent_wrapped.state_dict()) == list(parent_plain.state_dict())
 
     torch.manual_seed(5)
-    other = create_model("paper_cnn", input_shape=SHAPE, n_outputs=1)
+    other = _net("paper_cnn", SHAPE, n_outputs=1)
     parent_wrapped.load_state_dict({f"backbone.{k}": v for k, v in other.state_dict().items()})
     parent_plain.load_state_dict(parent_wrapped.state_dict())
     x = _images(7)
@@ -217,7 +222,7 @@ def test_matmul_gflops_is_a_positive_rate():
 def test_dense_inputs_are_not_chunked_by_default():
     """Spectra and tables (2-d inputs) go through in whole batches, eagerly under auto."""
     torch.manual_seed(0)
-    net = create_model("residual_mlp", input_shape=(64,), n_outputs=3, stem=16, blocks=[8], heads=[[4], [4], [4]])
+    net = _net("residual_mlp", (64,), n_outputs=3, stem=16, blocks=[8], heads=[[4], [4], [4]])
     x = torch.randn(37, 64)
     fast = optimize_for_inference(net, x[:20])
     assert fast.batch_size is None and fast.backend == "eager"

@@ -21,7 +21,9 @@ class ConvRegressor(nn.Module):
     input_shape : tuple of int
         ``(bands, H, W)``.
     n_outputs : int
-        Number of regression outputs.
+        Number of regression outputs; 0 leaves out the output layer, so the network
+        returns the last hidden dense layer (or the flattened feature maps when
+        ``dense`` is empty).
     channels : sequence of int
         Filters of each convolution.
     kernel_size, padding, pool : int
@@ -30,6 +32,11 @@ class ConvRegressor(nn.Module):
         Widths of the hidden dense layers (ReLU, then dropout).
     dropout : float
         Dropout rate after each hidden dense layer.
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the output: ``n_outputs``, or the feature width when it is 0.
     """
 
     def __init__(
@@ -62,24 +69,27 @@ class ConvRegressor(nn.Module):
         for d in dense:
             head += [nn.Linear(width, d), nn.ReLU(), nn.Dropout(dropout)]
             width = d
-        head.append(nn.Linear(width, n_outputs))
+        if n_outputs:
+            head.append(nn.Linear(width, n_outputs))
         self.head = nn.Sequential(*head)
+        self.out_features = n_outputs or width
 
     def forward(self, x):
         return self.head(self.features(x))
 
 
-@register_model(input_kind="images", description="CNN of the galaxy-flux paper: conv 12, conv 24, dense 64")
+@register_model(input_kinds=("images",), description="CNN of the galaxy-flux paper: conv 12, conv 24, dense 64")
 def paper_cnn(*, input_shape: tuple[int, ...], n_outputs: int, dropout: float = 0.2) -> nn.Module:
     """The galaxy-flux paper's CNN (Kim & Lee 2024).
 
     Conv 3x3 with 12 then 24 filters (stride 1, padding 1), each with ReLU and 2x2
     max-pooling; dense 64 with ReLU and dropout; one linear output per target.
+    With ``n_outputs=0`` it returns the 64 dense features.
     """
     return ConvRegressor(input_shape=input_shape, n_outputs=n_outputs, channels=(12, 24), dense=(64,), dropout=dropout)
 
 
-@register_model(input_kind="images", description="configurable conv net: conv blocks + dense head")
+@register_model(input_kinds=("images",), description="configurable conv net: conv blocks + dense head")
 def conv_net(
     *,
     input_shape: tuple[int, ...],
@@ -89,7 +99,10 @@ def conv_net(
     dense: Sequence[int] = (128,),
     dropout: float = 0.2,
 ) -> nn.Module:
-    """A configurable conv net of ``Conv -> MaxPool -> ReLU`` blocks and a dense head."""
+    """A configurable conv net of ``Conv -> MaxPool -> ReLU`` blocks and a dense head.
+
+    With ``n_outputs=0`` it returns the last ``dense`` layer's features.
+    """
     return ConvRegressor(
         input_shape=input_shape, n_outputs=n_outputs, channels=tuple(channels),
         kernel_size=kernel_size, padding=kernel_size // 2, dense=tuple(dense), dropout=dropout,

@@ -17,6 +17,13 @@ things pay, in this order:
 For dense networks on spectra, :func:`fold_standardization` moves the per-spectrum
 standardisation into the first ``nn.Linear`` layer(s), so that prediction runs on the flux
 as stored (no standardised copy of every chunk).
+
+Networks come in two forms (see :mod:`astroreg.models._registry`): the tensor network of a
+single-input model (``unwrap_single(net)[1]``), which prediction optimises as it always did,
+and the dict-taking module that :func:`~astroreg.models.create_model` returns. The
+functions here take either: a batch is a tensor ``(n, ...)`` or a ``dict[str, Tensor]`` of
+such tensors with the same ``n``; a batch with a 4-d tensor counts as images (chunked,
+traced), one of 2-d tensors only as dense (eager under ``auto``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import copy
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -35,6 +42,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from astroreg.models._registry import SingleInput
+
 __all__ = [
     "CPU_CHUNK", "ChunkedForward", "FastPredictor", "StandardizedLinear", "count_flops",
     "fold_standardization", "matmul_gflops", "optimize_for_inference", "prepare_for_training", "unwrap",
@@ -43,11 +52,56 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Backend = Literal["auto", "jit", "compile", "eager"]
+#: A batch: one tensor of shape (n, ...), or named tensors of the same length n.
+Batch = Tensor | dict[str, Tensor]
 _BACKENDS = ("auto", "jit", "compile", "eager")
 
 #: Stamps per network call on CPU. Per-image speed halves between 32 and 48 stamps of
 #: 143 x 143 on the 2-core machines; 16 keeps a margin at no cost.
 CPU_CHUNK = 16
+
+
+def _map(fn: Callable[[Tensor], Tensor], x: Batch) -> Batch:
+    """``fn`` applied to the batch's tensor, or to each of its named tensors."""
+    return {k: fn(v) for k, v in x.items()} if isinstance(x, dict) else fn(x)
+
+
+def _tensors(x: Batch) -> list[Tensor]:
+    return list(x.values()) if isinstance(x, dict) else [x]
+
+
+def _rows(x: Batch) -> int:
+    return _tensors(x)[0].shape[0]
+
+
+def _has_images(x: Batch) -> bool:
+    return any(t.dim() == 4 for t in _tensors(x))
+
+
+def _rows_slice(x: Batch, start: int, stop: int) -> Batch:
+    return _map(lambda t: t[start:stop], x)
+
+
+def _zero_pad(x: Batch, size: int) -> Batch:
+    """The batch with zero rows appended up to ``size`` rows."""
+    return _map(lambda t: torch.cat([t, t.new_zeros((size - t.shape[0], *t.shape[1:]))]), x)
+
+
+def _channels_last(x: Batch) -> Batch:
+    return _map(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t, x)
+
+
+def _check_batch(example: object) -> None:
+    tensors = list(example.values()) if isinstance(example, dict) else [example]
+    ok = bool(tensors) and all(isinstance(t, Tensor) and t.dim() >= 1 and t.shape[0] >= 1 for t in tensors)
+    if not ok or len({t.shape[0] for t in tensors}) != 1:
+        shapes = ({k: tuple(getattr(v, "shape", ())) for k, v in example.items()} if isinstance(example, dict)
+                  else tuple(getattr(example, "shape", ())))
+        raise ValueError(
+            "example must be a tensor with a leading batch dimension, e.g. of shape "
+            "(16, bands, H, W), or a dict of such tensors with the same batch size; got "
+            f"{type(example).__name__} of shape {shapes}"
+        )
 
 
 class FastPredictor(nn.Module):
@@ -61,8 +115,8 @@ class FastPredictor(nn.Module):
     Parameters
     ----------
     fn : callable
-        The optimised network, mapping a tensor of shape (chunk, ...) to one of shape
-        (chunk, n_outputs).
+        The optimised network, mapping a batch (a tensor of shape (chunk, ...) or a dict
+        of them) to a tensor of shape (chunk, n_outputs).
     backend : {"jit", "compile", "eager"}
         Which path ``fn`` is; kept for logs and reports.
     batch_size : int or None
@@ -70,7 +124,7 @@ class FastPredictor(nn.Module):
     device : torch.device
         Inputs are moved here.
     channels_last : bool
-        Convert 4-d inputs to the channels-last memory format before calling ``fn``.
+        Convert 4-d input tensors to the channels-last memory format before calling ``fn``.
     pad : bool
         Zero-pad the last chunk up to ``batch_size``. Harmless because the network is in
         eval mode, where each sample's output does not depend on the rest of the batch.
@@ -85,7 +139,7 @@ class FastPredictor(nn.Module):
 
     def __init__(
         self,
-        fn: Callable[[Tensor], Tensor],
+        fn: Callable[[Batch], Tensor],
         *,
         backend: str,
         batch_size: int | None,
@@ -117,19 +171,20 @@ class FastPredictor(nn.Module):
             )
         return super().train(False)
 
-    def _run(self, x: Tensor) -> Tensor:
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+    def _run(self, x: Batch) -> Tensor:
+        if self.channels_last:
+            x = _channels_last(x)
         return self.fn(x)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Batch) -> Tensor:
         """Predict for a batch.
 
         Parameters
         ----------
-        x : torch.Tensor
+        x : torch.Tensor or dict of str to torch.Tensor
             Tensor of shape (n, ...) with the per-sample shape of the example given to
-            :func:`optimize_for_inference`; any ``n >= 1``.
+            :func:`optimize_for_inference` (or a dict of them, as the example was); any
+            ``n >= 1``.
 
         Returns
         -------
@@ -137,15 +192,16 @@ class FastPredictor(nn.Module):
             The network output for all ``n`` samples, shape (n, n_outputs).
         """
         with torch.inference_mode():
-            x = x.to(self.device, non_blocking=True)
-            bs = self.batch_size
-            if bs is None or x.shape[0] == bs or (x.shape[0] < bs and not self.pad):
+            x = _map(lambda t: t.to(self.device, non_blocking=True), x)
+            bs, n = self.batch_size, _rows(x)
+            if bs is None or n == bs or (n < bs and not self.pad):
                 return self._run(x)
             outs = []
-            for chunk in x.split(bs):
-                m = chunk.shape[0]
+            for start in range(0, n, bs):
+                chunk = _rows_slice(x, start, start + bs)
+                m = _rows(chunk)
                 if self.pad and m < bs:
-                    chunk = torch.cat([chunk, chunk.new_zeros((bs - m, *chunk.shape[1:]))])
+                    chunk = _zero_pad(chunk, bs)
                 outs.append(self._run(chunk)[:m])
             return torch.cat(outs)
 
@@ -163,24 +219,24 @@ def _to_channels_last(model: nn.Module) -> bool:
     return True
 
 
-def _build_jit(model: nn.Module, example: Tensor) -> tuple[nn.Module, bool]:
+def _build_jit(model: nn.Module, example: Batch) -> tuple[nn.Module, bool]:
     # A trace records one path through Python control flow; the tracer warns when a
     # tensor value decides that path, and such a trace would be silently wrong for other
-    # inputs, so the warning is an error here.
+    # inputs, so the warning is an error here. A dict is traced as the one argument.
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("error", torch.jit.TracerWarning)
-        traced = torch.jit.trace(model, example, check_trace=False)
+        traced = torch.jit.trace(model, (example,) if isinstance(example, dict) else example, check_trace=False)
         frozen = torch.jit.freeze(traced)
         return torch.jit.optimize_for_inference(frozen), False
 
 
-def _build_compile(model: nn.Module, example: Tensor) -> tuple[nn.Module, bool]:
+def _build_compile(model: nn.Module, example: Batch) -> tuple[nn.Module, bool]:
     # ``freezing`` constant-folds the weights and pre-packs them for oneDNN once; with
     # channels-last it matches the jit path (without either it is no faster than eager).
     # The options apply to this compiled function only, not to the global inductor config.
-    channels_last = example.dim() == 4 and _to_channels_last(model)
+    channels_last = _has_images(example) and _to_channels_last(model)
     if channels_last:
-        example = example.contiguous(memory_format=torch.channels_last)
+        example = _channels_last(example)
     compiled = torch.compile(model, dynamic=False, options={"freezing": True})
     with torch.inference_mode():
         compiled(example)  # compiles now, so that a failure is caught here
@@ -192,7 +248,7 @@ _BUILDERS = {"jit": _build_jit, "compile": _build_compile}
 
 def optimize_for_inference(
     model: nn.Module,
-    example: Tensor,
+    example: Batch,
     *,
     backend: Backend = "auto",
     batch_size: int | None = None,
@@ -202,7 +258,8 @@ def optimize_for_inference(
     """Return the fastest float32 prediction path found for ``model``.
 
     On CPU, ``backend="auto"`` keeps networks on 2-d (batch, features) inputs eager (the
-    trace brings dense layers nothing); for others it tries, in order, ``torch.jit`` trace + freeze +
+    trace brings dense layers nothing); for others (images, or a dict of inputs with an
+    image among them) it tries, in order, ``torch.jit`` trace + freeze +
     ``optimize_for_inference`` (about 1 s to build), ``torch.compile`` with inductor weight
     freezing (5-15 s, needs a C++ compiler; it rescues networks that cannot be traced),
     then eager in channels-last. A path that raises (no compiler, data-dependent Python
@@ -218,15 +275,20 @@ def optimize_for_inference(
     ----------
     model : torch.nn.Module
         The network, mapping a tensor of shape (batch, ...) to one of shape
-        (batch, n_outputs). A :class:`ChunkedForward` from :func:`prepare_for_training`
-        is unwrapped.
-    example : torch.Tensor
-        A real input batch of shape (n, ...), any ``n >= 1``, on the device to predict on;
-        the paths are built and checked on it (repeated up to ``batch_size`` rows).
+        (batch, n_outputs): for a single-input model the tensor network
+        ``unwrap_single(net)[1]``, the fastest path. A dict-taking network (multi-input,
+        or a :class:`~astroreg.models.SingleInput`) works too, given a dict ``example``;
+        it is traced with the dict as its one argument and checked against eager like any
+        other. :class:`ChunkedForward` wrappers from :func:`prepare_for_training` are
+        removed from the copy.
+    example : torch.Tensor or dict of str to torch.Tensor
+        A real input batch of shape (n, ...), any ``n >= 1``, on the device to predict on
+        (a dict of them, all with the same ``n``, for a dict-taking network); the paths are
+        built and checked on it (repeated up to ``batch_size`` rows).
     backend : {"auto", "jit", "compile", "eager"}
         Force one path; a forced path that fails still falls back to eager with a warning.
     batch_size : int, optional
-        Chunk size. Default on CPU: :data:`CPU_CHUNK` for image batches (4-d inputs, whose
+        Chunk size. Default on CPU: :data:`CPU_CHUNK` for image batches (a 4-d input, whose
         convolutions leave the caches beyond a few dozen stamps); no chunking for other
         inputs (dense networks on spectra or tables run fastest on whole large batches:
         the paper-001 MLP gains ~30% from 256 to 2048 rows per call). No chunking on
@@ -254,43 +316,39 @@ def optimize_for_inference(
     >>> import torch
     >>> from astroreg.models import create_model
     >>> from astroreg.models._fast import optimize_for_inference
-    >>> net = create_model("paper_cnn", input_shape=(1, 143, 143), n_outputs=1)
-    >>> fast = optimize_for_inference(net, torch.randn(16, 1, 143, 143))
+    >>> from astroreg.models import unwrap_single
+    >>> net = create_model("paper_cnn", input_shapes={"image": (1, 143, 143)}, n_outputs=1)
+    >>> name, inner = unwrap_single(net)
+    >>> fast = optimize_for_inference(inner, torch.randn(16, 1, 143, 143))
     >>> fast(torch.randn(300, 1, 143, 143)).shape
     torch.Size([300, 1])
     """
     if backend not in _BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(_BACKENDS)}")
-    if not isinstance(example, Tensor) or example.dim() < 1 or example.shape[0] < 1:
-        raise ValueError(
-            "example must be a tensor with a leading batch dimension, e.g. of shape "
-            f"(16, bands, H, W); got {type(example).__name__} "
-            f"of shape {tuple(getattr(example, 'shape', ()))}"
-        )
+    _check_batch(example)
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
-    device = example.device
-    model = unwrap(model)
-    model = (copy.deepcopy(model) if copy_model else model).to(device).eval()
+    device = _tensors(example)[0].device
+    model = unwrap(copy.deepcopy(model) if copy_model else model).to(device).eval()
     if device.type != "cpu":
         return FastPredictor(model, backend="eager", batch_size=batch_size, device=device)
 
-    if batch_size is None and example.dim() == 4:
+    if batch_size is None and _has_images(example):
         batch_size = CPU_CHUNK
-    size = batch_size or example.shape[0]
+    size = batch_size or _rows(example)
 
     # Dense networks on (batch, features) inputs: the frozen trace runs no faster than eager
     # (paper-001 MLP, 2048 x 4000: the same time per call) but costs ~1 s to build and two
     # slow profiling calls, so ``auto`` keeps them eager.
-    dense = example.dim() == 2
+    dense = all(t.dim() == 2 for t in _tensors(example))
     candidates = ([] if dense else ["jit", "compile"]) if backend == "auto" else [backend]
     candidates = candidates[:candidates.index("eager")] if "eager" in candidates else candidates
     if candidates:
         # The eager reference the faster paths are checked against; with none to check (dense
         # networks, eager asked for) neither it nor the repeated example is made: a forward
         # pass of a 2048-spectrum batch and a 32 MB copy, ~0.1 s of a prediction's fixed cost.
-        reps = -(-size // example.shape[0])
-        example = example.repeat(reps, *([1] * (example.dim() - 1)))[:size].contiguous()
+        reps = -(-size // _rows(example))
+        example = _map(lambda t: t.repeat(reps, *([1] * (t.dim() - 1)))[:size].contiguous(), example)
         with torch.inference_mode():
             reference = model(example)
     for name in candidates:
@@ -298,7 +356,7 @@ def optimize_for_inference(
         try:
             fn, channels_last = _BUILDERS[name](copy.deepcopy(model), example)
             with torch.inference_mode():
-                out = fn(example.contiguous(memory_format=torch.channels_last) if channels_last else example)
+                out = fn(_channels_last(example) if channels_last else example)
             err = _max_rel_err(out, reference)
         except Exception as exc:  # a failing speed-up must never stop prediction
             logger.warning("optimize_for_inference: %s path failed (%s: %s); trying the next one",
@@ -316,7 +374,7 @@ def optimize_for_inference(
                              channels_last=channels_last, pad=name == "compile")
 
     try:
-        channels_last = example.dim() == 4 and _to_channels_last(model)
+        channels_last = _has_images(example) and _to_channels_last(model)
     except Exception as exc:  # layout is only a speed-up
         logger.warning("optimize_for_inference: channels-last failed (%s); keeping NCHW", exc)
         channels_last = False
@@ -436,7 +494,8 @@ def fold_standardization(
     >>> import numpy as np, torch
     >>> from astroreg.models import create_model
     >>> from astroreg.preprocess._spectra import standardize_rows_
-    >>> net = create_model("residual_mlp", input_shape=(50,), n_outputs=2, stem=8, blocks=[8], heads=[4]).eval()
+    >>> net = create_model("residual_mlp", input_shapes={"flux": (50,)}, n_outputs=2, stem=8, blocks=[8],
+    ...                    heads=[4]).inner.eval()
     >>> folded = fold_standardization(net, standardize_rows_)
     >>> x = np.random.default_rng(0).normal(3.0, 2.0, (5, 50)).astype(np.float32)
     >>> want = net(torch.from_numpy(standardize_rows_(x.copy())))
@@ -530,9 +589,17 @@ def _add_module_prefix(
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The network inside any :class:`ChunkedForward` wrappers."""
+    """The network inside any :class:`ChunkedForward` wrappers.
+
+    A dict-taking network prepared by :func:`prepare_for_training` holds the wrappers
+    inside its :class:`~astroreg.models.SingleInput` adapters; they are taken out in
+    place (the wrapper holds no weights) and the network itself is returned.
+    """
     while isinstance(model, ChunkedForward):
         model = model.module
+    for adapter in [m for m in model.modules() if isinstance(m, SingleInput)]:
+        if isinstance(adapter.inner, ChunkedForward):
+            adapter.inner = unwrap(adapter.inner)
     return model
 
 
@@ -549,6 +616,11 @@ def prepare_for_training(model: nn.Module, *, chunk_size: int = CPU_CHUNK) -> nn
     back unchanged.
 
     Inputs in the default NCHW layout work; the first convolution converts them.
+
+    A dict-taking network (from :func:`~astroreg.models.create_model`) is prepared inside:
+    the tensor network of each of its :class:`~astroreg.models.SingleInput` adapters
+    (one, or one per backbone of a fusion model) is converted and wrapped as above, in
+    place, and ``model`` itself is returned; its ``state_dict`` keys do not change.
 
     Parameters
     ----------
@@ -568,8 +640,13 @@ def prepare_for_training(model: nn.Module, *, chunk_size: int = CPU_CHUNK) -> nn
     --------
     >>> from astroreg.models import create_model
     >>> from astroreg.models._fast import prepare_for_training
-    >>> net = prepare_for_training(create_model("paper_cnn", input_shape=(1, 143, 143), n_outputs=1))
+    >>> net = prepare_for_training(create_model("paper_cnn", input_shapes={"image": (1, 143, 143)}, n_outputs=1))
     """
+    adapters = [m for m in model.modules() if isinstance(m, SingleInput)]
+    if adapters:
+        for adapter in adapters:
+            adapter.inner = prepare_for_training(adapter.inner, chunk_size=chunk_size)
+        return model
     params = list(model.parameters())
     if not params or params[0].device.type != "cpu" or not _to_channels_last(model):
         return model
@@ -579,7 +656,7 @@ def prepare_for_training(model: nn.Module, *, chunk_size: int = CPU_CHUNK) -> nn
     return ChunkedForward(model, chunk_size=chunk_size)
 
 
-def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
+def count_flops(model: nn.Module, input_shape: Sequence[int] | Mapping[str, Sequence[int]]) -> int:
     """Floating-point operations of one forward pass, as counted by PyTorch.
 
     Uses :class:`torch.utils.flop_counter.FlopCounterMode`, which counts a multiply-add as
@@ -590,8 +667,9 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     ----------
     model : torch.nn.Module
         The network; run once without gradients on zeros of its parameters' dtype and device.
-    input_shape : sequence of int
-        Full input shape *including* the batch dimension, e.g. ``(1, 1, 143, 143)``.
+    input_shape : sequence of int, or mapping of str to sequence of int
+        Full input shape *including* the batch dimension, e.g. ``(1, 1, 143, 143)``; for a
+        dict-taking network, one such shape per input, e.g. ``{"image": (1, 1, 143, 143)}``.
 
     Returns
     -------
@@ -607,7 +685,11 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     param = next(iter(model.parameters()), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     device = param.device if param is not None else torch.device("cpu")
-    x = torch.zeros(tuple(input_shape), dtype=dtype, device=device)
+    x: Batch
+    if isinstance(input_shape, Mapping):
+        x = {k: torch.zeros(tuple(v), dtype=dtype, device=device) for k, v in input_shape.items()}
+    else:
+        x = torch.zeros(tuple(input_shape), dtype=dtype, device=device)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(x)

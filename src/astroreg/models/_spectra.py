@@ -3,7 +3,9 @@
 Paper 001 (residual multitask networks for SDSS DR12 stellar parameters) compares
 its compact residual multitask MLP with a StarNet-style CNN (Fabbro et al. 2018) and
 a per-target deep network after Li et al. (2017). All three take a flux vector of
-shape ``(n_pixels,)`` and return one column per target.
+shape ``(n_pixels,)`` and return one column per target; built with ``n_outputs=0`` they
+return their features instead (see each builder). The two dense ones take any flat
+vector, so they are registered for tabular inputs too.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ class ResidualMultitaskMLP(nn.Module):
     n_pixels : int
         Length of the flux vector; input of shape ``(batch, n_pixels)``.
     heads : sequence of sequence of int
-        Hidden widths of each target's head, one entry per target (may be empty).
+        Hidden widths of each target's head, one entry per target (each may be empty).
+        No heads at all: the network returns the trunk's output, ``(batch, blocks[-1])``.
     stem : int
         Width of the stem layer.
     blocks : sequence of int
@@ -157,6 +160,11 @@ class ResidualMultitaskMLP(nn.Module):
         Ablation: False removes every shortcut (blocks become plain feed-forward).
     layer_norm : bool
         Ablation: False removes every LayerNorm (stem, blocks, shortcuts, final).
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the output: the number of heads, or the trunk width without heads.
 
     Examples
     --------
@@ -179,8 +187,6 @@ class ResidualMultitaskMLP(nn.Module):
         layer_norm: bool = True,
     ) -> None:
         super().__init__()
-        if not heads:
-            raise ValueError("ResidualMultitaskMLP needs at least one head, got none")
         self.stem = nn.Sequential(nn.Linear(n_pixels, stem), _norm(stem, layer_norm), nn.GELU(), nn.Dropout(stem_dropout))
         trunk: list[nn.Module] = []
         width = stem
@@ -192,10 +198,13 @@ class ResidualMultitaskMLP(nn.Module):
         self.heads = nn.ModuleList(
             dense_stack(width, h, activation="gelu", dropout=head_dropout, out_features=1) for h in heads
         )
+        self.out_features = len(self.heads) or width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, n_pixels)`` to ``(batch, n_targets)``."""
+        """Map ``(batch, n_pixels)`` to ``(batch, n_targets)``, or to the trunk's ``(batch, width)`` without heads."""
         z = self.trunk(self.stem(x))
+        if not len(self.heads):
+            return z
         return torch.cat([head(z) for head in self.heads], dim=1)
 
 
@@ -207,25 +216,35 @@ class PerTargetMLP(nn.Module):
     n_pixels : int
         Length of the flux vector; input of shape ``(batch, n_pixels)``.
     n_outputs : int
-        Number of targets (independent networks); output ``(batch, n_outputs)``.
+        Number of targets (independent networks); output ``(batch, n_outputs)``. 0 builds
+        one network without its output layer, returning ``(batch, hidden[-1])``.
     hidden : sequence of int
         Hidden widths of every network.
     activation : {"relu", "gelu", "sigmoid", "tanh"}
         Hidden activation.
     dropout : float
         Dropout after each hidden activation.
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the output: ``n_outputs``, or ``hidden[-1]`` when it is 0.
     """
 
     def __init__(
         self, n_pixels: int, n_outputs: int, *, hidden: Sequence[int], activation: Activation = "relu", dropout: float = 0.0
     ) -> None:
         super().__init__()
+        if n_outputs == 0 and not hidden:
+            raise ValueError("PerTargetMLP without outputs needs at least one hidden width to return as features")
         self.nets = nn.ModuleList(
-            dense_stack(n_pixels, hidden, activation=activation, dropout=dropout, out_features=1) for _ in range(n_outputs)
+            dense_stack(n_pixels, hidden, activation=activation, dropout=dropout, out_features=1 if n_outputs else None)
+            for _ in range(max(n_outputs, 1))
         )
+        self.out_features = n_outputs or int(hidden[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, n_pixels)`` to ``(batch, n_outputs)``."""
+        """Map ``(batch, n_pixels)`` to ``(batch, out_features)``."""
         return torch.cat([net(x) for net in self.nets], dim=1)
 
 
@@ -237,13 +256,19 @@ class Conv1dRegressor(nn.Module):
     n_pixels : int
         Length of the flux vector; input of shape ``(batch, n_pixels)``, seen as one channel.
     n_outputs : int
-        Output width, ``(batch, n_outputs)``.
+        Output width, ``(batch, n_outputs)``; 0 leaves out the output layer, returning the
+        last ``dense`` layer (or the flattened feature maps when ``dense`` is empty).
     filters : sequence of int
         Filters of each convolution.
     kernel_size, pool : int
         Convolution length and max-pooling window (after the last convolution).
     dense : sequence of int
         Hidden dense widths (ReLU).
+
+    Attributes
+    ----------
+    out_features : int
+        Width of the output: ``n_outputs``, or the feature width when it is 0.
     """
 
     def __init__(
@@ -263,7 +288,8 @@ class Conv1dRegressor(nn.Module):
             )
         layers += [nn.MaxPool1d(pool), nn.Flatten()]
         self.features = nn.Sequential(*layers)
-        self.head = dense_stack(c * length, dense, activation="relu", out_features=n_outputs)
+        self.head = dense_stack(c * length, dense, activation="relu", out_features=n_outputs or None)
+        self.out_features = n_outputs or (int(dense[-1]) if dense else c * length)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, n_pixels)`` to ``(batch, n_outputs)``."""
@@ -291,7 +317,7 @@ def _resolve_heads(
     )
 
 
-@register_model(input_kind="spectra", description="residual multitask MLP of paper 001: stem, residual trunk, one head per target")
+@register_model(input_kinds=("spectra", "tabular"), description="residual multitask MLP of paper 001: stem, residual trunk, one head per target")
 def residual_mlp(
     *,
     input_shape: tuple[int, ...],
@@ -311,6 +337,9 @@ def residual_mlp(
     list used for every head. ``None`` means the paper's heads ``((48, 32), (16,),
     (48,))`` (Teff, [Fe/H], log g) when ``n_outputs == 3``, else ``(48, 32)`` for
     every head. Single-task models are ``n_outputs=1``, one network per target.
+    ``n_outputs=0`` has no heads (a single list of widths in ``heads`` is allowed and
+    unused): the network returns the trunk's output, ``(batch, blocks[-1])``
+    (``(batch, stem)`` without blocks).
     Ablations: ``skip=False`` ("no skip"), ``skip=False, layer_norm=False`` ("no
     skip and no LN"). See :class:`ResidualMultitaskMLP`.
     """
@@ -322,19 +351,19 @@ def residual_mlp(
     )
 
 
-@register_model(input_kind="spectra", description="StarNet-style CNN (Fabbro et al. 2018): conv 4, conv 16, pool 4, dense 256, 128")
+@register_model(input_kinds=("spectra",), description="StarNet-style CNN (Fabbro et al. 2018): conv 4, conv 16, pool 4, dense 256, 128")
 def starnet_cnn(*, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
     """StarNet-style CNN after Fabbro et al. (2018), paper 001's CNN baseline.
 
     The spectrum ``(n_pixels,)`` is read as one channel; two ``Conv1d`` with 4 and 16
     filters of length 8 (ReLU), max-pooling of 4, flatten, dense 256 and 128 (ReLU),
-    then a linear output per target.
+    then a linear output per target. With ``n_outputs=0`` it returns the 128 dense features.
     """
     n_pixels = _n_pixels(input_shape, "starnet_cnn")
     return Conv1dRegressor(n_pixels, n_outputs, filters=(4, 16), kernel_size=8, pool=4, dense=(256, 128))
 
 
-@register_model(input_kind="spectra", description="DNN after Li et al. (2017): one 1000-500-100 network per target")
+@register_model(input_kinds=("spectra", "tabular"), description="DNN after Li et al. (2017): one 1000-500-100 network per target")
 def dnn_li2017(
     *,
     input_shape: tuple[int, ...],
@@ -348,7 +377,8 @@ def dnn_li2017(
     Paper 001 gives only its size (13.66M parameters for 3 targets) and that each
     target has its own network. Hidden widths 1000-500-100 reproduce that: on a
     4000-pixel input each network has 4,551,701 parameters, 13,655,103 for three
-    targets (25x the residual MLP's 542,771).
+    targets (25x the residual MLP's 542,771). With ``n_outputs=0`` it is one such network
+    without its output layer, returning ``hidden[-1]`` (100) features.
     """
     n_pixels = _n_pixels(input_shape, "dnn_li2017")
     return PerTargetMLP(n_pixels, n_outputs, hidden=tuple(hidden), activation=activation, dropout=dropout)

@@ -27,12 +27,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
-import pickle  # only for its exception class: nothing here unpickles
 import platform
-import warnings
-import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
@@ -42,14 +38,14 @@ import torch
 from torch import nn
 
 from astroreg.config import Recipe, load_recipe
-from astroreg.data import PARTIAL, atomic_path, atomic_write_text
+from astroreg.data import PARTIAL, atomic_write_text
 from astroreg.evaluation import labelled_metrics  # noqa: F401  (moved to evaluation; callers import it here)
-from astroreg.models import create_model, list_models
-from astroreg.preprocess import RecipePreprocessor
+from astroreg.models._io import load_model, save_model  # noqa: F401  (save_model: re-exported, astroreg.pipeline)
+from astroreg.modalities import RecipePreprocessor
 from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
-from astroreg.preprocess._serialise import FILE_NAME as PREPROCESSOR_FILE
-from astroreg.preprocess._serialise import OLD_FILE_NAME as OLD_PREPROCESSOR_FILE
-from astroreg.preprocess._serialise import old_file_message
+from astroreg.modalities._serialise import FILE_NAME as PREPROCESSOR_FILE
+from astroreg.modalities._serialise import OLD_FILE_NAME as OLD_PREPROCESSOR_FILE
+from astroreg.modalities._serialise import old_file_message
 
 
 def new_run_dir(recipe_name: str, runs_root: str | os.PathLike = "runs") -> Path:
@@ -73,108 +69,6 @@ def environment() -> dict[str, str]:
     env["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
     env["torch_threads"] = str(torch.get_num_threads())
     return env
-
-
-def save_model(path: str | os.PathLike, backbone: nn.Module, recipe: Recipe, input_shape: tuple[int, ...]) -> Path:
-    """Write the network's definition and weights atomically."""
-    payload = {
-        "model": recipe.model.name,
-        "params": dict(recipe.model.params),
-        "input_shape": tuple(int(s) for s in input_shape),
-        "n_outputs": len(recipe.targets),
-        "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()},
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
-
-
-def load_model(path: str | os.PathLike, *, input_shape: tuple[int, ...] | None = None,
-               n_outputs: int | None = None) -> nn.Module:
-    """Rebuild a saved network in eval mode on the CPU.
-
-    Parameters
-    ----------
-    path : path-like
-        A ``model.pt`` written by :func:`save_model`.
-    input_shape, n_outputs : optional
-        What the run's preprocessor gives and expects; a file that disagrees is refused
-        before any network is built.
-
-    Raises
-    ------
-    ValueError
-        If the file is truncated or corrupt, holds anything but tensors and plain data,
-        or its contents do not describe a registered network with matching weights.
-    """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            # a doctored file draws torch's pickle-protocol warnings before the error below
-            warnings.simplefilter("ignore", UserWarning)
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError(_bad_model(path, "it holds pickled objects other than tensors and plain data, "
-                                          "which astroreg never loads")) from None
-    except EOFError:
-        raise ValueError(_bad_model(path, "it ends before its first record")) from None
-    except (RuntimeError, KeyError, IndexError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(_bad_model(path, f"{type(err).__name__}: {_first_line(err)}")) from None
-    _check_model_payload(payload, path, input_shape, n_outputs)
-    try:
-        net = create_model(payload["model"], input_shape=tuple(payload["input_shape"]),
-                           n_outputs=payload["n_outputs"], **payload["params"])
-        net.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as err:
-        raise ValueError(_bad_model(path, f"its weights do not fit network {payload['model']!r}: "
-                                          f"{_first_line(err)}")) from None
-    return net.eval()
-
-
-_MAX_INPUT_VALUES = 10**8  # per object; a doctored shape must not make the network exhaust memory
-
-
-def _check_model_payload(payload, path: Path, input_shape, n_outputs) -> None:
-    """Raise ValueError unless ``payload`` has the keys and types :func:`save_model` writes."""
-    keys = {"model", "params", "input_shape", "n_outputs", "state_dict"}
-    if not isinstance(payload, dict) or not keys <= set(payload):
-        have = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(_bad_model(path, f"it holds {have}, not the keys {sorted(keys)}"))
-
-    def count(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-    shape, n_out, params = payload["input_shape"], payload["n_outputs"], payload["params"]
-    problems = []
-    if not isinstance(payload["model"], str) or payload["model"] not in list_models():
-        problems.append(f"model {payload['model']!r} is not one of {list_models()}")
-    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-        problems.append("params is not a dict of named parameters")
-    if (not isinstance(shape, (tuple, list)) or not shape or not all(map(count, shape))
-            or math.prod(shape) > _MAX_INPUT_VALUES):
-        problems.append(f"input_shape {shape!r} is not a shape of positive integers")
-    elif input_shape is not None and tuple(shape) != tuple(input_shape):
-        problems.append(f"input_shape {tuple(shape)} differs from the preprocessor's {tuple(input_shape)}")
-    if not count(n_out):
-        problems.append(f"n_outputs {n_out!r} is not a positive integer")
-    elif n_outputs is not None and n_out != n_outputs:
-        problems.append(f"n_outputs {n_out} differs from the preprocessor's {n_outputs} target(s)")
-    state = payload["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        problems.append("state_dict is not a dict of named tensors")
-    if problems:
-        raise ValueError(_bad_model(path, "; ".join(problems)))
-
-
-def _bad_model(path: Path, detail: str) -> str:
-    return f"{path} is truncated or not an astroreg model file ({detail}); train the run again"
-
-
-def _first_line(err: BaseException) -> str:
-    """The gist of an exception: its first line, up to the first full stop (torch adds paragraphs)."""
-    text = str(err).strip()
-    return text.splitlines()[0].split(". ")[0] if text else "no detail"
 
 
 @dataclass
@@ -233,7 +127,8 @@ class Run:
     def load_network(self) -> nn.Module:
         """The trained network (CPU, eval mode), checked against the run's preprocessor."""
         pre = self.load_preprocessor()
-        return load_model(self.path / "model.pt", input_shape=pre.input_shape, n_outputs=len(pre.target_names))
+        return load_model(self.path / "model.pt", input_shapes=pre.input_shapes, input_kinds=pre.input_kinds,
+                          n_outputs=len(pre.target_names))
 
     def load_preprocessor(self) -> RecipePreprocessor:
         """The fitted preprocessing, loaded once per :class:`Run` (shared: do not modify it).
