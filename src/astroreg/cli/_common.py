@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 THREADS_HELP = ("torch threads (default: the cores not kept busy by other processes, at least 1, or "
                 "OMP_NUM_THREADS where set)")
+
+
+class LazyCommands(argparse._SubParsersAction):
+    """Subcommands, some of whose arguments are added only when that command is parsed.
+
+    ``ingest`` and ``simulate`` take their option defaults from modules that import numpy,
+    pandas and h5py (half a second); ``astroreg --version``, ``astroreg --help`` and the
+    argument errors of every other command skip that. Installed with
+    ``parser.register("action", "parsers", LazyCommands)`` before ``add_subparsers``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._later: dict[str, tuple[Callable[[argparse.ArgumentParser], None], argparse.ArgumentParser]] = {}
+
+    def fill_later(self, name: str, fill: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Call ``fill(parser)`` on the ``name`` subcommand's parser when that command is parsed."""
+        self._later[name] = (fill, self.choices[name])
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        later = self._later.pop(values[0], None) if values else None
+        if later is not None:
+            later[0](later[1])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_filled_later(subparsers, name: str, fill: Callable[[argparse.ArgumentParser], None],
+                     **kwargs) -> argparse.ArgumentParser:
+    """Add a subcommand whose arguments ``fill(parser)`` adds when it is parsed (see :class:`LazyCommands`).
+
+    With any other ``subparsers`` (a plain ``argparse`` one) the arguments are added now.
+    """
+    parser = subparsers.add_parser(name, **kwargs)
+    if isinstance(subparsers, LazyCommands):
+        subparsers.fill_later(name, fill)
+    else:
+        fill(parser)
+    return parser
 
 
 def add_command(sub, name: str, *, help: str, example: str) -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any
 
-from astroreg.cli._common import positive_int
+from astroreg.cli._common import add_filled_later, positive_int
 
 _IMAGES_EPILOG = """\
 example (the galaxy-flux paper's layout: gal_morph.csv + NNNN.fits stamps):
@@ -73,13 +73,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``ingest`` parser, whose own subcommands hold the input layouts.
     """
-    ingest = subparsers.add_parser(
-        "ingest",
+    return add_filled_later(
+        subparsers, "ingest", _add_layouts,
         help="turn survey files into an astroreg dataset (.h5)",
         description="Turn survey files into an astroreg dataset (.h5). Pick the input layout.",
         epilog=_INGEST_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _add_layouts(ingest: argparse.ArgumentParser) -> None:
+    """The ``ingest`` parser's subcommands, one per input layout."""
     layouts = ingest.add_subparsers(title="input layouts", dest="ingest_layout", metavar="LAYOUT")
     layouts.required = True
     p = layouts.add_parser(
@@ -123,7 +127,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
     _register_sdss(layouts)
-    return ingest
 
 
 def _register_sdss(layouts: Any) -> None:

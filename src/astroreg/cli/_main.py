@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from astroreg import __version__
+from astroreg.cli._common import LazyCommands
 
 EPILOG = """examples:
   astroreg demo                                   # simulate a small survey, train, compare with baselines
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the full Python traceback instead of one line")
+    parser.register("action", "parsers", LazyCommands)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (_demo, _simulate, _ingest, _run, _tune, _ablate, _info):
         module.register(sub)

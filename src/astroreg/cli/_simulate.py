@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from astroreg.cli._common import positive_int
+from astroreg.cli._common import add_filled_later, positive_int
 
 _DATASET_SUFFIXES = (".h5", ".hdf5")
 _FITS_HEADERS = 2 * 2880  # bytes of the primary header and padding of one stamp file
@@ -65,16 +65,21 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``simulate`` parser, whose own subcommands hold the mock surveys.
     """
-    from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
-
-    simulate = subparsers.add_parser(
-        "simulate",
+    return add_filled_later(
+        subparsers, "simulate", _add_surveys,
         help="make a built-in mock survey (FITS stamps + catalogue, or an astroreg dataset)",
         description="Make a built-in mock survey. Pick the survey.",
         epilog="example:\n  astroreg simulate galaxy-images --n 40000 --out data/galaxy-images.h5\n"
                "run `astroreg simulate SURVEY --help` for the options of each survey.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _add_surveys(simulate: argparse.ArgumentParser) -> None:
+    """The ``simulate`` parser's subcommands, one per mock survey."""
+    from astroreg.sim._galaxy_defaults import GAIN, SKY_LEVEL, STAMP_SIZE
+    from astroreg.sim._star_lines import RESOLUTION
+
     surveys = simulate.add_subparsers(title="mock surveys", dest="survey", metavar="SURVEY")
     surveys.required = True
     p = surveys.add_parser(
@@ -110,8 +115,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
-    from astroreg.sim._star_lines import RESOLUTION
-
     s = surveys.add_parser(
         "sdss-stars",
         help="SDSS stellar spectra (spec-*.fits) with SSPP-like labels from a physical emulator (paper 001)",
@@ -137,7 +140,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="instrumental resolving power lambda/FWHM (default: %(default)s)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_stars)
-    return simulate
 
 
 def run(args: argparse.Namespace) -> int:
