@@ -179,7 +179,7 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
         prepared_run, tmp_path, monkeypatch):
     run, data = prepared_run
     with Dataset(data) as ds:
-        assert Run.open(run).load_preprocessor().spectra_prepared(ds)
+        assert Run.open(run).load_preprocessor().single.prepared(ds)
     built = []
     original = _predict.fold_standardization
 
@@ -224,7 +224,7 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
 def test_raw_targets_name_the_bad_objects_though_ids_are_read_only_for_a_message(tmp_path, monkeypatch):
     import h5py
 
-    from astroreg.preprocess import raw_targets
+    from astroreg.modalities import raw_targets
 
     path = _prepared_dataset(tmp_path / "p.h5", n=20)
     with h5py.File(path, "r+") as f:

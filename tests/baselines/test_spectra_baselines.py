@@ -7,14 +7,14 @@ import torch
 from astroreg.baselines import (
     ModelInputs,
     count_parameters,
-    derive_recipe,
     make_estimator,
     resolve_inputs,
     run_baseline,
 )
 from astroreg.config import BaselineConfig, recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
-from astroreg.preprocess import RecipePreprocessor, raw_targets
+from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.pipeline import derive_recipe
 
 LOGLAM = np.linspace(3.60, 3.66, 128)
 LINES = (3.61, 3.625, 3.64, 3.652)
@@ -76,7 +76,7 @@ def test_ols_and_ridge_fit_the_spectra(spectra):
     for cfg in (BaselineConfig(name="ols", kind="linear_regression", inputs="model"),
                 BaselineConfig(name="ridge", kind="ridge", params={"alpha": 1.0}),  # auto = model for spectra
                 BaselineConfig(name="mean", kind="mean")):
-        res[cfg.name] = run_baseline(cfg, ds, y, train, test, model_inputs=inputs, modality="spectra")
+        res[cfg.name] = run_baseline(cfg, ds, y, train, test, model_inputs=inputs, default_inputs="model")
         assert res[cfg.name].predictions.shape == (len(test), 2)
         assert np.isfinite(res[cfg.name].predictions).all()
         assert res[cfg.name].predict_objects_per_s > 0
@@ -104,7 +104,7 @@ def test_model_inputs_are_float32_and_cached(spectra):
     x = inputs.flat(rows)
     assert x.dtype == np.float32 and x.shape == (len(rows), 96)
     assert inputs.get(rows) is inputs.get(rows.copy())
-    np.testing.assert_array_equal(x[:5], pre.inputs(ds, rows[:5]))
+    np.testing.assert_array_equal(x[:5], pre.single.transform(ds, rows[:5]))
 
 
 def test_inputs_auto_keeps_tabular_outside_spectra():
@@ -118,12 +118,12 @@ def test_model_inputs_required_and_clear_errors(spectra):
     y = raw_targets(recipe, ds)
     cfg = BaselineConfig(name="ols", kind="linear_regression", inputs="model")
     with pytest.raises(ValueError, match="'ols' reads the model inputs"):
-        run_baseline(cfg, ds, y, ds.split("train"), ds.split("test"), modality="spectra")
+        run_baseline(cfg, ds, y, ds.split("train"), ds.split("test"), default_inputs="model")
     y_missing = y.copy()
     y_missing[:, 1] = np.nan
     with pytest.raises(ValueError, match=r"baseline 'ols': none of the \d+ training rows"):
         run_baseline(cfg, ds, y_missing, ds.split("train"), ds.split("test"), model_inputs=ModelInputs(spectra[2], ds),
-                     modality="spectra")
+                     default_inputs="model")
 
 
 def test_count_parameters():

@@ -69,7 +69,7 @@ def test_streamed_predict_equals_in_memory(trained_run, blob_dataset, tmp_path):
     import torch
 
     with Dataset(blob_dataset) as ds:
-        x = torch.from_numpy(pre.inputs(ds, np.arange(len(ds))))
+        x = torch.from_numpy(pre.single.transform(ds, np.arange(len(ds))))
         ids = ds.ids
     with torch.no_grad():
         direct = pre.unscale_targets(net(x).numpy())[:, 0]

@@ -8,7 +8,8 @@ import torch
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, ingest_sdss_spectra
 from astroreg.pipeline import Run, predict, train_recipe
-from astroreg.preprocess import _pipeline
+from astroreg.modalities import RecipePreprocessor
+from astroreg.modalities.spectra import radial_velocity
 from astroreg.preprocess._spectra import LogLamResampler
 from astroreg.sim import simulate_sdss_stars
 
@@ -68,7 +69,7 @@ def test_prepared_spectra_equal_the_recipe_resampling_of_the_native_ones(survey,
         assert attrs["prepared_bad_pixels"] == "interpolate"
         rows = np.arange(len(nat))
         arrays = nat.read_spectra(rows, keys=("flux", "ivar", "mask", "wavelength"))
-        rv = _pipeline._radial_velocity(nat, "RV_ADOP", rows, fallback_redshift="Z")
+        rv = radial_velocity(nat, "RV_ADOP", rows, fallback_redshift="Z")
         assert np.isnan(nat.target("RV_ADOP")).sum() >= 3  # the Z fallback was needed
         expect, expect_ivar = pre.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
                                                     ivar=arrays["ivar"], mask=arrays["mask"], rv_kms=rv)
@@ -90,9 +91,9 @@ def test_preprocessor_skips_resampling_only_on_a_matching_prepared_dataset(surve
     pre = Run.open(run).load_preprocessor()
     with Dataset(root / "native.h5") as nat, Dataset(root / "prepared.h5") as prep, \
             Dataset(root / "observed.h5") as obs:
-        want = pre.inputs(nat, np.arange(len(nat)))
-        assert not pre.spectra_prepared(nat) and not pre.spectra_prepared(obs)
-        assert pre.spectra_prepared(prep)
+        want = pre.single.transform(nat, np.arange(len(nat)))
+        assert not pre.single.prepared(nat) and not pre.single.prepared(obs)
+        assert pre.single.prepared(prep)
 
         def fail(*a, **k):
             raise AssertionError("resampled a prepared dataset")
@@ -101,10 +102,10 @@ def test_preprocessor_skips_resampling_only_on_a_matching_prepared_dataset(surve
             m.setattr(LogLamResampler, "transform", fail)
             # Flux only: reading ivar or mask would fail here.
             m.setattr(Dataset, "read_spectra", fail)
-            got = pre.inputs(prep, slice(0, len(prep)))
+            got = pre.single.transform(prep, slice(0, len(prep)))
             out = np.full((40, GRID[2]), np.nan, np.float32)
-            into = pre.inputs(prep, slice(3, 20), out=out)
-            by_rows = pre.inputs(prep, np.array([5, 2, 9]))
+            into = pre.single.transform(prep, slice(3, 20), out=out)
+            by_rows = pre.single.transform(prep, np.array([5, 2, 9]))
         np.testing.assert_allclose(got, want, atol=1e-5)
         assert into.base is out and np.array_equal(into, got[3:20])
         np.testing.assert_array_equal(by_rows, got[[5, 2, 9]])
@@ -117,20 +118,20 @@ def test_preprocessor_skips_resampling_only_on_a_matching_prepared_dataset(surve
             return original(self, *a, **k)
 
         monkeypatch.setattr(LogLamResampler, "transform", spy)
-        pre.inputs(obs, np.arange(len(obs)))
+        pre.single.transform(obs, np.arange(len(obs)))
         assert len(calls) == 1 and calls[0] is not None and np.all(np.isfinite(calls[0]))
 
-        other_grid = _pipeline.RecipePreprocessor.fit(_recipe(root, grid=[3.60, 3.70, 299]), nat, np.arange(18))
-        assert not other_grid.spectra_prepared(prep)
-        masked = _pipeline.RecipePreprocessor.fit(_recipe(root, bad_pixels="mask"), nat, np.arange(18))
-        assert not masked.spectra_prepared(prep)
-        no_shift = _pipeline.RecipePreprocessor.fit(_recipe(root, rest_frame_column=None), nat, np.arange(18))
-        assert no_shift.spectra_prepared(obs)
+        other_grid = RecipePreprocessor.fit(_recipe(root, grid=[3.60, 3.70, 299]), nat, np.arange(18))
+        assert not other_grid.single.prepared(prep)
+        masked = RecipePreprocessor.fit(_recipe(root, bad_pixels="mask"), nat, np.arange(18))
+        assert not masked.single.prepared(prep)
+        no_shift = RecipePreprocessor.fit(_recipe(root, rest_frame_column=None), nat, np.arange(18))
+        assert no_shift.single.prepared(obs)
         with pytest.raises(ValueError, match="shifted to the rest frame of 'RV_ADOP' at ingest"):
-            no_shift.inputs(prep, np.arange(3))
+            no_shift.single.transform(prep, np.arange(3))
         # Another grid: the prepared (rest-frame) spectra are resampled without a second shift.
         calls.clear()
-        assert other_grid.inputs(prep, np.arange(len(prep))).shape == (24, 299)
+        assert other_grid.single.transform(prep, np.arange(len(prep))).shape == (24, 299)
         assert calls == [None]
 
 

@@ -9,7 +9,7 @@ from astroreg.cli import main
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
 from astroreg.pipeline import train_recipe
-from astroreg.preprocess import RecipePreprocessor, recipe_input_shape
+from astroreg.modalities import RecipePreprocessor, recipe_input_shapes
 from astroreg.preprocess._spectra import doppler_loglam_shift
 
 LOGLAM = np.linspace(3.60, 3.66, 600)  # input pixels, spacing 1e-4 like SDSS
@@ -80,7 +80,7 @@ def test_residual_mlp_learns_from_spectra(tmp_path):
     recipe = _recipe(path, rest_frame_column="RV")
     with Dataset(path) as ds:
         pre = RecipePreprocessor.fit(recipe, ds, ds.split("train"))
-        x = pre.inputs(ds, np.arange(10))
+        x = pre.single.transform(ds, np.arange(10))
     assert x.shape == (10, 200) and x.dtype == np.float32 and np.isfinite(x).all()
     run = train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
     models = json.loads((run / "metrics.json").read_text())["models"]
@@ -95,8 +95,8 @@ def test_rest_frame_shift_aligns_the_line(tmp_path):
     path = _write(tmp_path / "rv.h5", teff, feh, np.array([0.0, 300.0]), rng, line_sigma=0.0005, noise=1e-4)
     rows = np.array([0, 1])
     with Dataset(path) as ds:
-        shifted = RecipePreprocessor.fit(_recipe(path, rest_frame_column="RV"), ds, rows).inputs(ds, rows)
-        observed = RecipePreprocessor.fit(_recipe(path), ds, rows).inputs(ds, rows)
+        shifted = RecipePreprocessor.fit(_recipe(path, rest_frame_column="RV"), ds, rows).single.transform(ds, rows)
+        observed = RecipePreprocessor.fit(_recipe(path), ds, rows).single.transform(ds, rows)
     moved = np.abs(observed[0] - observed[1]).max()
     aligned = np.abs(shifted[0] - shifted[1]).max()
     assert moved > 0.3  # 300 km/s moves the narrow line by ~1.7 output pixels

@@ -148,7 +148,7 @@ def _image_set(blob_dataset, path, scale_first=0, scale=1000.0):
 
 
 def test_run_keeps_its_training_domain_as_json(image_run, blob_dataset):
-    from astroreg.preprocess import raw_targets
+    from astroreg.modalities import raw_targets
     from astroreg.pipeline import Run
 
     saved = json.loads((image_run / "domain.json").read_text())  # plain JSON, nothing to unpickle
@@ -330,7 +330,7 @@ def test_domain_flags_and_json_round_trip(tmp_path):
 
 def test_coverage_of_native_and_prepared_spectra_agree(tmp_path):
     from astroreg.config import recipe_from_dict
-    from astroreg.preprocess import RecipePreprocessor
+    from astroreg.modalities import RecipePreprocessor
 
     folder = tmp_path / "spectra"
     folder.mkdir()
@@ -349,7 +349,7 @@ def test_coverage_of_native_and_prepared_spectra_agree(tmp_path):
             "model": {"name": "residual_mlp"}})
         with Dataset(tmp_path / f"{name}.h5") as ds:
             pre = RecipePreprocessor.fit(recipe, ds, np.arange(len(ds)))
-            got[name] = (pre.spectra_prepared(ds), pre.guaranteed_coverage(ds), pre.coverage(ds, slice(0, len(ds))))
+            got[name] = (pre.single.prepared(ds), pre.guaranteed_coverage(ds), pre.coverage(ds, slice(0, len(ds))))
     assert got["n"][:2] == (False, 0.0) and got["p"][:2] == (True, 0.5)
     np.testing.assert_allclose(got["n"][2], got["p"][2])
     # The later files start further right: fewer of the grid's first pixels are covered.

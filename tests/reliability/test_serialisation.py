@@ -22,7 +22,7 @@ from astroreg.config import load_recipe, recipe_from_dict, recipe_to_yaml
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
 from astroreg.models import create_model
 from astroreg.pipeline import Run, evaluate_run, load_model, predict, save_model
-from astroreg.preprocess import RecipePreprocessor
+from astroreg.modalities import RecipePreprocessor
 
 
 class _Payload:
@@ -81,7 +81,7 @@ def _roundtrip_inputs(recipe, dataset, tmp_path, rows):
         doc = json.loads(path.read_text(encoding="utf-8"))  # plain JSON, not a pickle
         assert (doc["format"], doc["version"]) == ("astroreg-preprocessor", 1)
         back = RecipePreprocessor.load(path)
-        before, after = pre.inputs(ds, rows), back.inputs(ds, rows)
+        before, after = pre.single.transform(ds, rows), back.single.transform(ds, rows)
     assert before.dtype == after.dtype and np.array_equal(before, after)  # bit for bit
     y = np.random.default_rng(0).normal(size=(7, len(pre.target_names)))
     assert np.array_equal(pre.unscale_targets(y), back.unscale_targets(y))

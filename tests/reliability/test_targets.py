@@ -14,7 +14,8 @@ import pytest
 from astroreg.config import load_recipe
 from astroreg.data import Dataset, DatasetWriter, ImageSpec
 from astroreg.pipeline import train_recipe
-from astroreg.preprocess import RecipePreprocessor, TargetScaler, apply_target_transform, raw_targets
+from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.preprocess import TargetScaler, apply_target_transform
 
 
 def _images(path, *, flux=None, bad_image=None, n=40, size=8, seed=0):
@@ -51,10 +52,10 @@ def test_nan_image_in_a_predicted_chunk_is_named_by_id(tmp_path):
     with Dataset(bad) as ds:
         # predict reads chunks as slices; the message must name the object, not its place in the chunk
         with pytest.raises(ValueError, match=r"1 image\(s\) contain NaN or inf pixels \(first: \['obj-023'\]\)"):
-            pre.inputs(ds, slice(20, 30))
+            pre.single.transform(ds, slice(20, 30))
         with pytest.raises(ValueError, match=r"first: \['obj-023'\]"):
-            pre.inputs(ds, np.array([23, 5]))
-        assert pre.inputs(ds, slice(0, 20)).shape == (20, 1, 8, 8)  # the clean rows still work
+            pre.single.transform(ds, np.array([23, 5]))
+        assert pre.single.transform(ds, slice(0, 20)).shape == (20, 1, 8, 8)  # the clean rows still work
 
 
 def test_nan_image_in_the_training_sample_is_named_by_id(tmp_path):
@@ -82,7 +83,7 @@ def test_nan_feature_is_named_by_id(tmp_path):
             RecipePreprocessor.fit(recipe, ds, np.arange(n))
         pre = RecipePreprocessor.fit(recipe, ds, np.arange(10))
         with pytest.raises(ValueError, match=r"first: \['obj-017'\]"):
-            pre.inputs(ds, slice(10, 30))
+            pre.single.transform(ds, slice(10, 30))
 
 
 # -- infinite targets -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
-from astroreg.preprocess import RecipePreprocessor, raw_targets
+from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.training import fit_network
 from astroreg.training._data import BatchSource, add_noisy_copies
 
@@ -62,7 +62,7 @@ def test_copies_triple_the_training_set_with_noise_of_the_requested_size(spectra
     src = _source(recipe, ds, pre, train, in_memory=in_memory)
     assert len(src) == 3 * n
     x, ratio = _relative_noise(src, n)
-    np.testing.assert_allclose(x[:n], pre.inputs(ds, train), atol=1e-6)  # originals first, unchanged
+    np.testing.assert_allclose(x[:n], pre.single.transform(ds, train), atol=1e-6)  # originals first, unchanged
     # 120 pixels: the measured std of the noise scatters ~7% around the drawn level.
     assert ratio.min() > 0.75 * LOW and ratio.max() < 1.25 * HIGH
     assert np.median(ratio) == pytest.approx((LOW + HIGH) / 2, rel=0.2)
@@ -104,7 +104,7 @@ def test_fit_augments_train_only_and_counts_copies_in_steps(spectra, tmp_path, m
     train, val = made
     assert len(train) == 3 * len(splits["train"]) and train.copies == 2
     assert len(val) == len(splits["val"]) and val.copies == 0
-    np.testing.assert_allclose(np.asarray(val[np.arange(len(val))][0]), pre.inputs(ds, splits["val"]), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(val[np.arange(len(val))][0]), pre.single.transform(ds, splits["val"]), atol=1e-6)
     # The warm-up/cosine schedule and the throughput count the noisy copies.
     assert seen["total_steps"] == 2 * int(np.ceil(3 * len(splits["train"]) / 64))
     assert fit.history["train_objects_per_s"].iloc[0] == pytest.approx(

@@ -1,4 +1,7 @@
-"""Baselines run through the same recipe and evaluation: classical (scikit-learn, LightGBM) and networks."""
+"""Classical baselines (scikit-learn, LightGBM) and the shared measures of every model.
+
+Network baselines are runs of their own: :func:`astroreg.pipeline.run_network_baseline`.
+"""
 
 from astroreg.baselines._classical import (
     BaselineResult,
@@ -10,7 +13,6 @@ from astroreg.baselines._classical import (
     select_features,
 )
 from astroreg.baselines._inputs import ModelInputs, count_parameters, time_network
-from astroreg.baselines._network import derive_recipe, run_network_baseline
 
 __all__ = [
     "BaselineResult",
@@ -18,11 +20,9 @@ __all__ = [
     "baseline_frame",
     "bucket_edges",
     "count_parameters",
-    "derive_recipe",
     "make_estimator",
     "resolve_inputs",
     "run_baseline",
-    "run_network_baseline",
     "select_features",
     "time_network",
 ]

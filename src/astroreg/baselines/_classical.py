@@ -52,14 +52,14 @@ def make_estimator(cfg: BaselineConfig, n_targets: int = 1) -> BaseEstimator:
     return make_pipeline(StandardScaler(), est) if scale else est
 
 
-def resolve_inputs(cfg: BaselineConfig, modality: str) -> str:
+def resolve_inputs(cfg: BaselineConfig, default: str) -> str:
     """What a classical baseline reads: ``tabular`` columns or the ``model`` inputs.
 
-    ``auto`` is ``model`` for spectra recipes (the preprocessed spectra) and ``tabular`` otherwise.
+    ``auto`` is ``default``, which the recipe's inputs decide
+    (:func:`astroreg.modalities.baseline_inputs`: ``model`` for spectra, the preprocessed
+    spectra; ``tabular``, the catalogue columns, otherwise).
     """
-    if cfg.inputs != "auto":
-        return cfg.inputs
-    return "model" if modality == "spectra" else "tabular"
+    return default if cfg.inputs == "auto" else cfg.inputs
 
 
 def select_features(cfg: BaselineConfig, dataset: Dataset) -> list[str]:
@@ -105,7 +105,7 @@ class BaselineResult:
 
 def run_baseline(cfg: BaselineConfig, dataset: Dataset, y: NDArray, fit_rows: NDArray,
                  eval_rows: NDArray, *, model_inputs: ModelInputs | None = None,
-                 modality: str = "images") -> BaselineResult:
+                 default_inputs: str = "tabular") -> BaselineResult:
     """Fit one classical baseline on ``fit_rows`` and predict ``eval_rows``.
 
     Parameters
@@ -121,8 +121,8 @@ def run_baseline(cfg: BaselineConfig, dataset: Dataset, y: NDArray, fit_rows: ND
     model_inputs : ModelInputs, optional
         The recipe's preprocessed inputs, needed when the baseline reads ``inputs: model``
         (``auto`` on a spectra recipe).
-    modality : str
-        The recipe's ``inputs.modality`` (resolves ``inputs: auto``).
+    default_inputs : {"tabular", "model"}
+        What ``inputs: auto`` reads for this recipe (:func:`astroreg.modalities.baseline_inputs`).
 
     Returns
     -------
@@ -133,7 +133,7 @@ def run_baseline(cfg: BaselineConfig, dataset: Dataset, y: NDArray, fit_rows: ND
     if cfg.kind == "network":
         raise ValueError(f"baseline {cfg.name!r} is kind network; train it with run_network_baseline")
     fit_rows, eval_rows = np.asarray(fit_rows), np.asarray(eval_rows)
-    source = resolve_inputs(cfg, modality)
+    source = resolve_inputs(cfg, default_inputs)
     if source == "model":
         if model_inputs is None:
             raise ValueError(f"baseline {cfg.name!r} reads the model inputs (inputs: model) but none were given")

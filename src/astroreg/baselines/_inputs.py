@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from torch import nn
 
 from astroreg.data import Dataset
-from astroreg.preprocess import RecipePreprocessor
+from astroreg.modalities import RecipePreprocessor
 
 TIMING_REPEATS = 3
 """Timed prediction passes per model; the fastest counts."""
@@ -24,9 +24,9 @@ TIMING_REPEATS = 3
 class ModelInputs:
     """The recipe's preprocessed network inputs of some rows, read once and shared.
 
-    Classical baselines with ``inputs: model`` fit on these flattened to 2-D (e.g. the
-    resampled, standardised spectra), and the prediction speed of every model is timed
-    on them. Arrays are float32, read chunk by chunk with
+    Classical baselines with ``inputs: model`` fit on these flattened to 2-D and side by
+    side (e.g. the resampled, standardised spectra), and the prediction speed of every
+    model is timed on them. Arrays are float32 per named input, read chunk by chunk with
     :func:`astroreg.training.preprocess_rows`, and cached per set of rows.
 
     Parameters
@@ -41,28 +41,28 @@ class ModelInputs:
 
     def __init__(self, preprocessor: RecipePreprocessor, dataset: Dataset, *, progress: bool = False) -> None:
         self.preprocessor, self.dataset, self.progress = preprocessor, dataset, progress
-        self._cache: dict[bytes, NDArray[np.float32]] = {}
+        self._cache: dict[bytes, dict[str, NDArray[np.float32]]] = {}
 
     @property
     def n_features(self) -> int:
-        """Values per object after flattening."""
-        return int(np.prod(self.preprocessor.input_shape))
+        """Values per object after flattening every input."""
+        return self.preprocessor.n_features
 
-    def get(self, rows: NDArray) -> NDArray[np.float32]:
-        """Inputs of ``rows``, shape ``(len(rows), *input_shape)``."""
+    def get(self, rows: NDArray) -> dict[str, NDArray[np.float32]]:
+        """Inputs of ``rows``: ``{name: array of shape (len(rows), *shape)}``."""
         from astroreg.training import preprocess_rows  # training imports the models; keep this module light
 
         rows = np.asarray(rows, dtype=np.int64)
         key = rows.tobytes()
         if key not in self._cache:
-            self._cache[key] = preprocess_rows(self.preprocessor, self.dataset, rows,
-                                               desc="model inputs" if self.progress else None)
+            self._cache[key] = {name: preprocess_rows(m, self.dataset, rows,
+                                                      desc="model inputs" if self.progress else None)
+                                for name, m in self.preprocessor.inputs.items()}
         return self._cache[key]
 
     def flat(self, rows: NDArray) -> NDArray[np.float32]:
-        """Inputs of ``rows`` flattened to ``(len(rows), n_features)`` (a view, no copy)."""
-        x = self.get(rows)
-        return x.reshape(len(x), -1)
+        """Inputs of ``rows`` flattened to ``(len(rows), n_features)`` (a view of a single input, no copy)."""
+        return self.preprocessor.flatten(self.get(rows))
 
     def forget(self, rows: NDArray) -> None:
         """Drop the cached inputs of ``rows`` (e.g. the training split once no baseline needs it)."""
@@ -93,8 +93,9 @@ def count_parameters(model) -> int | None:
     return None
 
 
-def time_network(net: nn.Module, x: NDArray[np.float32], *, batch_size: int = 256, device: str = "auto",
-                 backend: str = "auto") -> tuple[NDArray[np.float32], float | None]:
+def time_network(net: nn.Module, x: dict[str, NDArray[np.float32]], *, batch_size: int = 256,
+                 device: str = "auto", backend: str = "auto",
+                 compile_network: bool = True) -> tuple[NDArray[np.float32], float | None]:
     """Outputs of a network for prepared inputs ``x`` and its speed in objects per second.
 
     The network goes through the prediction path of ``astroreg predict``
@@ -106,10 +107,13 @@ def time_network(net: nn.Module, x: NDArray[np.float32], *, batch_size: int = 25
     ----------
     net : torch.nn.Module
         Trained network (eval mode).
-    x : float32 array of shape (n, *input_shape)
+    x : dict of str to float32 array of shape (n, *shape)
+        The inputs by name.
     batch_size : int
     device : {"auto", "cpu", "cuda"}
     backend : {"auto", "compile", "jit", "eager"}
+    compile_network : bool
+        Whether the inputs' kinds gain from a traced or compiled network (images).
 
     Returns
     -------
@@ -118,16 +122,18 @@ def time_network(net: nn.Module, x: NDArray[np.float32], *, batch_size: int = 25
     objects_per_s : float or None
         ``None`` for an empty ``x``.
     """
-    from astroreg.pipeline._predict import _prepare, forward_batches  # the pipeline imports the baselines
     from astroreg.training import select_device
+    from astroreg.training._infer import forward_batches, n_objects, prepare_inference
 
-    if len(x) == 0:
+    n = n_objects(x)
+    if n == 0:
         return np.empty((0, 0), dtype=np.float32), None
     device = select_device(device)
-    fast = _prepare(net, x, batch_size, device, backend)
+    fast = prepare_inference(net, x, batch_size, device, backend, compile_network=compile_network)
+    head = {k: v[:batch_size] for k, v in x.items()}
     for _ in range(2):  # warm-up: TorchScript optimises on the second call; copies to the CPU synchronise
-        forward_batches(fast, x[:batch_size], batch_size, device)
-    return timed(lambda: forward_batches(fast, x, batch_size, device), len(x))
+        forward_batches(fast, head, batch_size, device)
+    return timed(lambda: forward_batches(fast, x, batch_size, device), n)
 
 
 def timed(predict: Callable[[], Any], n: int, *, repeats: int = TIMING_REPEATS) -> tuple[Any, float | None]:

@@ -11,7 +11,7 @@ from astroreg.data import Dataset, atomic_path, check_output_file
 from astroreg.evaluation import write_metrics_json
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run, labelled_metrics
-from astroreg.preprocess import check_targets_present
+from astroreg.modalities import check_targets_present
 
 
 def evaluate_run(

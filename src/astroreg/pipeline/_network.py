@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from astroreg.baselines._classical import BaselineResult
-from astroreg.baselines._inputs import ModelInputs, count_parameters, time_network
-from astroreg.config import BaselineConfig, Recipe, recipe_to_yaml
-from astroreg.data import Dataset, atomic_path, atomic_write_text
-from astroreg.preprocess import RecipePreprocessor
+from astroreg.baselines import BaselineResult, ModelInputs, count_parameters, time_network
+from astroreg.config import BaselineConfig, Recipe
+from astroreg.data import Dataset
+from astroreg.modalities import RecipePreprocessor
+from astroreg.pipeline._fit import fit_run
+from astroreg.pipeline._predict import predict_frame
+from astroreg.pipeline._run import Run
 
 
 def derive_recipe(recipe: Recipe, cfg: BaselineConfig) -> Recipe:
@@ -63,12 +65,12 @@ def run_network_baseline(
 ) -> BaselineResult:
     """Train a ``kind: network`` baseline, write its run folder and predict ``eval_rows``.
 
-    The network is trained by :func:`astroreg.training.fit_network` on
-    :func:`derive_recipe` with the main run's splits (unless the overrides change
-    ``max_train_objects``) and preprocessor (refitted only when the derived recipe would
-    fit a different one). ``out_dir`` becomes a complete run folder (``config.yaml``,
-    ``model.pt``, ``preprocessors.json``, ``splits.npz``, ``history.csv``) that
-    ``astroreg predict`` accepts.
+    The network is fitted by :func:`astroreg.pipeline._fit.fit_run` (as ``train`` and
+    every tuning trial are) on :func:`derive_recipe`, with the main run's splits (unless
+    the overrides change ``max_train_objects``) and preprocessor (refitted only when the
+    derived recipe would fit a different one). ``out_dir`` becomes a complete run folder
+    (``config.yaml``, ``model.pt``, ``preprocessors.json``, ``splits.npz``,
+    ``history.csv``) that ``astroreg predict`` accepts.
 
     Parameters
     ----------
@@ -97,33 +99,22 @@ def run_network_baseline(
     BaselineResult
         Predictions in target units, trainable parameters and prediction speed.
     """
-    from astroreg.pipeline._predict import predict_frame
-    from astroreg.pipeline._run import Run, save_model
     from astroreg.pipeline._train import resolve_splits
-    from astroreg.training import fit_network
 
     derived = derive_recipe(recipe, cfg)
     sub_splits = resolve_splits(derived, dataset)
     same = (derived.preprocess == recipe.preprocess and derived.inputs == recipe.inputs
             and derived.training.seed == recipe.training.seed
             and np.array_equal(sub_splits["train"], splits["train"]))
-    pre = preprocessor if same else RecipePreprocessor.fit(derived, dataset, sub_splits["train"])
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", recipe_to_yaml(derived))
-    with atomic_path(out / "splits.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **sub_splits)
-    pre.save(out / "preprocessors.json")
-
-    fit = fit_network(derived, dataset, sub_splits, pre, out, progress=progress)
-    save_model(out / "model.pt", fit.backbone, derived, pre.input_shape)
-    with atomic_path(out / "history.csv") as tmp:
-        fit.history.to_csv(tmp, index=False)
-
+    res = fit_run(derived, dataset, sub_splits, out, preprocessor=preprocessor if same else None, domain=False,
+                  progress=progress)
+    pre, fit = res.preprocessor, res.fit
     frame = predict_frame(Run(out), dataset, eval_rows, progress=progress)
     pred = frame[[f"{t}_pred" for t in pre.target_names]].to_numpy(dtype=np.float64)
     inputs = model_inputs if same and model_inputs is not None else ModelInputs(pre, dataset)
-    _, speed = time_network(fit.backbone, inputs.get(eval_rows if speed_rows is None else speed_rows))
+    compile_network = any(m.compile_network for m in pre.inputs.values())
+    _, speed = time_network(fit.backbone, inputs.get(eval_rows if speed_rows is None else speed_rows),
+                            compile_network=compile_network)
     return BaselineResult(cfg.name, cfg.kind, [f"model_input[{inputs.n_features}]"], pred,
                           parameters=count_parameters(fit.backbone), predict_objects_per_s=speed)

@@ -22,56 +22,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.preprocess._domain import DOMAIN_FILE, count_reasons
-from astroreg.models import optimize_for_inference
-from astroreg.models._fast import fold_standardization
+from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.models._registry import unwrap_single
 from astroreg.pipeline._run import Run
-from astroreg.preprocess import RecipePreprocessor, raw_targets
-from astroreg.preprocess._spectra import row_standardization, standardize_rows_
+from astroreg.preprocess._domain import DOMAIN_FILE, count_reasons
 from astroreg.training._device import select_device
+from astroreg.training._infer import forward_batches, prepare_inference
 
 log = logging.getLogger(__name__)
-
-IMAGE_BATCH = 256
-"""Default images per forward pass of :func:`predict` (cut into chunks of ``CPU_CHUNK`` on CPU)."""
-CHUNK = {"images": 2048, "spectra": 4096, "tabular": 4096}
-"""Default objects read at a time, by modality. Dense networks on spectra and tables run each
-chunk as one batch: 4096 spectra of 4000 pixels (64 MB) run the paper-001 MLP's matmuls ~6 %
-faster than 2048 on the 2-core machines and halve the per-chunk overhead."""
-
-
-def forward_batches(net, x: NDArray[np.float32], batch_size: int, device: str = "cpu") -> NDArray[np.float32]:
-    """Network outputs for inputs ``x`` (n, ...), computed ``batch_size`` at a time."""
-    out = np.empty((len(x), 0), dtype=np.float32)
-    parts = []
-    with torch.inference_mode():
-        for s in range(0, len(x), batch_size):
-            xb = _as_tensor(x[s:s + batch_size]).to(device, non_blocking=True)
-            parts.append(net(xb).float().cpu().numpy())
-    return np.concatenate(parts) if parts else out
-
-
-def _as_tensor(x: NDArray) -> torch.Tensor:
-    """``torch.from_numpy(x)``, quiet for read-only arrays (rows mapped from a dataset file).
-
-    The network only reads its input, so sharing a read-only buffer is safe; torch warns
-    about it in general because a tensor could be written to.
-    """
-    if x.flags.writeable:
-        return torch.from_numpy(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(x)
-
-
-def _prepare(net: nn.Module, example: NDArray[np.float32], batch_size: int, device: str, backend: str):
-    """The fastest prediction path for ``net``, checked against eager on a real batch."""
-    x = _as_tensor(np.ascontiguousarray(example[:batch_size])).to(device)
-    checked = x.dim() > 2 or backend not in ("auto", "eager")  # dense networks stay eager, unchecked
-    if len(x) < batch_size and checked:  # a compiled path gets whole batches
-        x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
-    # ``net`` is the caller's own copy, loaded for this prediction: no second copy of it.
-    return optimize_for_inference(net.to(device).eval(), x, backend=backend, copy_model=False)
 
 
 def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **kw) -> Iterator[pd.DataFrame]:
@@ -86,7 +44,7 @@ def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **
     rows : array of int, optional
         Rows to predict (default: all, in file order).
     **kw
-        ``chunk_size`` (objects read and preprocessed at a time, default :data:`CHUNK`),
+        ``chunk_size`` (objects read and preprocessed at a time, default the inputs' own),
         ``batch_size``, ``device``, ``with_truth``, ``backend``, ``fold``, ``progress``:
         see :func:`_iter_columns`.
 
@@ -128,10 +86,11 @@ def _iter_columns(
     rows : array of int, optional
         Rows to predict (default: all, in file order).
     chunk_size : int, optional
-        Objects read and preprocessed at a time; default by modality (:data:`CHUNK`).
+        Objects read and preprocessed at a time; default the smallest of the inputs' own
+        (:attr:`astroreg.modalities.Modality.chunk_size`: 2048 images, 4096 spectra or rows).
     batch_size : int, optional
-        Objects per forward pass. Default: 256 for images, the whole chunk for spectra
-        and tables (dense networks run fastest on large batches).
+        Objects per forward pass. Default: the inputs' own (256 for images), else the
+        whole chunk (dense networks run fastest on large batches).
     device : {"auto", "cpu", "cuda"}
     with_truth : bool
         Add ``<target>_true`` columns when the dataset holds the targets.
@@ -159,45 +118,44 @@ def _iter_columns(
     recipe, pre = run.recipe, run.load_preprocessor()
     domain = run.domain if domain_flags else None
     device = select_device(device)
-    _check_compatible(pre, dataset)
+    for m in pre.inputs.values():
+        m.check_dataset(dataset)
     truth = with_truth and all(t.source in dataset.target_names for t in recipe.targets)
     n = len(dataset) if rows is None else len(rows)
     ids = dataset.ids
+    kinds = list(pre.inputs.values())
     if chunk_size is None:
-        chunk_size = CHUNK.get(pre.modality, 2048)
+        chunk_size = min(m.chunk_size for m in kinds)
     if batch_size is None:
-        batch_size = IMAGE_BATCH if pre.modality == "images" else chunk_size
-    # Spectra prepared at ingest for this recipe (grid, rest frame): the reading thread only
-    # reads the flux and standardises it in place, into one of two reused buffers (fresh
-    # 30 MB arrays cost page faults at every chunk), so it is light next to the forward pass.
-    prepared = pre.spectra_prepared(dataset)
-    buffers = [np.empty((min(chunk_size, n), *pre.input_shape), np.float32) for _ in range(2)] if prepared else None
+        batch_size = min([m.predict_batch for m in kinds if m.predict_batch] or [chunk_size])
     network = run.load_network()
-    # Only the standardisation left to do: inside the network's first layer, on the flux as read.
-    folded = fold_standardization(network, standardize_rows_, inplace=True) if (
-        fold and prepared and pre.standardizer is not None) else None
-    if folded is not None:
-        network = folded
+    single = unwrap_single(network)
+    # Each input says how it is read: prepared spectra into reused buffers, with the
+    # standardisation folded into a dense network's first layer, for instance.
+    readers = {name: m.predict_reader(dataset, single[1] if single else None, chunk_size=chunk_size,
+                                      n_objects=n, fold=fold)
+               for name, m in pre.inputs.items()}
+    inner = None if single is None else next((r.network for r in readers.values() if r.network is not None), None)
+    distance_kw = next(iter(readers.values())).distance if single else {}
+    light = all(r.light for r in readers.values())
+    policies = {r.threads for r in readers.values()}
+    policy = policies.pop() if len(policies) == 1 else "spare_one"
+    compile_network = any(m.compile_network for m in kinds)
     y_true_all = raw_targets(recipe, dataset, rows) if truth else None  # one read of each column
 
     # Category columns (SDSS CLASS) are read once, not per chunk: a column read costs the whole dataset.
     unseen = {} if domain is None else domain.unseen_categories(dataset)
-    # Spectra ingested with at least the run's minimum coverage need no second read (of ivar) to check it.
+    # Inputs ingested with at least the run's minimum coverage need no second read (of ivar) to check it.
     need_coverage = domain is not None and domain.min_coverage is not None and \
         pre.guaranteed_coverage(dataset) < domain.min_coverage
 
     def load(k: int):
         start = k * chunk_size
         sel = slice(start, min(start + chunk_size, n)) if rows is None else rows[start:start + chunk_size]
-        if buffers is not None:
-            x = pre.prepared_inputs(dataset, sel, out=buffers[k % 2], standardize=folded is None)
-        else:
-            x = pre.inputs(dataset, sel)
+        x = {name: r.read(sel, k) for name, r in readers.items()}
         if domain is None:
             return sel, x, None
-        # The domain was fitted on standardised inputs; a folded network reads them raw.
-        distance = (domain.input_distance(x) if folded is None else
-                    domain.input_distance(x, prepare=standardize_rows_, row_affine=row_standardization))
+        distance = domain.input_distance(pre.flatten(x), **distance_kw)
         coverage = None if not need_coverage else pre.coverage(dataset, sel)
         return sel, x, (distance, coverage)
 
@@ -205,8 +163,8 @@ def _iter_columns(
     bar = tqdm(total=n, desc="predicting", unit="obj", disable=not progress, leave=False)
     threads = torch.get_num_threads()
     tuner = None
-    if device == "cpu" and pre.modality != "images" and threads > 1 and len(starts) > 1:
-        if prepared:
+    if device == "cpu" and policy != "all" and threads > 1 and len(starts) > 1:
+        if policy == "tune":
             # Reading and standardising prepared spectra (~4 us a spectrum) is light next to
             # the forward pass (~13 us of core time): all cores for torch pay on a quiet
             # machine, one fewer where other work holds a core (a 2-thread team then waits at
@@ -219,17 +177,18 @@ def _iter_columns(
             # forward passes). One core fewer for torch while the chunks stream.
             torch.set_num_threads(threads - 1)
     # Read and preprocess the next chunk in a thread while this one runs through the network;
-    # prepared spectra are read in line instead: reading and standardising them is light, and
-    # a reading thread beside torch's team on a 2-core machine slows every layer more than the
-    # overlap gains (70k against 64k spectra/s for the paper-001 MLP).
+    # light inputs (prepared spectra) are read in line instead: a reading thread beside
+    # torch's team on a 2-core machine slows every layer more than the overlap gains (70k
+    # against 64k spectra/s for the paper-001 MLP).
     with _restore_threads(threads), ThreadPoolExecutor(max_workers=1) as pool:
-        submit = _completed if prepared and device == "cpu" else pool.submit
+        submit = _completed if light and device == "cpu" else pool.submit
         pending = submit(load, 0) if starts else None
         net = None
         for k, start in enumerate(starts):
             sel, x, checks = pending.result()
             if net is None:
-                net = _prepare(network, x, batch_size, device, backend)
+                net = prepare_inference(network, x, batch_size, device, backend, compile_network=compile_network,
+                                        inner=inner)
             if k + 1 < len(starts):
                 pending = submit(load, k + 1)
             if tuner is not None:
@@ -237,9 +196,10 @@ def _iter_columns(
             else:
                 out = forward_batches(net, x, batch_size, device)
             y = pre.unscale_targets(out)
+            m = len(out)
             frame = {"id": ids[sel]}
             if truth:
-                y_true = y_true_all[start:start + len(x)]
+                y_true = y_true_all[start:start + m]
             for j, t in enumerate(pre.target_names):
                 if truth:
                     frame[f"{t}_true"] = y_true[:, j]
@@ -248,7 +208,7 @@ def _iter_columns(
             if checks is not None:
                 frame["in_domain"], frame["domain_reason"] = domain.flag(
                     checks[0], y, checks[1], {c: hit[sel] for c, hit in unseen.items()})
-            bar.update(len(x))
+            bar.update(m)
             yield frame
     bar.close()
 
@@ -326,31 +286,6 @@ def _restore_threads(n: int) -> Iterator[None]:
     finally:
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
-
-
-def _check_compatible(pre: RecipePreprocessor, dataset: Dataset) -> None:
-    if pre.modality not in dataset.modalities:
-        raise ValueError(
-            f"the run reads {pre.modality!r} but {dataset.path} has {list(dataset.modalities)}; "
-            "give a dataset of the same kind as the training set"
-        )
-    if pre.modality == "images":
-        spec = dataset.image_spec
-        if pre.band_index is not None and max(pre.band_index) >= len(spec.bands):
-            raise ValueError(
-                f"the run reads image bands {list(pre.band_index)} (0-based) but {dataset.path} has only "
-                f"{len(spec.bands)} ({list(spec.bands)})"
-            )
-        if pre.band_index is None and len(spec.bands) != pre.input_shape[0]:
-            raise ValueError(
-                f"the run was trained on {pre.input_shape[0]} band(s), {dataset.path} has {len(spec.bands)} "
-                f"({list(spec.bands)})"
-            )
-        if pre.images.crop is None and (spec.height, spec.width) != tuple(pre.input_shape[1:]):
-            raise ValueError(
-                f"the run expects {pre.input_shape[1]}x{pre.input_shape[2]} images, {dataset.path} has "
-                f"{spec.height}x{spec.width}"
-            )
 
 
 def _units_metadata(run: Run) -> dict[bytes, bytes]:

@@ -13,15 +13,13 @@ from numpy.typing import NDArray
 from astroreg.baselines import (
     ModelInputs,
     count_parameters,
-    derive_recipe,
     make_estimator,
     resolve_inputs,
     run_baseline,
-    run_network_baseline,
     select_features,
     time_network,
 )
-from astroreg.config import Recipe, recipe_to_yaml
+from astroreg.config import Recipe
 from astroreg.data import (
     Dataset,
     atomic_path,
@@ -33,33 +31,26 @@ from astroreg.data import (
 )
 from astroreg.evaluation import (
     binned_metrics,
+    check_paper_tables,
     classification_metrics,
     comparison_table,
     domain_markdown,
-    mae_ratio_table,
-    markdown_table,
-    paper_tables_markdown,
+    labelled_metrics,
     plot_comparison,
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
     plot_residuals,
+    recipe_report_sections,
     residuals_by_snr,
     write_metrics_json,
     write_report,
 )
+from astroreg.modalities import RecipePreprocessor, baseline_inputs, check_targets_present, raw_targets
+from astroreg.pipeline._fit import check_model_inputs, fit_run
+from astroreg.pipeline._network import derive_recipe, run_network_baseline
 from astroreg.pipeline._predict import predict_frame
-from astroreg.pipeline._run import (
-    Run,
-    environment,
-    labelled_metrics,
-    new_run_dir,
-    save_model,
-    write_json,
-)
-from astroreg.preprocess import RecipePreprocessor, check_targets_present, raw_targets
-from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
-from astroreg.training import fit_network
+from astroreg.pipeline._run import Run, environment, new_run_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +73,7 @@ def resolve_splits(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int
 
 def _speed_rows(pre: RecipePreprocessor, rows: NDArray) -> NDArray:
     """Evaluation rows on which prediction speed is timed: all of them unless their inputs are very large."""
-    per_object = 4 * int(np.prod(pre.input_shape))
+    per_object = 4 * pre.n_features
     return rows[:max(1024, int(_SPEED_BYTES // per_object))]
 
 
@@ -137,27 +128,31 @@ def _check_splits(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np
 
 def _check_baselines(recipe: Recipe, dataset: Dataset) -> None:
     """Fail before training when a baseline's parameters, features or overrides are wrong."""
+    default = baseline_inputs(recipe.input_kinds.values())
     for cfg in recipe.evaluation.baselines:
         if cfg.kind == "network":
-            derive_recipe(recipe, cfg)
+            check_model_inputs(derive_recipe(recipe, cfg))
             continue
         make_estimator(cfg, len(recipe.targets))
-        if resolve_inputs(cfg, recipe.inputs.modality) == "tabular":
+        if resolve_inputs(cfg, default) == "tabular":
             select_features(cfg, dataset)
 
 
 def check_before_training(recipe: Recipe, dataset: Dataset) -> dict[str, NDArray[np.int64]]:
     """Every check that can run before the network trains; returns the splits.
 
-    Targets and the S/N column in the dataset, non-empty train/val/test splits, a labelled
-    evaluation split, and every baseline's parameters and feature columns: an error in any
-    of them is found in seconds instead of after training.
+    The model against the recipe's named inputs, the paper tables, targets and the S/N
+    column in the dataset, non-empty train/val/test splits, a labelled evaluation split,
+    and every baseline's model, parameters and feature columns: an error in any of them is
+    found in seconds instead of after training.
 
     Raises
     ------
     ValueError
         Naming what is wrong and what to do.
     """
+    check_model_inputs(recipe)
+    check_paper_tables(recipe.evaluation.paper_tables)
     check_targets_present(recipe, dataset)
     _check_snr_column(recipe, dataset)
     splits = resolve_splits(recipe, dataset)
@@ -180,11 +175,11 @@ def _plot_model(plots_dir: Path, name: str, frame: pd.DataFrame, pre: RecipePrep
         ok = np.isfinite(yt)
         title = f"{name}: {t}"
         out.append(plot_pred_vs_true(yt[ok], yp[ok], plots_dir / f"{name}_{t}_pred_vs_true.png",
-                                     label=t, unit=unit, title=title))
+                                     label=t, unit=unit, title=title, redshift=cfg.is_redshift))
         out.append(plot_residuals(yt[ok], yp[ok], plots_dir / f"{name}_{t}_residuals.png", label=t, unit=unit,
-                                  title=title, redshift_like=cfg.redshift_like))
+                                  title=title, redshift=cfg.is_redshift))
         out.append(plot_residual_hist(yt[ok], yp[ok], plots_dir / f"{name}_{t}_residual_hist.png", label=t,
-                                      unit=unit, title=title, redshift_like=cfg.redshift_like))
+                                      unit=unit, title=title, redshift=cfg.is_redshift))
     return out
 
 
@@ -255,19 +250,8 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
               splits: dict[str, NDArray[np.int64]], progress: bool) -> None:
     """Train, evaluate and report into the claimed folder ``partial``."""
     plots_dir = partial / "plots"
-    with atomic_path(partial / "splits.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **splits)
-    atomic_write_text(partial / "config.yaml", recipe_to_yaml(recipe))
-    pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
-    pre.save(partial / "preprocessors.json")
-    # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
-    TrainingDomain.fit(pre, ds, splits["train"], splits["val"], raw_targets(recipe, ds, splits["train"]),
-                       seed=recipe.training.seed).save(partial / DOMAIN_FILE)
-
-    fit = fit_network(recipe, ds, splits, pre, partial, progress=progress)
-    save_model(partial / "model.pt", fit.backbone, recipe, pre.input_shape)
-    fit.history.to_csv(partial / "history.csv", index=False)
+    res = fit_run(recipe, ds, splits, partial, progress=progress)
+    pre, fit = res.preprocessor, res.fit
     env = environment() | {"training_device": fit.device}
     write_json(partial / "environment.json", env)
 
@@ -277,7 +261,7 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
     frame = predict_frame(run, ds, rows, progress=progress)
     with atomic_path(partial / "predictions.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
-    redshift = [t.name for t in recipe.targets if t.redshift_like]
+    redshift = [t.name for t in recipe.targets if t.is_redshift]
     model_name = recipe.model.name
     models = {model_name: labelled_metrics(frame, recipe.target_names, redshift)}
     binned = [_binned(frame, t, recipe.evaluation.bins).assign(model=model_name, target=t)
@@ -289,14 +273,16 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
     # Size and prediction speed of every model (the paper's Table 4), timed on prepared inputs.
     model_inputs = ModelInputs(pre, ds, progress=progress)
     speed_rows = _speed_rows(pre, rows)
-    _, speed = time_network(fit.backbone, model_inputs.get(speed_rows))
+    compile_network = any(m.compile_network for m in pre.inputs.values())
+    _, speed = time_network(fit.backbone, model_inputs.get(speed_rows), compile_network=compile_network)
     model_info = {model_name: _model_info("network", count_parameters(fit.backbone), speed, len(speed_rows))}
 
     classifiers: dict[str, dict] = {}
     baseline_frames: list[pd.DataFrame] = []
     y_all = raw_targets(recipe, ds)
+    default = baseline_inputs(recipe.input_kinds.values())
     reads_model = [i for i, c in enumerate(recipe.evaluation.baselines)
-                   if c.kind != "network" and resolve_inputs(c, recipe.inputs.modality) == "model"]
+                   if c.kind != "network" and resolve_inputs(c, default) == "model"]
     for i, cfg in enumerate(recipe.evaluation.baselines):
         if reads_model and i == reads_model[-1] + 1:
             model_inputs.forget(splits["train"])  # no later baseline fits on the training inputs
@@ -306,7 +292,7 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
             n_timed = len(speed_rows)
         else:
             res = run_baseline(cfg, ds, y_all, splits["train"], rows, model_inputs=model_inputs,
-                               modality=recipe.inputs.modality)
+                               default_inputs=default)
             n_timed = len(rows)
         model_info[cfg.name] = _model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed)
         if cfg.is_classifier:
@@ -350,16 +336,10 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         "Trainable parameters (networks) or fitted coefficients (linear models) and prediction speed "
         "(objects/s from preprocessed inputs, after a warm-up) of every model: `model_info.json`.",
     ]
-    sections = []
-    if recipe.evaluation.compare_to:
-        ratios = mae_ratio_table(regression, model_name, recipe.evaluation.compare_to)
-        sections.append(f"## MAE of `{model_name}` against the baselines\n\n{markdown_table(ratios)}\n\n"
-                        "A ratio below 1 means the network is better.")
-    tables = paper_tables_markdown(regression, model=model_name, model_info=model_info, ranges=frame, snr=snr_table)
-    if tables:
-        sections.append(tables)
-        title = f"# {recipe.name}: summary tables (paper 001's layout where its models are present)"
-        atomic_write_text(partial / "tables.md", f"{title}\n\n{tables}\n")
+    sections, files = recipe_report_sections(recipe, regression=regression, model=model_name,
+                                             model_info=model_info, frame=frame, snr=snr_table)
+    for name, text in files.items():
+        atomic_write_text(partial / name, text)
     sections.append(domain_markdown(frame, split))
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,

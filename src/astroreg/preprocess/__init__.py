@@ -1,6 +1,6 @@
-"""Fitted transforms of inputs and targets, saved with each run."""
+"""Transforms of inputs and targets (fitted on training data, no knowledge of recipes)."""
 
-from astroreg.preprocess._pipeline import RecipePreprocessor, check_targets_present, raw_targets, recipe_input_shape
+from astroreg.preprocess._augment import add_noisy_copies
 from astroreg.preprocess._spectra import (
     PAPER_LOGLAM_GRID,
     GaussianNoiseAugmenter,
@@ -18,19 +18,16 @@ from astroreg.preprocess._transforms import (
 )
 
 __all__ = [
+    "add_noisy_copies",
     "PAPER_LOGLAM_GRID",
     "FeatureScaler",
     "GaussianNoiseAugmenter",
     "ImageNormalizer",
     "LogLamResampler",
-    "RecipePreprocessor",
     "SpectrumStandardizer",
     "TargetScaler",
     "apply_target_transform",
-    "check_targets_present",
     "invert_target_transform",
     "loglam_grid",
-    "raw_targets",
-    "recipe_input_shape",
     "rest_frame_shift",
 ]

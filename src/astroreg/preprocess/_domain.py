@@ -35,7 +35,7 @@ from astroreg.data import atomic_write_text
 
 if TYPE_CHECKING:
     from astroreg.data import Dataset
-    from astroreg.preprocess import RecipePreprocessor
+    from astroreg.modalities import RecipePreprocessor
 
 DOMAIN_FILE = "domain.json"
 """Name of the training-domain description in a run folder."""
@@ -178,12 +178,12 @@ class TrainingDomain:
             raise ValueError("the training split is empty: the training domain needs training objects; "
                              "give dataset.splits.train a positive fraction")
         lo, hi = _label_range(tuple(pre.target_names), y_train)
-        per_object = 4 * int(np.prod(pre.input_shape))
+        per_object = 4 * pre.n_features
         size = int(max(64, min(MAX_SAMPLE, _SAMPLE_BYTES // max(per_object, 1))))
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(train_rows, size=min(size, len(train_rows)), replace=False))
         vsample = np.sort(rng.choice(val_rows, size=min(size, len(val_rows)), replace=False))
-        x = _flat(pre.inputs(dataset, sample))
+        x = pre.flat_inputs(dataset, sample)
         xs = x[:, feature_index(x.shape[1])]
         center = np.median(xs, axis=0).astype(np.float32)
         scale = (_MAD_TO_SIGMA * np.median(np.abs(xs - center), axis=0)).astype(np.float32)
@@ -198,7 +198,7 @@ class TrainingDomain:
         q = float(np.quantile(domain.input_distance(x), TRAIN_QUANTILE, method="higher"))
         del x
         # Without validation objects the margin stays 1 (the training quantile alone).
-        d_val = domain.input_distance(pre.inputs(dataset, vsample)) if len(vsample) else np.zeros(1)
+        d_val = domain.input_distance(pre.flat_inputs(dataset, vsample)) if len(vsample) else np.zeros(1)
         margin = max(1.0, float(np.quantile(d_val, 1.0 - VAL_FLAGGED, method="higher")) / q) if q > 0 else 1.0
         threshold = q * margin
         if pre.coverage(dataset, sample[:1]) is None:
@@ -239,7 +239,7 @@ class TrainingDomain:
         Parameters
         ----------
         x : array of shape (n, *input_shape)
-            Preprocessed network inputs, as :meth:`RecipePreprocessor.inputs` returns them.
+            Preprocessed network inputs, flattened as :meth:`RecipePreprocessor.flat_inputs` returns them.
         prepare : callable, optional
             The last preprocessing step when ``x`` lacks it, applied in place to a copy of
             each block of rows (float32, C-contiguous, shape (rows, n_features)): e.g.

@@ -13,87 +13,48 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 from tqdm.auto import tqdm
 
 from astroreg.data import Dataset
-from astroreg.preprocess import GaussianNoiseAugmenter, RecipePreprocessor
+from astroreg.modalities import Modality, RecipePreprocessor
 
 _LOAD_CHUNK = 512
 
 
-def preprocess_rows(preprocessor: RecipePreprocessor, dataset: Dataset, rows: NDArray, *,
+def preprocess_rows(modality: Modality, dataset: Dataset, rows: NDArray, *,
                     desc: str | None = None, chunk: int = _LOAD_CHUNK,
                     out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-    """Preprocessed inputs of ``rows`` into one float32 array, read chunk by chunk.
+    """Preprocessed values of one input for ``rows`` into one float32 array, read chunk by chunk.
 
-    ``out``, of shape ``(len(rows), *preprocessor.input_shape)``, is filled instead of a new array.
+    ``out``, of shape ``(len(rows), *modality.shape)``, is filled instead of a new array.
     """
     if out is None:
-        out = np.empty((len(rows), *preprocessor.input_shape), dtype=np.float32)
+        out = np.empty((len(rows), *modality.shape), dtype=np.float32)
     starts = range(0, len(rows), chunk)
     for s in tqdm(starts, desc=desc, unit="chunk", disable=desc is None or len(starts) < 4, leave=False):
-        out[s:s + chunk] = preprocessor.inputs(dataset, rows[s:s + chunk])
+        out[s:s + chunk] = modality.transform(dataset, rows[s:s + chunk])
     return out
 
 
-def check_augment_modality(copies: int, modality: str) -> None:
-    """Raise a clear error when noise augmentation is asked for a modality other than spectra."""
-    if copies and modality != "spectra":
-        raise ValueError(
-            f"training.augment.copies is {copies} but the recipe's inputs.modality is {modality!r}: "
-            "Gaussian-noise augmentation is for spectra only; set training.augment.copies: 0"
-        )
-
-
-def add_noisy_copies(x: NDArray[np.float32], n: int, copies: int, noise_fraction: tuple[float, float],
-                     seed: int, *, chunk: int = _LOAD_CHUNK) -> NDArray[np.float32]:
-    """Fill ``x[c * n:(c + 1) * n]`` (c = 1..copies) with noisy copies of the spectra ``x[:n]``, in place.
-
-    The noise of each copy is Gaussian with std = f x std(spectrum), f drawn uniformly in
-    ``noise_fraction`` (:class:`~astroreg.preprocess.GaussianNoiseAugmenter`), computed
-    ``chunk`` spectra at a time so that memory stays at the output array.
-
-    Parameters
-    ----------
-    x : float32 array of shape ((copies + 1) * n, n_pixels)
-        Originals in the first ``n`` rows; the rest is overwritten.
-    n : int
-        Number of original spectra.
-    copies : int
-    noise_fraction : (float, float)
-    seed : int
-        Seed of the noise (one draw per chunk from it).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``x``.
-    """
-    if x.shape[0] != (copies + 1) * n or x.ndim != 2:
-        raise ValueError(f"add_noisy_copies: x must have shape ({(copies + 1) * n}, n_pixels), got {x.shape}")
-    rng = np.random.default_rng(seed)
-    for s in range(0, n, chunk):
-        e = min(s + chunk, n)
-        aug = GaussianNoiseAugmenter(copies=copies, level=tuple(noise_fraction),
-                                     seed=int(rng.integers(2**63)), include_original=False)
-        noisy, _ = aug.fit_transform(x[s:e])
-        noisy = noisy.reshape(copies, e - s, x.shape[1])
-        for c in range(copies):
-            x[(c + 1) * n + s:(c + 1) * n + e] = noisy[c]
-    return x
+def check_augment(copies: int, preprocessor: RecipePreprocessor) -> None:
+    """Raise a clear error when augmentation is asked for and no input of the recipe has any."""
+    if copies and not any(m.augments for m in preprocessor.inputs.values()):
+        first = next(iter(preprocessor.inputs.values()))
+        first.augment(np.zeros((2, *first.shape), np.float32), 1, copies, (0.0, 0.0), 0)  # raises, naming it
 
 
 class BatchSource(torch.utils.data.Dataset):
-    """Whole batches of (inputs, scaled targets, sample weights) for a set of rows.
+    """Whole batches of ({input name: inputs}, scaled targets, sample weights) for a set of rows.
 
     Indexed by an array of positions (a batch), so that one HDF5 read serves a
     whole batch. Inputs are held in memory when ``in_memory``, else read on demand
     (the file is opened lazily in each worker process).
 
-    With ``copies = k > 0`` (training spectra only) the source serves ``(k + 1) * n``
-    items: position ``p`` is row ``p % n``, unchanged for ``p < n`` and with Gaussian
-    noise of std ``f x std(spectrum)``, ``f ~ U(noise_fraction)``, otherwise; targets
-    and weights are repeated. In memory the noisy copies are drawn once, seeded by
-    ``seed`` (as in the paper, a fixed enlarged training set). Streamed from HDF5 the
-    noise is drawn per batch, fresh every epoch, from a generator seeded by ``seed``
-    and the loader worker's number.
+    With ``copies = k > 0`` (training split only) the source serves ``(k + 1) * n``
+    items: position ``p`` is row ``p % n``, unchanged for ``p < n`` and augmented by
+    each input's own augmentation otherwise (spectra: Gaussian noise of std
+    ``f x std(spectrum)``, ``f ~ U(noise_fraction)``; inputs without augmentation are
+    repeated as they are); targets and weights are repeated. In memory the copies are
+    drawn once, seeded by ``seed`` (as in paper 001, a fixed enlarged training set).
+    Streamed from HDF5 they are drawn per batch, fresh every epoch, from a generator
+    seeded by ``seed`` and the loader worker's number.
 
     Parameters
     ----------
@@ -110,7 +71,7 @@ class BatchSource(torch.utils.data.Dataset):
     in_memory : bool
         Load and preprocess all inputs up front.
     copies : int
-        Extra noisy copies per spectrum (training split only; 0: none).
+        Extra augmented copies per object (training split only; 0: none).
     noise_fraction : (float, float)
         Range of the noise std as a fraction of each spectrum's std.
     seed : int
@@ -121,7 +82,7 @@ class BatchSource(torch.utils.data.Dataset):
                  targets: NDArray, weights: NDArray | None = None, *, in_memory: bool = True,
                  desc: str | None = None, copies: int = 0, noise_fraction: tuple[float, float] = (0.01, 0.05),
                  seed: int = 0) -> None:
-        check_augment_modality(copies, preprocessor.modality)
+        check_augment(copies, preprocessor)
         self.path = str(path)
         self.rows = np.asarray(rows, dtype=np.int64)
         self.preprocessor = preprocessor
@@ -132,14 +93,18 @@ class BatchSource(torch.utils.data.Dataset):
         self.weights = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float32)[rep])
         self._ds: Dataset | None = None
         self._rng: np.random.Generator | None = None
-        self._x: torch.Tensor | None = None
+        self._x: dict[str, torch.Tensor] | None = None
         if in_memory:
-            x = np.empty(((self.copies + 1) * n, *preprocessor.input_shape), dtype=np.float32)
+            self._x = {}
             with Dataset(self.path) as ds:
-                preprocess_rows(preprocessor, ds, self.rows, desc=desc, out=x[:n])
-            if self.copies:
-                add_noisy_copies(x, n, self.copies, self.noise_fraction, self.seed)
-            self._x = torch.from_numpy(x)
+                for name, m in preprocessor.inputs.items():
+                    x = np.empty(((self.copies + 1) * n, *m.shape), dtype=np.float32)
+                    preprocess_rows(m, ds, self.rows, desc=desc, out=x[:n])
+                    if self.copies and m.augments:
+                        m.augment(x, n, self.copies, self.noise_fraction, self.seed)
+                    elif self.copies:
+                        x[n:] = np.tile(x[:n], (self.copies,) + (1,) * (x.ndim - 1))
+                    self._x[name] = torch.from_numpy(x)
 
     def __len__(self) -> int:
         return len(self.rows) * (self.copies + 1)
@@ -147,18 +112,19 @@ class BatchSource(torch.utils.data.Dataset):
     def __getitem__(self, positions: Sequence[int]):
         pos = np.asarray(positions, dtype=np.int64)
         if self._x is not None:
-            x = self._x[pos]
+            x = {name: v[pos] for name, v in self._x.items()}
         else:
             if self._ds is None:
                 self._ds = Dataset(self.path)
             n = len(self.rows)
-            x = self.preprocessor.inputs(self._ds, self.rows[pos % n])
+            x = self.preprocessor.transform(self._ds, self.rows[pos % n])
             noisy = pos >= n
             if noisy.any():
-                aug = GaussianNoiseAugmenter(copies=1, level=self.noise_fraction, seed=self._next_seed(),
-                                             include_original=False)
-                x[noisy] = aug.fit_transform(x[noisy])[0]
-            x = torch.from_numpy(x)
+                seed = self._next_seed()
+                for name, m in self.preprocessor.inputs.items():
+                    if m.augments:
+                        x[name][noisy] = m.augment_batch(x[name][noisy], self.noise_fraction, seed)
+            x = {name: torch.from_numpy(v) for name, v in x.items()}
         w = None if self.weights is None else self.weights[pos]
         return x, self.targets[pos], w
 

@@ -25,8 +25,8 @@ from astroreg.config import Recipe
 from astroreg.data import Dataset
 from astroreg.models import create_model, prepare_for_training
 from astroreg.models import unwrap
-from astroreg.preprocess import RecipePreprocessor, raw_targets
-from astroreg.training._data import BatchSource, RecipeDataModule, check_augment_modality
+from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.training._data import BatchSource, RecipeDataModule, check_augment
 from astroreg.training._device import select_device
 from astroreg.training._module import RegressionModule
 
@@ -77,14 +77,14 @@ def _fits_in_memory(recipe: Recipe, preprocessor: RecipePreprocessor, n_rows: in
     mode = recipe.training.in_memory
     if mode != "auto":
         return mode == "always"
-    nbytes = 4 * n_rows * int(np.prod(preprocessor.input_shape))
+    nbytes = 4 * n_rows * preprocessor.n_features
     return nbytes <= recipe.training.memory_limit_gb * 1e9
 
 
 def build_backbone(recipe: Recipe, preprocessor: RecipePreprocessor) -> nn.Module:
-    """The recipe's network for the preprocessor's input shape."""
-    return create_model(recipe.model.name, input_shape=preprocessor.input_shape,
-                        n_outputs=len(recipe.targets), **recipe.model.params)
+    """The recipe's network for the preprocessor's named input shapes."""
+    return create_model(recipe.model.name, input_shapes=preprocessor.input_shapes,
+                        input_kinds=preprocessor.input_kinds, n_outputs=len(recipe.targets), **recipe.model.params)
 
 
 def fit_network(
@@ -131,7 +131,7 @@ def fit_network(
             "rows: adjust dataset.splits in the recipe"
         )
     aug = tr.augment
-    check_augment_modality(aug.copies, recipe.inputs.modality)
+    check_augment(aug.copies, preprocessor)
     y_train = preprocessor.scale_targets(raw_targets(recipe, dataset, train_rows))
     y_val = preprocessor.scale_targets(raw_targets(recipe, dataset, val_rows))
     # The noisy copies of the training spectra are held in memory too.

@@ -71,7 +71,7 @@ class RegressionModule(L.LightningModule):
     def _step(self, batch, stage: str) -> torch.Tensor:
         x, y, w = batch
         loss = self.loss_fn(self(x), y, w)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Hyper-parameter search of a recipe with Optuna: space, objective, pruning, storage, outputs.
 
 A trial is the recipe with sampled values applied through :meth:`Recipe.with_overrides`,
-trained by :func:`astroreg.training.fit_network` for ``tuning.epochs`` epochs in a
+fitted by :func:`astroreg.pipeline.fit_run` (as `train` fits a run) for ``tuning.epochs`` epochs in a
 temporary folder; its value is the best validation loss (scaled targets). The study
 lives in an Optuna RDB storage (SQLite by default), so an interrupted study resumes
 and several processes, on one machine or many, can work on the same study.
@@ -34,7 +34,7 @@ from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.config._recipe import SearchDimension
 from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.models import get_model_entry
-from astroreg.preprocess import RecipePreprocessor, check_targets_present
+from astroreg.modalities import RecipePreprocessor, check_targets_present
 from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
 from astroreg.tuning._sampler import make_sampler
 from astroreg.tuning._storage import is_file_fault, resolve_storage, storage_error, storage_errors, storage_name
@@ -244,8 +244,8 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
     leave ``dataset``, ``inputs``, ``targets``, ``preprocess``, ``training.seed`` and
     ``training.max_train_objects`` alone; otherwise they are refitted for the trial.
     """
+    from astroreg.pipeline._fit import fit_run
     from astroreg.pipeline._train import resolve_splits
-    from astroreg.training import fit_network
 
     space = base.tuning.space
     cache: dict[str, tuple] = {}
@@ -265,7 +265,8 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
         splits, pre = fitted(recipe)
         callbacks = [PruningCallback(trial)] if not isinstance(trial.study.pruner, optuna.pruners.NopPruner) else []
         with tempfile.TemporaryDirectory(prefix=f"astroreg-trial{trial.number}-") as tmp:
-            fit = fit_network(recipe, dataset, splits, pre, tmp, progress=progress, callbacks=callbacks)
+            fit = fit_run(recipe, dataset, splits, tmp, preprocessor=pre, domain=False, progress=progress,
+                          callbacks=callbacks).fit
         trial.set_user_attr("epochs_run", fit.epochs_run)
         if not math.isfinite(fit.best_val_loss):
             raise optuna.TrialPruned(f"trial {trial.number}: validation loss is not finite (diverged)")

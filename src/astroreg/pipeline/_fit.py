@@ -1,0 +1,111 @@
+"""One way to fit a recipe into a run folder: ``train``, network baselines and every tuning trial call it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from astroreg.config import Recipe, recipe_to_yaml
+from astroreg.data import Dataset, atomic_path, atomic_write_text
+from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
+
+
+@dataclass
+class RunFit:
+    """What :func:`fit_run` leaves besides the files: the fitted preprocessing and the training result.
+
+    Attributes
+    ----------
+    preprocessor : RecipePreprocessor
+    fit : astroreg.training.FitResult
+        The trained network (CPU, eval mode), its history, best validation loss, device
+        and epochs run.
+    """
+
+    preprocessor: RecipePreprocessor
+    fit: object
+
+
+def check_model_inputs(recipe: Recipe) -> None:
+    """Raise a ValueError naming the recipe input whose kind the recipe's model does not take."""
+    from astroreg.models._registry import check_model_inputs as check
+
+    check(recipe.model.name, recipe.input_kinds)
+
+
+def fit_run(
+    recipe: Recipe,
+    dataset: Dataset,
+    splits: dict[str, NDArray[np.int64]],
+    out_dir: str | os.PathLike,
+    *,
+    preprocessor: RecipePreprocessor | None = None,
+    domain: bool = True,
+    progress: bool = True,
+    callbacks: list | None = None,
+) -> RunFit:
+    """Fit ``recipe`` on ``dataset`` and write a run folder that ``astroreg predict`` accepts.
+
+    Writes ``config.yaml``, ``splits.npz``, ``preprocessors.json``, (with ``domain``)
+    ``domain.json``, ``model.pt`` and ``history.csv`` into ``out_dir``, which the caller
+    has claimed (a ``.partial`` folder of ``train``, a baseline's folder inside it, or a
+    tuning trial's scratch folder). Evaluation and the report are the caller's.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    dataset : Dataset
+        Open dataset.
+    splits : dict
+        ``train``, ``val`` and ``test`` rows.
+    out_dir : path-like
+        The run folder being written.
+    preprocessor : RecipePreprocessor, optional
+        Already fitted on ``splits["train"]`` for this recipe's inputs and targets (a
+        network baseline sharing the main run's, a tuning study's cache); fitted here
+        otherwise.
+    domain : bool
+        Record the training domain (``domain.json``) that ``predict`` flags objects with.
+    progress : bool
+    callbacks : list of lightning.Callback, optional
+        Extra callbacks for the trainer (a tuning pruner).
+
+    Returns
+    -------
+    RunFit
+
+    Raises
+    ------
+    ValueError
+        If the model does not take the recipe's inputs (naming the input), or any check
+        of the preprocessing or training fails.
+    """
+    from astroreg._threads import set_threads
+    from astroreg.models._io import save_model
+    from astroreg.training import fit_network
+
+    check_model_inputs(recipe)
+    set_threads(recipe.training.threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "splits.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **splits)
+    atomic_write_text(out / "config.yaml", recipe_to_yaml(recipe))
+    pre = preprocessor if preprocessor is not None else RecipePreprocessor.fit(recipe, dataset, splits["train"])
+    pre.save(out / "preprocessors.json")
+    if domain:
+        # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
+        TrainingDomain.fit(pre, dataset, splits["train"], splits["val"], raw_targets(recipe, dataset, splits["train"]),
+                           seed=recipe.training.seed).save(out / DOMAIN_FILE)
+    fit = fit_network(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
+    save_model(out / "model.pt", fit.backbone, recipe.model.name, dict(recipe.model.params), pre.input_shapes,
+               pre.input_kinds, len(recipe.targets))
+    with atomic_path(out / "history.csv") as tmp:
+        fit.history.to_csv(tmp, index=False)
+    return RunFit(pre, fit)
