@@ -18,6 +18,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from astroreg.baselines._inputs import ModelInputs, count_parameters, timed
 from astroreg.config import BaselineConfig
+from astroreg.config._recipe import CLASSICAL_BASELINE_KINDS
 from astroreg.data import Dataset
 
 
@@ -38,6 +39,8 @@ _KINDS = {
     "logistic_regression": (LogisticRegression, True, False),
     "random_forest_classifier": (RandomForestClassifier, False, False),
 }
+if set(_KINDS) != set(CLASSICAL_BASELINE_KINDS):  # the recipe schema's list is the one list
+    raise ImportError(f"baseline kinds {sorted(_KINDS)} differ from the recipe's {CLASSICAL_BASELINE_KINDS}")
 
 
 def make_estimator(cfg: BaselineConfig, n_targets: int = 1) -> BaseEstimator:

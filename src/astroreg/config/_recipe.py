@@ -25,6 +25,14 @@ from astroreg.config._inputs import (
 
 TargetTransform = Literal["none", "log10", "ln", "asinh"]
 
+# The one list of each name family: the training and baseline modules build from these and
+# check at import that they implement exactly them.
+OPTIMIZER_NAMES = ("adam", "adamw", "adamax")
+SCHEDULER_NAMES = ("none", "plateau", "warmup_cosine")
+CLASSICAL_BASELINE_KINDS = ("mean", "linear_regression", "ridge", "random_forest", "decision_tree", "lightgbm",
+                            "logistic_regression", "random_forest_classifier")
+CLASSIFIER_KINDS = frozenset({"logistic_regression", "random_forest_classifier"})
+
 
 class SplitConfig(_Strict):
     """Fractions used when the dataset file carries no stored splits."""
@@ -102,7 +110,7 @@ class ModelConfig(_Strict):
 class OptimizerConfig(_Strict):
     """Optimiser choice."""
 
-    name: Literal["adam", "adamw", "adamax"] = "adam"
+    name: Literal[OPTIMIZER_NAMES] = "adam"
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
 
@@ -110,7 +118,7 @@ class OptimizerConfig(_Strict):
 class SchedulerConfig(_Strict):
     """Learning-rate schedule."""
 
-    name: Literal["none", "plateau", "warmup_cosine"] = "none"
+    name: Literal[SCHEDULER_NAMES] = "none"
     warmup_fraction: float = Field(default=0.05, ge=0, lt=1)
     min_lr_ratio: float = Field(default=0.01, ge=0, le=1)
     patience: int = Field(default=3, ge=1)
@@ -176,18 +184,7 @@ class FeatureSelection(_Strict):
     exclude: list[str] = Field(default_factory=list)
 
 
-BaselineKind = Literal[
-    "mean",
-    "linear_regression",
-    "ridge",
-    "random_forest",
-    "decision_tree",
-    "lightgbm",
-    "logistic_regression",
-    "random_forest_classifier",
-    "network",
-]
-CLASSIFIER_KINDS = frozenset({"logistic_regression", "random_forest_classifier"})
+BaselineKind = Literal[CLASSICAL_BASELINE_KINDS + ("network",)]
 
 
 class BaselineConfig(_Strict):

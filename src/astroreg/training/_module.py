@@ -9,9 +9,12 @@ import torch
 from torch import nn
 
 from astroreg.training._losses import RegressionLoss
+from astroreg.config._recipe import OPTIMIZER_NAMES, SCHEDULER_NAMES
 from astroreg.training._schedules import warmup_cosine
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
+if set(_OPTIMIZERS) != set(OPTIMIZER_NAMES):  # the recipe schema's list is the one list
+    raise ImportError(f"training optimisers {sorted(_OPTIMIZERS)} differ from the recipe's {OPTIMIZER_NAMES}")
 
 
 class RegressionModule(L.LightningModule):
@@ -98,5 +101,5 @@ class RegressionModule(L.LightningModule):
             )
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
         if hp.scheduler != "none":
-            raise ValueError(f"unknown scheduler {hp.scheduler!r}; allowed: none, plateau, warmup_cosine")
+            raise ValueError(f"unknown scheduler {hp.scheduler!r}; allowed: {', '.join(SCHEDULER_NAMES)}")
         return opt
