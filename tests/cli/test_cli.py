@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import pytest
@@ -7,7 +8,7 @@ from astroreg.cli import build_parser, main
 
 def _subcommands():
     parser = build_parser()
-    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return action.choices
 
 

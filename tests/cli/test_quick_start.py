@@ -15,6 +15,7 @@ from astroreg.config import load_recipe, recipe_to_yaml
 _PROBE = """
 import contextlib, io, json, sys
 from astroreg.cli import main
+HEAVY = ("torch", "lightning", "sklearn", "astropy", "scipy", "numpy", "pandas", "h5py")
 results = []
 for argv in json.loads(sys.argv[1]):
     err = io.StringIO()
@@ -24,7 +25,7 @@ for argv in json.loads(sys.argv[1]):
         except SystemExit as exit_:
             code = exit_.code
     results.append({"code": code, "stderr": err.getvalue(),
-                    "heavy": sorted(m for m in ("torch", "lightning", "sklearn", "astropy") if m in sys.modules)})
+                    "heavy": sorted(m for m in HEAVY if m in sys.modules)})
 print(json.dumps(results))
 """
 
@@ -86,7 +87,16 @@ def test_a_bad_dataset_answers_before_sklearn_and_astropy(recipe, tmp_path):
                           capture_output=True, text=True, timeout=300)
     result = json.loads(done.stdout.strip().splitlines()[-1])[0]
     assert result["code"] == 2 and "does not exist" in result["stderr"]
-    assert result["heavy"] == []
+    assert not {"torch", "lightning", "sklearn", "astropy"} & set(result["heavy"])
+
+
+def test_help_version_and_usage_errors_load_no_numpy(tmp_path):
+    argvs = [["--version"], ["--help"], ["train", "--help"], ["train", "x.yaml", "--bogus"], ["nosuchcommand"]]
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argvs)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [r["code"] for r in results] == [0, 0, 0, 2, 2]
+    assert all(r["heavy"] == [] for r in results), [r["heavy"] for r in results]
 
 
 @pytest.mark.parametrize("argv", [

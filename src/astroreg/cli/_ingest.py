@@ -130,7 +130,7 @@ def _add_layouts(ingest: argparse.ArgumentParser) -> None:
 
 
 def _register_sdss(layouts: Any) -> None:
-    from astroreg.data._ingest_spectra import DEFAULT_MIN_GOOD_FRACTION, SDSS_ID_COLUMNS, SSPP_TARGETS
+    from astroreg.ingest._sdss import DEFAULT_MIN_GOOD_FRACTION, SDSS_ID_COLUMNS, SSPP_TARGETS
 
     p = layouts.add_parser(
         "sdss-spectra",
@@ -186,7 +186,7 @@ def run_sdss_spectra(args: argparse.Namespace) -> int:
     Returns 1 when no spectrum could be ingested and 2 when the arguments or the catalogue
     columns are wrong; the reason goes to stderr.
     """
-    from astroreg.data._ingest_spectra import SSPP_TARGETS, ingest_sdss_spectra
+    from astroreg.ingest._sdss import SSPP_TARGETS, ingest_sdss_spectra
 
     grid = None
     if args.grid is not None:
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     Returns 1 when no object could be ingested and 2 when the arguments or the catalogue
     columns are wrong; the reason goes to stderr.
     """
-    from astroreg.data._ingest_images import ingest_image_folder
+    from astroreg.ingest._images import ingest_image_folder
 
     def ingest():
         stamps = _count_files(args.images, lambda name: ".fit" in name.lower())
@@ -255,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_out(args: argparse.Namespace, inputs: list, needed_bytes: float) -> None:
     """Refuse, before reading anything, an --out that is an input, exists, is a folder or will not fit."""
     from astroreg.data import check_output_file
-    from astroreg.data._ingest_images import REPORT_SUFFIX
+    from astroreg.ingest._images import REPORT_SUFFIX
 
     check_output_file(args.out, kind="dataset", inputs=inputs, overwrite=args.overwrite, needed_bytes=needed_bytes)
     # The report belongs to its dataset: a previous report is replaced, any other file refused.
@@ -291,7 +291,7 @@ def _mean_size(folder: str) -> float:
 
 
 def _split_fractions(args: argparse.Namespace):
-    from astroreg.data._ingest_images import DEFAULT_SPLITS
+    from astroreg.ingest._images import DEFAULT_SPLITS
 
     if args.no_splits:
         return None
@@ -300,7 +300,7 @@ def _split_fractions(args: argparse.Namespace):
 
 def _exit_status(layout: str, ingest) -> int:
     """Run an ingest; 0 when something was ingested, 1 when nothing could be, 2 for bad input."""
-    from astroreg.data._ingest_images import NothingIngestedError
+    from astroreg.ingest._images import NothingIngestedError
 
     try:
         ingest()
