@@ -105,12 +105,14 @@ def register_paper_tables(name: str) -> Callable[[type[PaperTables]], type[Paper
     Raises
     ------
     ValueError
-        If ``name`` is taken or the class is not a :class:`PaperTables`.
+        If ``name`` is taken.
+    TypeError
+        If the class is not a :class:`PaperTables`.
     """
 
     def deco(cls: type[PaperTables]) -> type[PaperTables]:
         if not (isinstance(cls, type) and issubclass(cls, PaperTables)):
-            raise ValueError(f"paper tables {name!r}: register a subclass of PaperTables, got {cls!r}")
+            raise TypeError(f"paper tables {name!r}: register a subclass of PaperTables, got {cls!r}")
         if name in _SETS:
             raise ValueError(f"paper tables {name!r} are already registered")
         cls.name = name
@@ -243,4 +245,4 @@ def recipe_report_sections(
 
 
 # The built-in sets register themselves on import.
-from astroreg.evaluation import _paper001  # noqa: E402,F401
+from astroreg.evaluation import _paper001  # noqa: F401

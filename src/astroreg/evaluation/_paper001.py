@@ -16,7 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from astroreg.evaluation._paper import PaperTables, PublishedAblation, ReportInputs, register_paper_tables
+from astroreg.evaluation._paper import (
+    PaperTables,
+    PublishedAblation,
+    ReportInputs,
+    register_paper_tables,
+    snr_markdown,
+)
 from astroreg.evaluation._tables import (
     _interleave,
     _md,
@@ -220,9 +226,7 @@ def paper_tables_markdown(
         parts += [ablation_markdown(ablation, published=use.get("table5_relative_to_full"),
                                     source=f"{use.get('source', 'the paper')}, Table 5", title=ABLATION_TITLE)]
     if snr is not None:
-        parts += ["## Residuals in bins of S/N", "",
-                  _md(snr.drop(columns=[c for c in ("snr_lo", "snr_hi") if c in snr.columns])), "",
-                  "`median`: median of pred - true; `sigma_mad`: 1.4826 x its median absolute deviation.", ""]
+        parts += [snr_markdown(snr)]
     return "\n".join(parts)
 
 
@@ -238,7 +242,7 @@ class StellarParams(PaperTables):
 
     def report(self, inputs: ReportInputs) -> tuple[list[str], dict[str, str]]:
         """``report.md`` sections (without the S/N bins, which every report has) and ``tables.md``."""
-        common = dict(model=inputs.model, model_info=inputs.model_info, ranges=inputs.frame)
+        common = {"model": inputs.model, "model_info": inputs.model_info, "ranges": inputs.frame}
         sections = paper_tables_markdown(inputs.regression, **common)
         tables = paper_tables_markdown(inputs.regression, snr=inputs.snr, **common)
         if not tables:
