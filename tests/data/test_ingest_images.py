@@ -12,9 +12,9 @@ from astropy.io import fits
 from astropy.table import Table
 
 from astroreg.cli import _ingest as cli
-from astroreg.data import _ingest_images as ingest_mod
 from astroreg.data._dataset import Dataset, DatasetWriter
-from astroreg.data._ingest_images import IngestReport, NothingIngestedError, ingest_image_folder
+from astroreg.ingest import IngestReport, NothingIngestedError, ingest_image_folder
+from astroreg.ingest import _images as ingest_mod
 
 SIZE = 20
 CROP = 16

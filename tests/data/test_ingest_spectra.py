@@ -12,15 +12,17 @@ import pytest
 from astropy.io import fits
 
 from astroreg.cli import _ingest as cli
-from astroreg.data import Dataset, DatasetWriter, SpectraSpec
-from astroreg.data._ingest_images import IngestReport, NothingIngestedError
-from astroreg.data._ingest_spectra import (
+from astroreg.data import Dataset, DatasetWriter, SpectraSpec, prepared_spectra_info
+from astroreg.ingest import (
     PADDING_MASK,
     SDSS_BAD_PIXEL_BITS,
     SSPP_TARGETS,
+    IngestReport,
+    NothingIngestedError,
     SpectraIngestReport,
     ingest_sdss_spectra,
 )
+from astroreg.preprocess._spectra import parse_grid
 
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
 
@@ -253,10 +255,10 @@ def test_resampling_at_ingest(sdss_dir, tmp_path):
         np.testing.assert_allclose(got["ivar"][0], expect_ivar[0], rtol=1e-6)
         # The file's float32 loglam is off the exact grid by up to ~0.003 pixel: 0.1% at most.
         np.testing.assert_allclose(got["flux"][0], file_flux[0], rtol=2e-3, atol=1e-3 * np.abs(file_flux).max())
-        attrs = ds.spectra.attrs
-        assert list(attrs["prepared_grid"]) == [3.5754, 3.9670, 4000.0]
-        assert attrs["prepared_rest_frame_column"] == "" and attrs["prepared_bad_pixels"] == "interpolate"
-        assert int(attrs["prepared_bad_mask_bits"]) == SDSS_BAD_PIXEL_BITS
+        info = prepared_spectra_info(ds.spectra.attrs)
+        assert parse_grid(info.grid) == parse_grid(grid)
+        assert info.rest_frame is None and info.bad_pixels == "interpolate"
+        assert info.bad_mask_bits == SDSS_BAD_PIXEL_BITS and info.min_good_fraction == 0.5
         # This star starts at 3.5802: the grid's first pixels lie outside its coverage.
         outside = np.log10(got["wavelength"]) < d["loglam"][0]
         assert outside.sum() > 0 and np.all(got["mask"][0, outside] == PADDING_MASK)
@@ -500,7 +502,7 @@ def test_cli_help_has_an_example(capsys):
 
 def test_hdu2_first_row_read_from_the_header_equals_astropy(tmp_path):
     """The fast HDU 2 read (header + one row's bytes) gives astropy's values; scaled columns fall back."""
-    from astroreg.data._sdss_fits import _first_row, _first_row_astropy, _first_row_from_header
+    from astroreg.ingest._sdss_fits import _first_row, _first_row_astropy, _first_row_from_header
 
     cols = [fits.Column(name="SPECTROFLUX", format="5E", array=np.ones((2, 5), "f4")),
             fits.Column(name="plate", format="J", array=np.array([412, 1], "i4")),

@@ -68,7 +68,8 @@ def test_resampling_the_ingested_dataset_equals_resampling_the_file(sdss_files, 
     """Native storage plus padding loses nothing: both paths give the same resampled spectra."""
     import pandas as pd
 
-    from astroreg.data import Dataset, ingest_sdss_spectra
+    from astroreg.data import Dataset
+    from astroreg.ingest import ingest_sdss_spectra
 
     keys = []
     for path in sdss_files:

@@ -1,4 +1,11 @@
-"""On-disk datasets, survey readers and ingest."""
+"""On-disk datasets: the dataset file, run outputs, atomic writes, catalogue readers, prepared-spectra attributes.
+
+Survey readers (``ingest_image_folder``, ``ingest_sdss_spectra`` and their constants) live
+in :mod:`astroreg.ingest`, which imports this package; nothing here imports
+:mod:`astroreg.preprocess` or :mod:`astroreg.ingest` at load time.
+"""
+
+import importlib
 
 from astroreg.data._atomic import atomic_path, atomic_write_text
 from astroreg.data._catalog import SUPPORTED_EXTENSIONS, read_catalog, require_columns
@@ -9,14 +16,6 @@ from astroreg.data._dataset import (
     ImageSpec,
     SpectraSpec,
     random_splits,
-)
-from astroreg.data._ingest_images import DEFAULT_SPLITS, IngestReport, NothingIngestedError, ingest_image_folder
-from astroreg.data._ingest_spectra import (
-    PADDING_MASK,
-    SDSS_BAD_PIXEL_BITS,
-    SSPP_TARGETS,
-    SpectraIngestReport,
-    ingest_sdss_spectra,
 )
 from astroreg.data._outputs import (
     PARTIAL,
@@ -37,21 +36,17 @@ from astroreg.data._outputs import (
     remove_claimed,
     replace_dir,
 )
+from astroreg.data._prepared import PREPARED_ATTRS, PreparedSpectra, prepared_spectra_info, write_prepared_attrs
 
 __all__ = [
-    "DEFAULT_SPLITS",
     "FORMAT_VERSION",
-    "IngestReport",
-    "NothingIngestedError",
-    "PADDING_MASK",
     "PARTIAL",
-    "SDSS_BAD_PIXEL_BITS",
-    "SSPP_TARGETS",
+    "PREPARED_ATTRS",
     "SUPPORTED_EXTENSIONS",
     "Dataset",
     "DatasetWriter",
     "ImageSpec",
-    "SpectraIngestReport",
+    "PreparedSpectra",
     "SpectraSpec",
     "atomic_path",
     "atomic_write_text",
@@ -63,17 +58,32 @@ __all__ = [
     "build_dir",
     "claim_dir",
     "final_name",
-    "ingest_image_folder",
-    "ingest_sdss_spectra",
     "is_ablation_folder",
     "is_dataset_file",
     "is_metrics_file",
     "is_predictions_file",
     "is_run_folder",
     "is_stale_partial",
+    "prepared_spectra_info",
     "random_splits",
     "read_catalog",
     "remove_claimed",
     "replace_dir",
     "require_columns",
+    "write_prepared_attrs",
 ]
+
+# Names that moved to astroreg.ingest with the survey readers. Until every caller imports
+# them from there, ``from astroreg.data import ingest_sdss_spectra`` still works: the
+# reader is imported on first use, never when astroreg.data loads (which would make data
+# import preprocess, and preprocess imports data).
+_MOVED_TO_INGEST = frozenset({
+    "DEFAULT_SPLITS", "IngestReport", "NothingIngestedError", "PADDING_MASK", "SDSS_BAD_PIXEL_BITS",
+    "SSPP_TARGETS", "SpectraIngestReport", "ingest_image_folder", "ingest_sdss_spectra",
+})
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_INGEST:
+        return getattr(importlib.import_module("astroreg.ingest"), name)
+    raise AttributeError(f"module 'astroreg.data' has no attribute {name!r}")

@@ -10,23 +10,24 @@ outside a spectrum's coverage have flux 0, ivar 0 and the mask bits :data:`PADDI
 The SDSS ``and_mask`` is stored as the 32-bit ``/spectra/mask``, with the bits that mark
 bad pixels (:data:`SDSS_BAD_PIXEL_BITS`) in its ``bad_bits`` attribute. Resampling onto
 an analysis grid (the paper's 4000 points) is a fitted preprocessing step
-(:class:`~astroreg.preprocess.LogLamResampler`); ``grid=`` does it at ingest time instead,
+(:class:`~astroreg.preprocess.SpectrumResampler`); ``grid=`` does it at ingest time instead,
 and ``rest_frame=`` (e.g. ``"RV_ADOP"``) also shifts every spectrum to its rest frame there.
 
 Prepared datasets. A survey of millions of spectra is best resampled and shifted once, at
 ingest, rather than at every prediction: ``grid=`` plus ``rest_frame=`` run the same
-:class:`~astroreg.preprocess.LogLamResampler` code (same numbers) that a recipe runs on
-native data, and record what was done in the ``/spectra`` attributes
-(:data:`PREPARED_ATTRS`): the grid, the rest-frame column, the redshift fallback, the
-bad-pixel handling and bits. :class:`~astroreg.preprocess.RecipePreprocessor` reads them
-and, when they match its recipe, only standardises (reading the flux alone).
+:class:`~astroreg.preprocess.SpectrumResampler` code (same numbers) that a recipe runs on
+native data, and record what was done in the generic ``/spectra`` attributes of
+:mod:`astroreg.data._prepared` (:func:`~astroreg.data.write_prepared_attrs`): the grid, the
+rest-frame column, the redshift fallback, the bad-pixel handling and bits. A recipe's
+spectra input reads them (:func:`~astroreg.data.prepared_spectra_info`) and, when they
+match its settings, only standardises (reading the flux alone).
 
 The files are read twice, in bounded memory and in parallel: a scan reads the headers,
 the ids and the loglam range (so the common grid is known before anything is written and
 unmatched files are never read in full); then the spectra are read chunk by chunk and
 appended. Unreadable, truncated, off-grid, duplicate or unmatched files are skipped and
 reported, never fatal, unless none is usable. Reading one file is
-:mod:`astroreg.data._sdss_fits`'s part; this module joins, chunks, parallelises and reports.
+:mod:`astroreg.ingest._sdss_fits`'s part; this module joins, chunks, parallelises and reports.
 """
 
 from __future__ import annotations
@@ -47,14 +48,15 @@ import pandas as pd
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
 from astroreg.data._parallel import make_pool, map_chunks
-from astroreg.data._ingest_images import (
+from astroreg.data._prepared import write_prepared_attrs
+from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
     IngestReport,
-    finish_ingest,
     _stem,
+    finish_ingest,
 )
-from astroreg.data._sdss_fits import (
+from astroreg.ingest._sdss_fits import (
     EXTRA_COLUMNS,
     OFF_GRID_HINT,
     PADDING_MASK,
@@ -65,6 +67,7 @@ from astroreg.data._sdss_fits import (
     read_spectrum_file,
     scan_spectrum_file,
 )
+from astroreg.preprocess._spectra import WavelengthGrid, parse_grid, redshift_velocity
 
 SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
     {"TEFF_ADOP": "K", "FEH_ADOP": "dex", "LOGG_ADOP": "dex", "RV_ADOP": "km/s"})
@@ -73,24 +76,6 @@ SSPP_TARGETS: Mapping[str, str] = types.MappingProxyType(
 SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 """Default catalogue columns joined with each file's plate, MJD and fiber."""
 
-PREPARED_GRID = "prepared_grid"
-"""``/spectra`` attribute: ``[loglam_min, loglam_max, n_pixels]`` the spectra were resampled onto at ingest."""
-PREPARED_REST_FRAME = "prepared_rest_frame_column"
-"""``/spectra`` attribute: radial-velocity column (km/s) of the rest-frame shift; ``""``: observed frame."""
-PREPARED_REDSHIFT = "prepared_redshift_fallback"
-"""``/spectra`` attribute: redshift column that gave the velocity where the RV was missing (``"Z"``)."""
-PREPARED_BAD_PIXELS = "prepared_bad_pixels"
-"""``/spectra`` attribute: ``LogLamResampler.bad_pixels`` used at ingest (``"interpolate"``)."""
-PREPARED_BAD_BITS = "prepared_bad_mask_bits"
-"""``/spectra`` attribute: mask bits that marked bad native pixels (:data:`SDSS_BAD_PIXEL_BITS`)."""
-PREPARED_BY = "prepared_by"
-"""``/spectra`` attribute: the code that resampled (``"astroreg.preprocess.LogLamResampler"``)."""
-PREPARED_MIN_GOOD = "prepared_min_good_fraction"
-"""``/spectra`` attribute: ``min_good_fraction`` of the ingest; every stored spectrum has at least
-that fraction of good pixels (``ivar > 0``) on the grid, so prediction need not read ``ivar`` to check."""
-PREPARED_ATTRS = (PREPARED_GRID, PREPARED_REST_FRAME, PREPARED_REDSHIFT, PREPARED_BAD_PIXELS, PREPARED_BAD_BITS,
-                  PREPARED_BY, PREPARED_MIN_GOOD)
-"""The ``/spectra`` attributes of a dataset resampled at ingest (``grid=``)."""
 REDSHIFT_COLUMN = "Z"
 """HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
 DEFAULT_MIN_GOOD_FRACTION = 0.5
@@ -160,10 +145,10 @@ class SpectraIngestReport(IngestReport):
         if not self.n_ok:
             return f"ingested none of {self.n_rows} spectrum files"
         lo, hi = self.wavelength_range
-        how = "resampled onto" if self.resampled else "native pixels on"
+        how = "resampled onto a common" if self.resampled else "native pixels on a common log-wavelength"
         frame = f", rest frame of {self.rest_frame}" if self.rest_frame else ""
-        return (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} a common "
-                f"{self.n_pixels}-pixel log-wavelength grid, {lo:.1f}-{hi:.1f} Angstrom{frame})")
+        return (f"ingested {self.n_ok} of {self.n_rows} spectrum files into {self.out} ({how} "
+                f"{self.n_pixels}-pixel grid, {lo:.1f}-{hi:.1f} Angstrom{frame})")
 
     def _extra_lines(self) -> list[str]:
         lines = [f"catalogue: {self.n_catalog_rows} rows, {self.n_catalog_unmatched} without an ingested spectrum"]
@@ -184,7 +169,7 @@ def ingest_sdss_spectra(
     id_columns: Sequence[str] = SDSS_ID_COLUMNS,
     id_column: str | None = None,
     targets: Mapping[str, str] = SSPP_TARGETS,
-    grid: tuple[float, float, int] | None = None,
+    grid: WavelengthGrid | tuple[float, float, int] | Mapping | Sequence[Mapping] | None = None,
     rest_frame: str | None = None,
     min_good_fraction: float = DEFAULT_MIN_GOOD_FRACTION,
     split_fractions: Mapping[str, float] | None = DEFAULT_SPLITS,
@@ -233,14 +218,16 @@ def ingest_sdss_spectra(
     targets : mapping of str to str
         Catalogue columns stored as targets, with units. Default :data:`SSPP_TARGETS`.
         ``{}`` stores none (spectra to predict on).
-    grid : (float, float, int), optional
-        ``(loglam_min, loglam_max, n_pixels)``: resample at ingest time (cubic spline,
-        clamped ends, as :class:`~astroreg.preprocess.LogLamResampler`) instead of
-        storing native pixels; the mask holds the nearest native pixel's bits. E.g. the
-        paper's ``(3.5754, 3.9670, 4000)``. The resampling is the recipe's
-        (:class:`~astroreg.preprocess.LogLamResampler`, bad pixels interpolated, the same
-        numbers as resampling a native dataset at training time) and is recorded in the
-        ``/spectra`` attributes (:data:`PREPARED_ATTRS`).
+    grid : WavelengthGrid or any value of :func:`~astroreg.preprocess.parse_grid`, optional
+        Resample at ingest time onto this grid (cubic spline, clamped ends, as
+        :class:`~astroreg.preprocess.SpectrumResampler`) instead of storing native pixels;
+        the mask holds the nearest native pixel's bits. E.g. the paper's
+        ``(3.5754, 3.9670, 4000)`` (``loglam_min, loglam_max, n_pixels``, log10 Angstrom),
+        or ``{"scale": "linear", "start": 3800, "stop": 9200, "n": 2701}``. The resampling
+        is the recipe's (bad pixels interpolated, the same numbers as resampling a native
+        dataset at training time) and is recorded in the ``/spectra`` attributes
+        (:func:`~astroreg.data.write_prepared_attrs`, read by
+        :func:`~astroreg.data.prepared_spectra_info`).
     rest_frame : str, optional
         Catalogue column with each object's radial velocity in km/s (e.g. ``"RV_ADOP"``;
         -9999 and NaN: missing). With ``grid=``, the spectra are resampled in the rest
@@ -299,7 +286,8 @@ def ingest_sdss_spectra(
     (49873, 127)
     """
     spectra_dir, out = Path(spectra_dir), Path(out)
-    _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions)
+    given_grid = grid
+    grid = _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions)
     _check_min_good_fraction(min_good_fraction)
     if rest_frame is not None and grid is None:
         raise ValueError(f"rest_frame={rest_frame!r} needs grid=(loglam_min, loglam_max, n_pixels) "
@@ -334,7 +322,8 @@ def ingest_sdss_spectra(
                                                                                  skipped)
             if rvs is not None:
                 kept = [k for k in kept if k[0].index not in skipped]
-            loglam = _output_grid(kept, grid)
+            loglam = _native_grid(kept) if grid is None else None
+            wavelength = 10.0 ** loglam if grid is None else grid.wavelength()
             extras = [c for c in EXTRA_COLUMNS if any(c in s.extras for s, _, _ in kept)]
             with _progress_bar(len(files), progress, "read spectra") as bar:
                 bar.update(len(files) - len(kept))
@@ -355,7 +344,7 @@ def ingest_sdss_spectra(
                             good.append((spec, row, obj_id, arrays))
                     if good:
                         if writer is None:
-                            writer = _open_writer(out, loglam, targets, extras, source, spectra_dir,
+                            writer = _open_writer(out, wavelength, targets, extras, source, spectra_dir,
                                                   split_fractions, seed, grid=grid, rest_frame=rest_frame,
                                                   min_good_fraction=min_good_fraction)
                         _append(writer, good, loglam, grid is None, lookup, extras)
@@ -374,14 +363,14 @@ def ingest_sdss_spectra(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    wl = 10.0 ** loglam if n_ok else None
+    wl = wavelength if n_ok else None
     report = SpectraIngestReport(
         out=out,
         report_path=out.with_name(out.name + REPORT_SUFFIX),
         n_rows=len(files),
         n_ok=n_ok,
         skipped=[skipped[i] for i in sorted(skipped)],
-        n_pixels=int(loglam.size) if n_ok else None,
+        n_pixels=int(wavelength.size) if n_ok else None,
         wavelength_range=(float(wl[0]), float(wl[-1])) if n_ok else None,
         resampled=grid is not None,
         rest_frame=rest_frame,
@@ -392,7 +381,7 @@ def ingest_sdss_spectra(
         n_low_coverage=low_coverage,
     )
     settings = {"spectra_dir": str(spectra_dir), "catalog": source, "id_columns": list(id_columns),
-                "id_column": id_column, "targets": targets, "grid": None if grid is None else list(grid),
+                "id_column": id_column, "targets": targets, "grid": None if grid is None else _settings_grid(given_grid, grid),
                 "rest_frame": rest_frame, "min_good_fraction": float(min_good_fraction),
                 "split_fractions": None if split_fractions is None else dict(split_fractions), "seed": seed}
     return finish_ingest(
@@ -403,19 +392,18 @@ def ingest_sdss_spectra(
 
 
 # -- options, files and the catalogue -------------------------------------------------------
-def _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions) -> None:
+def _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, split_fractions) -> WavelengthGrid | None:
+    """Check the options; the parsed grid, or ``None`` for native storage."""
     if isinstance(id_columns, str) or len(tuple(id_columns)) != 3:
         raise ValueError(f"id_columns must name 3 catalogue columns (plate, MJD, fiber), got {id_columns!r}")
     if id_column is not None and tuple(id_columns) != SDSS_ID_COLUMNS:
         raise ValueError("give either id_columns= (plate, MJD, fiber) or id_column= (file names), not both")
     if grid is not None:
         try:
-            lo, hi, n = grid
-            ok = float(lo) < float(hi) and int(n) == n and n >= 2
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"grid must be (loglam_min, loglam_max, n_pixels) with min < max and n >= 2, got {grid!r}")
+            grid = parse_grid(grid)
+        except ValueError as err:
+            raise ValueError(f"grid must be a wavelength grid (CLI: --grid loglam_min loglam_max n_pixels): {err}"
+                             ) from None
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or (n_jobs < 1 and n_jobs != -1)):
@@ -424,6 +412,14 @@ def _check_options(id_columns, id_column, grid, chunk_size, n_jobs, parallel, sp
         raise ValueError(f"parallel must be 'processes' or 'threads', got {parallel!r}")
     if split_fractions is not None:
         _check_fractions(split_fractions)
+    return grid
+
+
+def _settings_grid(given, grid: WavelengthGrid):
+    """The grid as the ingest report's settings show it: ``[lo, hi, n]`` as given, others as ``to_dict()``."""
+    if isinstance(given, (tuple, list)) and len(given) == 3 and not isinstance(given[0], Mapping):
+        return list(given)
+    return grid.to_dict()
 
 
 def _check_min_good_fraction(value) -> None:
@@ -446,7 +442,8 @@ def _coverage_reason(arrays: tuple, grid, rest_frame: str | None, minimum: float
     if grid is None:
         where = "of its own pixels"
     else:
-        lo, hi = 10.0 ** float(grid[0]), 10.0 ** float(grid[1])
+        wavelength = grid.wavelength()
+        lo, hi = float(wavelength.min()), float(wavelength.max())
         frame = f" in the rest frame of {rest_frame}" if rest_frame else ""
         where = f"on the grid {lo:.0f}-{hi:.0f} Angstrom{frame}"
     return (f"too few good pixels: {n_good} of {n} ({n_good / n:.1%}) {where} have finite flux, ivar > 0 and no "
@@ -561,10 +558,8 @@ def _format_key(key: tuple[int, int, int] | None) -> str:
     return "" if key is None else f"{key[0]:04d}-{key[1]:05d}-{key[2]:04d}"
 
 
-def _output_grid(kept: list, grid) -> np.ndarray:
-    """loglam of the stored pixels: the resampling grid, or the native pixels of all kept files."""
-    if grid is not None:
-        return np.linspace(float(grid[0]), float(grid[1]), int(grid[2]))
+def _native_grid(kept: list) -> np.ndarray:
+    """loglam of the stored pixels of native storage: the SDSS pixels of all kept files."""
     if not kept:
         return np.zeros(0)
     lo = min(s.pix0 for s, _, _ in kept)
@@ -596,12 +591,9 @@ def _catalog_rv(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
 def _rest_frame_rv(kept: list, rv_catalog: np.ndarray, column: str, skipped: dict) -> tuple[dict, set]:
     """``{file index: RV km/s}`` of the kept files and the indices whose RV came from the redshift Z.
 
-    The recipe's rule (:func:`astroreg.preprocess._pipeline._radial_velocity` with
-    ``fallback_redshift``): a missing velocity is taken from the HDU 2 redshift; files with
-    neither go to ``skipped``.
+    The recipe's rule (a spectra input's ``missing_rv: redshift``): a missing velocity is
+    taken from the HDU 2 redshift; files with neither go to ``skipped``.
     """
-    from astroreg.preprocess._spectra import redshift_velocity
-
     rvs, from_z = {}, set()
     for spec, row, obj_id in kept:
         rv = float(rv_catalog[row])
@@ -618,23 +610,23 @@ def _rest_frame_rv(kept: list, rv_catalog: np.ndarray, column: str, skipped: dic
     return rvs, from_z
 
 
-def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fractions, seed, grid,
+def _open_writer(out, wavelength, targets, extras, source, spectra_dir, split_fractions, seed, grid,
                  rest_frame, min_good_fraction) -> DatasetWriter:
     resampled = grid is not None
-    attrs = {}
+    attrs: dict = {}
     if resampled:
-        attrs = {PREPARED_GRID: np.asarray([float(grid[0]), float(grid[1]), int(grid[2])], np.float64),
-                 PREPARED_REST_FRAME: rest_frame or "", PREPARED_REDSHIFT: REDSHIFT_COLUMN if rest_frame else "",
-                 PREPARED_BAD_PIXELS: _PREPARED_BAD_PIXELS, PREPARED_BAD_BITS: np.uint32(SDSS_BAD_PIXEL_BITS),
-                 PREPARED_BY: "astroreg.preprocess.LogLamResampler",
-                 PREPARED_MIN_GOOD: float(min_good_fraction)}
+        write_prepared_attrs(attrs, grid=grid, rest_frame=rest_frame,
+                             redshift_fallback=REDSHIFT_COLUMN if rest_frame else None,
+                             bad_pixels=_PREPARED_BAD_PIXELS, bad_mask_bits=SDSS_BAD_PIXEL_BITS,
+                             min_good_fraction=float(min_good_fraction),
+                             prepared_by="astroreg.preprocess.SpectrumResampler")
     spec = SpectraSpec(attrs=attrs,
-        n_pixels=int(loglam.size), wavelength=tuple(10.0 ** loglam), with_ivar=True, with_mask=True,
+        n_pixels=int(wavelength.size), wavelength=tuple(wavelength), with_ivar=True, with_mask=True,
         medium="vacuum", mask_dtype="uint32", mask_bad_bits=SDSS_BAD_PIXEL_BITS,
         mask_bits=("SDSS spPixMask bits of and_mask" + (" (nearest native pixel)" if resampled else "")
                    + "; bits 24 (NODATA) and 31 set outside a spectrum's coverage"),
     )
-    how = "resampled" if resampled else "native pixels on the common SDSS loglam grid"
+    how = f"resampled onto {grid.describe()}" if resampled else "native pixels on the common SDSS loglam grid"
     how += f", rest frame of {rest_frame}" if rest_frame else ""
     writer = DatasetWriter(out, targets=targets, spectra=spec, tabular={c: EXTRA_COLUMNS[c] for c in extras},
                            description=f"SDSS spectra from {spectra_dir} ({how}) with labels from {source}")
@@ -644,9 +636,11 @@ def _open_writer(out, loglam, targets, extras, source, spectra_dir, split_fracti
     return writer
 
 
-def _append(writer: DatasetWriter, good: list, loglam: np.ndarray, native: bool, lookup, extras) -> None:
-    n, width = len(good), loglam.size
+def _append(writer: DatasetWriter, good: list, loglam: np.ndarray | None, native: bool, lookup, extras) -> None:
+    """Write one chunk; ``loglam`` is the native grid (``None`` for resampled spectra)."""
+    n = len(good)
     if native:
+        width = loglam.size
         flux = np.zeros((n, width), np.float32)
         ivar = np.zeros((n, width), np.float32)
         mask = np.full((n, width), PADDING_MASK, np.uint32)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from astroreg.data._ingest_images import _short
+from astroreg.ingest._images import _short
+from astroreg.preprocess._spectra import SpectrumResampler, WavelengthGrid, doppler_loglam_shift, velocity_redshift
 
 SDSS_LOGLAM_STEP = 1e-4
 """Pixel size of SDSS/BOSS co-added spectra in log10(wavelength / Angstrom)."""
@@ -269,7 +270,7 @@ def _check_on_grid(spec: SpecFile, loglam: NDArray) -> str | None:
     return OFF_GRID_HINT.format(detail=f"pixel {i}: loglam {loglam[i]:.6f}, {off[i]:.3g} pixels off")
 
 
-def read_spectrum_file(spec: SpecFile, grid) -> tuple[tuple | None, str | None]:
+def read_spectrum_file(spec: SpecFile, grid: WavelengthGrid | None) -> tuple[tuple | None, str | None]:
     """``(pix0, flux, ivar, mask)`` (native) or ``(flux, ivar, mask)`` on ``grid``, or a reason."""
     if grid is not None:
         return read_spectra_resampled([spec], grid)[0]
@@ -283,11 +284,11 @@ def read_spectrum_file(spec: SpecFile, grid) -> tuple[tuple | None, str | None]:
     return (spec.pix0, flux, ivar, mask), None
 
 
-def read_spectra_resampled(specs: Sequence[SpecFile], grid, rv_kms: Sequence[float] | None = None,
+def read_spectra_resampled(specs: Sequence[SpecFile], grid: WavelengthGrid, rv_kms: Sequence[float] | None = None,
                            bad_pixels: str = "interpolate") -> list[tuple[tuple | None, str | None]]:
     """``(flux, ivar, mask)`` of each file resampled onto ``grid`` (in the rest frame with ``rv_kms``), or a reason.
 
-    The resampling is :class:`~astroreg.preprocess.LogLamResampler`'s, with the numbers it
+    The resampling is :class:`~astroreg.preprocess.SpectrumResampler`'s, with the numbers it
     gives at training time on a natively stored dataset: the files on SDSS's 1e-4 loglam
     grid are laid on their common native grid (padding: ivar 0 and :data:`PADDING_MASK`,
     as native ingest stores them, loglam from the exact grid rather than the file's
@@ -296,11 +297,8 @@ def read_spectra_resampled(specs: Sequence[SpecFile], grid, rv_kms: Sequence[flo
     The mask holds the bits of the native pixel nearest to each output pixel (in the rest
     frame when shifted), :data:`PADDING_MASK` outside the coverage.
     """
-    from astroreg.preprocess._spectra import LogLamResampler, doppler_loglam_shift
-
-    resampler = LogLamResampler(loglam_min=float(grid[0]), loglam_max=float(grid[1]), n_pixels=int(grid[2]),
-                                bad_pixels=bad_pixels, bad_mask_bits=SDSS_BAD_PIXEL_BITS).fit()
-    target = resampler.grid_
+    resampler = SpectrumResampler(grid, bad_pixels=bad_pixels, bad_mask_bits=SDSS_BAD_PIXEL_BITS).fit()
+    target = [(s.scale, s.coordinate()) for s in resampler.wavelength_grid_.segments]
     out: list = [None] * len(specs)
     on_grid, raw = [], {}
     for i, spec in enumerate(specs):
@@ -335,24 +333,36 @@ def read_spectra_resampled(specs: Sequence[SpecFile], grid, rv_kms: Sequence[flo
             _, f, iv, m = raw[i]
             flux[j, a:a + f.size], ivar[j, a:a + f.size], mask[j, a:a + f.size] = f, iv, m
         rv = None if rv_kms is None else np.asarray([rv_kms[i] for i in on_grid], np.float64)
-        res_flux, res_ivar = resampler.transform(flux, loglam=loglam, ivar=ivar, mask=mask, rv_kms=rv)
+        res_flux, res_ivar = resampler.transform(flux, loglam=loglam, ivar=ivar, mask=mask, rv_kms=rv,
+                                                 return_ivar=True)
         for j, i in enumerate(on_grid):
             out[i] = ((res_flux[j], res_ivar[j], _nearest_mask(loglam, mask[j], target, rv, j)), None)
     for i, (loglam, f, iv, m) in raw.items():
         if out[i] is not None:
             continue
         rv = None if rv_kms is None else np.asarray([rv_kms[i]], np.float64)
-        res_flux, res_ivar = resampler.transform(f[None], loglam=loglam, ivar=iv[None], mask=m[None], rv_kms=rv)
+        res_flux, res_ivar = resampler.transform(f[None], loglam=loglam, ivar=iv[None], mask=m[None], rv_kms=rv,
+                                                 return_ivar=True)
         out[i] = ((res_flux[0], res_ivar[0], _nearest_mask(loglam, m, target, rv, 0)), None)
     return out
 
 
-def _nearest_mask(loglam: NDArray, mask: NDArray, target: NDArray, rv: NDArray | None, j: int) -> NDArray:
-    """Mask bits of the input pixel nearest to each output pixel (padding bits outside the input)."""
-    from astroreg.preprocess._spectra import doppler_loglam_shift
+def _nearest_mask(loglam: NDArray, mask: NDArray, target: list[tuple[str, NDArray]], rv: NDArray | None,
+                  j: int) -> NDArray:
+    """Mask bits of the input pixel nearest to each output pixel (padding bits outside the input).
 
-    x = target if rv is None else target + doppler_loglam_shift(rv[j])  # rest-frame grid, observed loglam
+    ``target`` holds each grid segment's scale and pixel coordinates (loglam or Angstrom).
+    """
+    x = np.concatenate([_observed_loglam(scale, coord, None if rv is None else rv[j]) for scale, coord in target])
     nearest = np.clip(np.searchsorted(loglam, x), 1, loglam.size - 1)
     nearest -= (x - loglam[nearest - 1]) < (loglam[nearest] - x)
     outside = (x < loglam[0]) | (x > loglam[-1])
     return np.where(outside, np.uint32(PADDING_MASK), mask[nearest]).astype(np.uint32)
+
+
+def _observed_loglam(scale: str, coord: NDArray, rv: float | None) -> NDArray:
+    """Observed-frame loglam of a grid segment's pixels, for an object of radial velocity ``rv`` (km/s)."""
+    if scale == "log":
+        return coord if rv is None else coord + doppler_loglam_shift(rv)  # rest-frame grid, observed loglam
+    wavelength = coord if rv is None else coord * (1.0 + velocity_redshift(rv))
+    return np.log10(wavelength)

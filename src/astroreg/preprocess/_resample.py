@@ -538,6 +538,7 @@ class SpectrumResampler(BaseEstimator):
         redshift: ArrayLike | None = None,
         rv_kms: ArrayLike | None = None,
         return_ivar: bool = False,
+        loglam: ArrayLike | None = None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
         """Resample spectra onto the grid, in the rest frame when ``redshift`` or ``rv_kms`` is given.
 
@@ -563,6 +564,9 @@ class SpectrumResampler(BaseEstimator):
         return_ivar : bool
             Propagate ``ivar`` to the output. ``False`` (default) skips that work and
             returns ``None`` for it; ``ivar`` still marks the bad input pixels.
+        loglam : array of shape (L,) or (n, L), optional
+            ``log10(wavelength / Angstrom)`` of the input pixels instead of ``wavelength``,
+            for readers that have it (SDSS): log segments use it as it is.
 
         Spectra on one common input grid (a 1-D ``wavelength``) are resampled together on
         log segments: one block-tridiagonal spline solve for many spectra and vectorised
@@ -592,18 +596,19 @@ class SpectrumResampler(BaseEstimator):
             if redshift is not None or rv_kms is not None:
                 raise ValueError("resample=False keeps the spectra's own pixels, so it cannot shift them to the "
                                  "rest frame; set resample=True or drop redshift=/rv_kms=")
-            return self._on_grid(flux, wavelength, ivar, mask, return_ivar)
-        if wavelength is None:
-            raise ValueError("wavelength= (Angstrom, shape (L,) or (n, L)) is needed to resample; "
-                             "with spectra already on the grid, set resample=False")
+            return self._on_grid(flux, wavelength if loglam is None else _pow10(loglam), ivar, mask, return_ivar)
+        if (wavelength is None) == (loglam is None):
+            raise ValueError("give the input pixels as wavelength= (Angstrom, shape (L,) or (n, L)) or loglam=, "
+                             "one of them; with spectra already on the grid, set resample=False")
         shift_name = "redshift" if redshift is not None else "rv_kms"
         parts = []
         for sl, scale, coord in plan:
             if scale == "log":
-                parts.append(self._resample(coord, flux, _log10(wavelength), ivar, mask,
-                                            _loglam_shift(redshift, rv_kms), return_ivar, shift_name))
+                x = loglam if wavelength is None else _log10(wavelength)
+                parts.append(self._resample(coord, flux, x, ivar, mask, _loglam_shift(redshift, rv_kms),
+                                            return_ivar, shift_name))
             else:
-                x = wavelength
+                x = wavelength if loglam is None else _pow10(loglam)
                 if redshift is not None or rv_kms is not None:
                     z = _check_redshift(redshift) if redshift is not None else velocity_redshift(rv_kms)
                     x = _rest_wavelength(wavelength, 1.0 + z, len(flux), shift_name)
@@ -627,6 +632,7 @@ class SpectrumResampler(BaseEstimator):
         mask: ArrayLike | None = None,
         redshift: ArrayLike | None = None,
         rv_kms: ArrayLike | None = None,
+        loglam: ArrayLike | None = None,
     ) -> NDArray[np.float64]:
         """Fraction of good pixels on the grid of each spectrum, array of shape (n,), without resampling the flux.
 
@@ -634,7 +640,7 @@ class SpectrumResampler(BaseEstimator):
         spectrum's coverage (in the rest frame with ``redshift``/``rv_kms``) with both
         neighbouring input pixels good (finite flux, ``ivar > 0``, no bad mask bit). With
         ``resample=False``, the fraction of good pixels. The arguments are those of
-        :meth:`transform` (arrays of shape (n, L); ``wavelength`` (L,) or (n, L)).
+        :meth:`transform` (arrays of shape (n, L); ``wavelength`` or ``loglam`` (L,) or (n, L)).
         """
         f = np.asarray(flux, dtype=np.float64)
         if f.ndim != 2:
@@ -643,18 +649,18 @@ class SpectrumResampler(BaseEstimator):
         plan = self._plan()
         if not self.resample:
             return good.mean(axis=1, dtype=np.float64)
-        if wavelength is None:
-            raise ValueError("wavelength= (Angstrom) is needed for the coverage of spectra to resample")
+        if (wavelength is None) == (loglam is None):
+            raise ValueError("give the input pixels as wavelength= (Angstrom) or loglam=, one of them")
         if redshift is not None and rv_kms is not None:
             raise ValueError("give redshift= or rv_kms= for the rest frame, not both")
         n = len(f)
-        wl = np.asarray(wavelength, dtype=np.float64)
+        wl = np.asarray(wavelength if loglam is None else _pow10(loglam), dtype=np.float64)
         if wl.shape not in (f.shape[1:], f.shape):
             raise ValueError(f"wavelength has shape {wl.shape}; expected ({f.shape[1]},) or {f.shape} like flux")
         count = np.zeros(n, np.int64)
         for _, scale, coord in plan:
             if scale == "log":
-                x = _log10(wl)
+                x = _log10(wl) if loglam is None else np.asarray(loglam, dtype=np.float64)
                 shift = _loglam_shift(redshift, rv_kms)
                 shift = np.zeros(n) if shift is None else _per_spectrum(shift, n, "redshift or rv_kms")
             else:
@@ -953,14 +959,8 @@ class LogLamResampler(SpectrumResampler):
         ivar : float32 array of shape (n, n_pixels), or None
             Propagated inverse variance (see the class notes); ``None`` without ``ivar``.
         """
-        grid = self._grid()
-        if (loglam is None) == (wavelength is None):
-            raise ValueError("give the input pixels as loglam= (log10 Angstrom) or wavelength= (Angstrom), one of them")
-        if redshift is not None and rv_kms is not None:
-            raise ValueError("give redshift= or rv_kms= for the rest frame, not both")
-        x = loglam if wavelength is None else _log10(wavelength)
-        return self._resample(grid, flux, x, ivar, mask, _loglam_shift(redshift, rv_kms), return_ivar,
-                              "redshift" if redshift is not None else "rv_kms")
+        return super().transform(flux, loglam=loglam, wavelength=wavelength, ivar=ivar, mask=mask,
+                                 rv_kms=rv_kms, redshift=redshift, return_ivar=return_ivar)
 
     def fit_transform(self, flux: ArrayLike, *, loglam: ArrayLike, ivar: ArrayLike | None = None,
                       mask: ArrayLike | None = None, rv_kms: ArrayLike | None = None):
@@ -977,6 +977,13 @@ def _log10(wavelength: ArrayLike) -> NDArray[np.float64] | list[NDArray[np.float
         if wavelength and all(np.ndim(w) == 0 for w in wavelength):
             return np.log10(np.asarray(wavelength, dtype=np.float64))
         return [np.log10(np.asarray(w, dtype=np.float64)) for w in wavelength]
+
+
+def _pow10(loglam: ArrayLike) -> NDArray[np.float64] | list[NDArray[np.float64]]:
+    """Wavelengths in Angstrom of ``log10`` values, an array or a ragged list of arrays."""
+    if isinstance(loglam, np.ndarray) or not isinstance(loglam, Sequence) or all(np.ndim(x) == 0 for x in loglam):
+        return 10.0 ** np.asarray(loglam, dtype=np.float64)
+    return [10.0 ** np.asarray(x, dtype=np.float64) for x in loglam]
 
 
 def _loglam_shift(redshift: ArrayLike | None, rv_kms: ArrayLike | None) -> NDArray[np.float64] | None:

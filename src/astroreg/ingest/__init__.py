@@ -1,0 +1,36 @@
+"""Survey readers: folders of survey files plus a label catalogue, turned into astroreg datasets.
+
+Each reader knows its survey (file layout, mask bits, column names) and writes the generic
+dataset of :mod:`astroreg.data`; one that resamples spectra at ingest records it with
+:func:`astroreg.data.write_prepared_attrs`. Readers may import :mod:`astroreg.data` and
+:mod:`astroreg.preprocess`; neither imports a reader.
+
+- :func:`ingest_image_folder`: image stamps (FITS or NumPy) named by a catalogue.
+- :func:`ingest_sdss_spectra`: SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` files with SSPP-like
+  labels, natively or resampled onto a grid (optionally in the rest frame).
+"""
+
+from astroreg.ingest._images import DEFAULT_SPLITS, IngestReport, NothingIngestedError, ingest_image_folder
+from astroreg.ingest._sdss import (
+    DEFAULT_MIN_GOOD_FRACTION,
+    SDSS_ID_COLUMNS,
+    SSPP_TARGETS,
+    SpectraIngestReport,
+    ingest_sdss_spectra,
+)
+from astroreg.ingest._sdss_fits import PADDING_MASK, SDSS_BAD_PIXEL_BITS, SDSS_LOGLAM_STEP
+
+__all__ = [
+    "DEFAULT_MIN_GOOD_FRACTION",
+    "DEFAULT_SPLITS",
+    "IngestReport",
+    "NothingIngestedError",
+    "PADDING_MASK",
+    "SDSS_BAD_PIXEL_BITS",
+    "SDSS_ID_COLUMNS",
+    "SDSS_LOGLAM_STEP",
+    "SSPP_TARGETS",
+    "SpectraIngestReport",
+    "ingest_image_folder",
+    "ingest_sdss_spectra",
+]
