@@ -8,10 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from astroreg.models import create_model, unwrap_single
-from astroreg.models import _fast
+from astroreg.models import SingleInput, _fast, create_model, unwrap_single
 from astroreg.models._fast import (
-    ChunkedForward, count_flops, matmul_gflops, optimize_for_inference, prepare_for_training,
+    ChunkedForward,
+    count_flops,
+    matmul_gflops,
+    optimize_for_inference,
+    prepare_for_training,
 )
 
 SHAPE = (1, 143, 143)
@@ -230,3 +233,79 @@ def test_dense_inputs_are_not_chunked_by_default():
     jit = optimize_for_inference(net, x[:20], backend="jit")
     assert jit.batch_size is None and jit.backend == "jit"
     torch.testing.assert_close(jit(x), _eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+def _fusion() -> nn.Module:
+    torch.manual_seed(0)
+    return create_model("fusion_early", input_shapes={"image": (1, 24, 24), "photometry": (3,)},
+                        input_kinds={"image": "images", "photometry": "tabular"}, n_outputs=2,
+                        backbones={"image": {"name": "paper_cnn"}}, head=[8])
+
+
+def _pairs(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"image": torch.randn((n, 1, 24, 24), generator=g), "photometry": torch.randn((n, 3), generator=g)}
+
+
+@pytest.mark.parametrize("backend", ["auto", "jit", "eager"])
+def test_multi_input_network_takes_dict_batches(backend):
+    net = _fusion()
+    fast = optimize_for_inference(net, _pairs(3), backend=backend)
+    assert fast.backend == ("jit" if backend == "auto" else backend)
+    assert fast.batch_size == _fast.CPU_CHUNK  # an image among the inputs: chunked like images
+    x = _pairs(2 * _fast.CPU_CHUNK + 5, seed=1)  # two full chunks and a ragged one
+    out = fast(x)
+    assert out.shape == (2 * _fast.CPU_CHUNK + 5, 2)
+    torch.testing.assert_close(out, _eager(net, x), rtol=1e-4, atol=1e-5)
+
+
+def test_padded_chunks_of_dict_batches():
+    net = _fusion().eval()
+    fast = _fast.FastPredictor(net, backend="eager", batch_size=8, device=torch.device("cpu"), pad=True)
+    x = _pairs(19, seed=2)  # 8 + 8 + 3, the last chunk padded with zero rows
+    torch.testing.assert_close(fast(x), _eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_dict_example_must_share_one_batch_size():
+    with pytest.raises(ValueError, match=r"dict of such tensors with the same batch size.*'photometry': \(2, 3\)"):
+        optimize_for_inference(_fusion(), {"image": torch.zeros(3, 1, 24, 24), "photometry": torch.zeros(2, 3)})
+
+
+def test_single_input_adapter_and_its_inner_network_predict_alike():
+    torch.manual_seed(0)
+    net = create_model("paper_cnn", input_shapes={"image": SHAPE}, n_outputs=1)
+    name, inner = unwrap_single(net)
+    x = _images(5)
+    by_tensor = optimize_for_inference(inner, x, backend="jit")
+    by_dict = optimize_for_inference(net, {name: x}, backend="jit")
+    torch.testing.assert_close(by_dict({name: x}), by_tensor(x), rtol=1e-5, atol=1e-6)
+
+
+def _cnn24() -> nn.Module:
+    torch.manual_seed(0)
+    return create_model("paper_cnn", input_shapes={"image": (1, 24, 24)}, n_outputs=2)
+
+
+@pytest.mark.parametrize("make", [_fusion, _cnn24])
+def test_prepare_for_training_reaches_inside_dict_networks(make):
+    """Each single-input network inside is chunked and channels-last; keys, outputs and gradients do not change."""
+    plain, fast = make().eval(), make().eval()
+    keys = list(fast.state_dict())
+    assert prepare_for_training(fast) is fast
+    adapters = [m for m in fast.modules() if isinstance(m, SingleInput)]
+    assert any(isinstance(a.inner, ChunkedForward) for a in adapters)
+    assert list(fast.state_dict()) == keys
+    x = _pairs(40) if make is _fusion else {"image": _pairs(40)["image"]}
+    y = torch.randn(40, 2, generator=torch.Generator().manual_seed(4))
+    for net in (plain, fast):
+        nn.functional.mse_loss(net(x), y).backward()
+    for p_plain, p_fast in zip(plain.parameters(), fast.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_plain.grad, rtol=1e-4, atol=1e-6)
+    assert _fast.unwrap(fast) is fast
+    assert not any(isinstance(m, ChunkedForward) for m in fast.modules())
+    assert list(fast.state_dict()) == keys
+
+
+def test_count_flops_of_a_dict_network():
+    net = create_model("mlp", input_shapes={"photometry": (10,)}, n_outputs=5, hidden=[])
+    assert count_flops(net, {"photometry": (7, 10)}) == 2 * 10 * 5 * 7

@@ -4,6 +4,7 @@ from torch import nn
 
 from astroreg.models import (
     SingleInput,
+    _registry,
     check_model_inputs,
     create_model,
     get_model_entry,
@@ -12,7 +13,6 @@ from astroreg.models import (
     register_model,
     unwrap_single,
 )
-from astroreg.models import _registry
 
 SHAPES = {"images": (2, 24, 24), "spectra": (64,), "tabular": (7,)}
 

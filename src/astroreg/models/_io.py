@@ -137,7 +137,10 @@ def load_model(
                                           "which astroreg never loads")) from None
     except EOFError:
         raise ValueError(_bad_model(path, "it ends before its first record")) from None
-    except (RuntimeError, KeyError, IndexError, ValueError, zipfile.BadZipFile) as err:
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except (RuntimeError, KeyError, IndexError, ValueError, OSError, zipfile.BadZipFile) as err:
+        # a cut zip archive can also surface as OSError (EINVAL) from torch's reader
         raise ValueError(_bad_model(path, f"{type(err).__name__}: {_first_line(err)}")) from None
     payload = _upgrade_unnamed(payload, path, input_shapes, input_kinds)
     _check_model_payload(payload, path, input_shapes, input_kinds, n_outputs)
