@@ -67,6 +67,21 @@ def test_ablation_recipes_split_the_heads(spectra_dataset):
         ablation_recipes(_recipe(spectra_dataset), only=["nope"])
 
 
+def test_ablation_leaves_default_heads_to_the_model(spectra_dataset):
+    # no special case on a model name: without a per-target heads list each network keeps the model's default
+    recipe = _recipe(spectra_dataset).with_overrides({"model.params": {"stem": 8, "blocks": [6]}})
+    single = ablation_recipes(recipe)["single_task"]
+    assert [r.target_names for r in single] == [["teff"], ["feh"]]
+    assert all("heads" not in r.model.params for r in single)
+
+
+def test_unknown_paper_tables_fail_before_training(spectra_dataset, tmp_path):
+    recipe = _recipe(spectra_dataset).with_overrides({"evaluation.paper_tables": "nope"})
+    with pytest.raises(ValueError, match="'nope' is not a known set of paper tables"):
+        ablate_recipe(recipe, out=tmp_path / "abl", progress=False)
+    assert not (tmp_path / "abl").exists()
+
+
 def test_no_variants_is_a_clear_error(spectra_dataset):
     with pytest.raises(ValueError, match="has no 'variants'"):
         ablate_recipe(_recipe(spectra_dataset, variants=False), out="unused", progress=False)
@@ -88,12 +103,12 @@ def test_ablate_writes_the_table(spectra_dataset, tmp_path, capsys):
     assert full["MAE teff (rel)"] == 1.0 and full["MAE feh (rel)"] == 1.0 and full["parameters (rel)"] == 1.0
     # Single task: the sum of the two one-target networks, each with only its own head.
     expected = sum(
-        count_parameters(create_model("residual_mlp", input_shape=(GRID,), n_outputs=1,
+        count_parameters(create_model("residual_mlp", input_shapes={"flux": (GRID,)}, n_outputs=1,
                                       stem=8, blocks=[6], heads=[h]))
         for h in HEADS
     )
     assert table.set_index("variant").loc["single_task", "parameters"] == expected
-    multitask = count_parameters(create_model("residual_mlp", input_shape=(GRID,), n_outputs=2,
+    multitask = count_parameters(create_model("residual_mlp", input_shapes={"flux": (GRID,)}, n_outputs=2,
                                               stem=8, blocks=[6], heads=HEADS))
     assert full["parameters"] == multitask
     for row in table.itertuples():
@@ -108,5 +123,15 @@ def test_ablate_writes_the_table(spectra_dataset, tmp_path, capsys):
     assert combined["feh"]["mae"] == pytest.approx(mae["single_task"])
     assert (out / "single_task" / "teff" / "model.pt").exists()
     md = (out / "ablation.md").read_text()
-    assert "| single_task |" in md and "Table 5" in md
+    # the recipe names no paper_tables: no published ratios beside ours
+    assert "| single_task |" in md and "Table 5" not in md and "(paper)" not in md
     assert (out / "ablation_mae.png").stat().st_size > 1000
+
+
+def test_paper_tables_put_table_5_beside_ours(spectra_dataset, tmp_path):
+    recipe = _recipe(spectra_dataset).with_overrides({"evaluation.paper_tables": "stellar-params"})
+    out = ablate_recipe(recipe, out=tmp_path / "abl", progress=False, epochs=1, only=["no_skip"])
+    md = (out / "ablation.md").read_text()
+    assert md.startswith("## tiny: ablations relative to the full model (paper Table 5)")
+    assert "MAE teff (rel) (paper)" in md and "1.39" in md  # paper 001's no-skip Teff ratio
+    assert "Table 5" in md
