@@ -8,7 +8,6 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from torch import nn
 
 from astroreg.config import InputSettings, recipe_from_dict
@@ -219,4 +218,3 @@ def test_the_old_single_input_form_is_one_named_input():
         recipe_from_dict({"name": "bad", "dataset": {"path": "x.h5"},
                           "inputs": {"flux": {"kind": "spectra", "grdi": [3.6, 3.7, 10]}},
                           "targets": [{"name": "t"}], "model": {"name": "mlp"}})
-    torch.manual_seed(0)  # keeps pytest-randomly-style plugins quiet about unseeded torch use

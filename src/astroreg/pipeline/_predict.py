@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from numpy.typing import NDArray
-from torch import nn
 from tqdm.auto import tqdm
 
+from astroreg._threads import machine_load_sample, other_cores_busy
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.modalities import raw_targets
 from astroreg.models._registry import unwrap_single
 from astroreg.pipeline._run import Run
 from astroreg.preprocess._domain import DOMAIN_FILE, count_reasons
@@ -241,37 +239,19 @@ class _ThreadTuner:
         self.busy = busy
         self.best = candidates[0]
         self.others: float | None = None  # cores used by other processes in the last window
-        self._last = self._sample()
+        self._last = machine_load_sample()
 
     def forward(self, fn, x: NDArray, k: int) -> NDArray:
         """``fn(x)``, with the thread count chosen from the load of the last window."""
-        now = self._sample()
-        if now is not None and self._last is not None and now[0] - self._last[0] >= self.window:
-            wall = now[0] - self._last[0]
-            self.others = max(0.0, ((now[1] - self._last[1]) - (now[2] - self._last[2])) / wall)
+        now = machine_load_sample()
+        if now is not None and self._last is not None and now.wall - self._last.wall >= self.window:
+            self.others = other_cores_busy(self._last, now)
             self.best = self.candidates[-1] if self.others > self.busy else self.candidates[0]
             self._last = now
         elif self._last is None:
             self._last = now
         _set_threads(self.best)
         return fn(x)
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        """(wall s, machine busy CPU s, this process's CPU s), or None where unreadable."""
-        try:
-            with open("/proc/stat") as fh:
-                lines = fh.read().splitlines()
-            n_cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-            usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-            if n_cpus != usable:
-                return None
-            v = [int(f) for f in lines[0].split()[1:9]]
-            busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError, AttributeError):
-            return None
-        t = os.times()
-        return time.perf_counter(), busy, t.user + t.system
 
 
 def _set_threads(n: int) -> None:

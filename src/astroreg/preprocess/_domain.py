@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +35,17 @@ from astroreg.data import atomic_write_text
 
 if TYPE_CHECKING:
     from astroreg.data import Dataset
-    from astroreg.modalities import RecipePreprocessor
+
+
+class FittedInputs(Protocol):
+    """What the domain reads of a recipe's fitted inputs (:class:`astroreg.modalities.RecipePreprocessor`)."""
+
+    target_names: tuple[str, ...]
+    n_features: int
+
+    def flat_inputs(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float32]: ...
+
+    def coverage(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64] | None: ...
 
 DOMAIN_FILE = "domain.json"
 """Name of the training-domain description in a run folder."""
@@ -125,7 +135,7 @@ class TrainingDomain:
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, pre: RecipePreprocessor, dataset: Dataset, train_rows: NDArray, val_rows: NDArray,
+    def fit(cls, pre: FittedInputs, dataset: Dataset, train_rows: NDArray, val_rows: NDArray,
             y_train: NDArray, *, min_coverage: float | None = None, seed: int = 0) -> TrainingDomain:
         """Describe the training split of ``dataset`` as ``pre`` feeds it to the network.
 
@@ -141,6 +151,7 @@ class TrainingDomain:
         Parameters
         ----------
         pre : RecipePreprocessor
+            (any object with its :class:`FittedInputs` members)
             The run's fitted preprocessing.
         dataset : Dataset
             The training dataset.
