@@ -27,10 +27,11 @@ def register(sub) -> None:
 
 def _ablate(args) -> int:
     from astroreg.config import load_recipe
-    from astroreg.data import check_output_dir, check_writable_folder
 
     # Everything that needs no torch is checked before the training stack is loaded (seconds).
     recipe = load_recipe(args.recipe, recipe_overrides(args))
+    from astroreg.data import check_output_dir, check_writable_folder
+
     data = check_dataset(args.data or recipe.dataset.path)
     if args.out is not None:
         check_output_dir(args.out, kind="ablation", inputs=[data], overwrite=args.overwrite)

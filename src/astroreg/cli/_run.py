@@ -87,10 +87,11 @@ def print_comparison(run_dir: Path) -> None:
 
 def _train(args) -> int:
     from astroreg.config import load_recipe
-    from astroreg.data import check_output_dir, check_writable_folder
 
     # Everything that needs no torch is checked before the training stack is loaded (seconds).
     recipe = load_recipe(args.recipe, recipe_overrides(args))
+    from astroreg.data import check_output_dir, check_writable_folder
+
     data = check_dataset(args.data or recipe.dataset.path)
     if args.run_dir is not None:
         check_output_dir(args.run_dir, kind="run", inputs=[data], overwrite=args.overwrite)
