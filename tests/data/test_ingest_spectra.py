@@ -323,6 +323,47 @@ def test_off_grid_file_is_skipped_natively_and_kept_when_resampling(tmp_path):
     assert resampled.n_ok == 3
 
 
+def test_resampling_at_ingest_onto_a_linear_two_segment_grid_in_the_rest_frame(tmp_path):
+    """Any WavelengthGrid: the reader's numbers are SpectrumResampler's on the native dataset."""
+    from astroreg.preprocess._spectra import SpectrumResampler
+
+    folder = tmp_path / "spectra"
+    folder.mkdir()
+    for i in range(3):
+        _write_spec(folder / f"s{i}.fits", ids=(1, 1, i), n=200, flux=5 + np.sin(np.arange(200) / (7.0 + i)))
+    _labels([(1, 1, i) for i in range(3)], tmp_path / "labels.csv")
+    grid = [{"scale": "linear", "start": 3985, "stop": 4050, "n": 40, "name": "blue"},
+            {"scale": "log", "start": 4040, "stop": 4150, "n": 30, "name": "red"}]
+    kw = {"min_good_fraction": 0.0, "progress": False, "split_fractions": None}
+    report = ingest_sdss_spectra(folder, tmp_path / "labels.csv", tmp_path / "g.h5", grid=grid,
+                                 rest_frame="RV_ADOP", **kw)
+    assert report.resampled and report.n_pixels == 70
+    native = ingest_sdss_spectra(folder, tmp_path / "labels.csv", tmp_path / "n.h5", **kw)
+    with Dataset(native.out) as ds:
+        nat = ds.read_spectra(slice(None), keys=("flux", "ivar", "mask", "wavelength"))
+        rv = ds.target("RV_ADOP")
+    expect, expect_ivar = SpectrumResampler(grid, bad_mask_bits=SDSS_BAD_PIXEL_BITS).fit().transform(
+        nat["flux"], loglam=np.log10(nat["wavelength"]), ivar=nat["ivar"], mask=nat["mask"], rv_kms=rv,
+        return_ivar=True)
+    with Dataset(tmp_path / "g.h5") as ds:
+        got = ds.read_spectra(slice(None), keys=("flux", "ivar", "mask", "wavelength"))
+        info = prepared_spectra_info(ds.spectra.attrs)
+    np.testing.assert_allclose(got["wavelength"], parse_grid(grid).wavelength(), rtol=1e-15)
+    np.testing.assert_allclose(got["flux"], expect, rtol=1e-6)
+    np.testing.assert_allclose(got["ivar"], expect_ivar, rtol=1e-6)
+    assert parse_grid(info.grid) == parse_grid(grid) and info.rest_frame == "RV_ADOP"
+    assert info.redshift_fallback == "Z" and info.prepared_by == "astroreg.preprocess.SpectrumResampler"
+    # The mask: the bits of the nearest native pixel, in the rest frame.
+    obs = got["wavelength"][None] * (1 + rv[:, None] / 299792.458)
+    nearest = np.abs(np.log10(obs)[:, :, None] - np.log10(nat["wavelength"])[None, None]).argmin(axis=2)
+    inside = (obs > nat["wavelength"][0]) & (obs < nat["wavelength"][-1])
+    want = np.take_along_axis(nat["mask"], nearest, axis=1)
+    np.testing.assert_array_equal(got["mask"][inside], want[inside])
+    assert np.all(got["mask"][~inside] == PADDING_MASK)
+    settings = json.loads((tmp_path / "g.h5.ingest-report.json").read_text())["settings"]
+    assert parse_grid(settings["grid"]) == parse_grid(grid)
+
+
 def test_duplicate_catalogue_rows_make_the_file_ambiguous(tmp_path):
     folder = tmp_path / "spectra"
     folder.mkdir()

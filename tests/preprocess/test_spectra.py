@@ -18,7 +18,7 @@ from astroreg.preprocess import (
     loglam_grid,
     rest_frame_shift,
 )
-from astroreg.preprocess._spectra import SPEED_OF_LIGHT_KMS
+from astroreg.preprocess._spectra import SPEED_OF_LIGHT_KMS, doppler_loglam_shift
 
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
 
@@ -393,3 +393,264 @@ def test_standardize_rows_in_place_equals_the_standardizer():
     assert np.all(got[11] == 0) and np.all(np.isfinite(got)) and got[3, 7] == 0
     with pytest.raises(ValueError, match="C-contiguous float32"):
         standardize_rows_(x.astype(np.float64))
+
+
+# -- wavelength grids ----------------------------------------------------------------------------
+def test_old_grid_form_is_a_log_segment_with_the_exact_loglam_ends():
+    from astroreg.preprocess._spectra import GridSegment, WavelengthGrid, parse_grid
+
+    g = parse_grid([3.5754, 3.9670, 4000])
+    assert isinstance(g, WavelengthGrid) and g.n_pixels == 4000 and len(g.segments) == 1
+    seg = g.segments[0]
+    assert seg.scale == "log" and seg.name is None
+    # The pixels are exactly LogLamResampler's grid: log10 of the stored ends gives the loglam back.
+    np.testing.assert_array_equal(seg.coordinate(), loglam_grid(*PAPER_LOGLAM_GRID))
+    np.testing.assert_array_equal(g.wavelength(), LogLamResampler().fit().wavelength_)
+    assert g.log_range() == PAPER_LOGLAM_GRID
+    assert parse_grid(np.array([3.5754, 3.9670, 4000.0])) == g == parse_grid((3.5754, 3.967, 4000))
+    assert WavelengthGrid.from_dict(g.to_dict()) == g
+    assert parse_grid(g) is g and parse_grid(seg) == g
+    assert g != parse_grid([3.5754, 3.9670, 3999])
+    assert isinstance(seg, GridSegment)
+
+
+def test_grid_mappings_units_segments_and_json_round_trip():
+    import json
+
+    from astroreg.preprocess._spectra import WavelengthGrid, parse_grid
+
+    linear = parse_grid({"scale": "linear", "start": 336, "stop": 1020, "n": 343, "unit": "nm"})
+    assert linear.segments[0].start == pytest.approx(3360.0, rel=1e-15)
+    assert linear.segments[0].stop == pytest.approx(10200.0, rel=1e-15)
+    np.testing.assert_allclose(np.diff(linear.wavelength()), 20.0, rtol=1e-10)  # 2 nm pixels
+    same = parse_grid({"scale": "linear", "start": 3360.0, "stop": 10200.0, "n": 343})
+    np.testing.assert_allclose(same.wavelength(), linear.wavelength(), rtol=1e-14)
+    log = parse_grid({"start": 3800, "stop": 9200, "n": 100})  # scale log, unit Angstrom by default
+    np.testing.assert_allclose(np.diff(np.log10(log.wavelength())), np.log10(9200 / 3800) / 99, rtol=1e-9)
+    gaia = parse_grid([{"scale": "linear", "start": 330, "stop": 680, "n": 176, "unit": "nm", "name": "BP"},
+                       {"scale": "linear", "start": 640, "stop": 1050, "n": 206, "unit": "nm", "name": "RP"}])
+    assert gaia.n_pixels == 382 and [s.name for s in gaia.segments] == ["BP", "RP"]
+    assert gaia.segment_slices() == (slice(0, 176), slice(176, 382))
+    wave = gaia.wavelength()
+    assert wave.shape == (382,) and wave[175] == pytest.approx(6800.0) and wave[176] == pytest.approx(6400.0)
+    # JSON text and back (run files, dataset attributes): the same grid, bit for bit.
+    back = WavelengthGrid.from_dict(json.loads(json.dumps(gaia.to_dict())))
+    assert back == gaia and back.wavelength().tobytes() == wave.tobytes()
+    assert parse_grid(gaia.to_dict()) == gaia
+
+
+@pytest.mark.parametrize("value, message", [
+    ([3800.0, 9200.0, 4000], r"looks like wavelengths.*np.log10"),
+    ([3.9, 3.6, 100], r"loglam_min < loglam_max.*got \[3.9, 3.6, 100\]"),
+    ([3.6, 3.9, 1], r"integer n >= 2"),
+    ([3.6, 3.9], r"grid is \[3.6, 3.9\].*valid grids: \[3.5754, 3.9670, 4000\]"),
+    ("3.6 3.9 10", r"grid is '3.6 3.9 10'.*valid grids"),
+    ({"scale": "cubic", "start": 1, "stop": 2, "n": 3}, r"scale is 'cubic'; allowed: \['log', 'linear'\]"),
+    ({"start": 3800, "stop": 9200}, r"lacks \['n'\].*valid grids"),
+    ({"start": 3800, "stop": 9200, "n": 10, "unit": "um"}, r"unit is 'um'; allowed: \['Angstrom', 'nm'\]"),
+    ({"start": 3800, "stop": 9200, "n": 10, "step": 2}, r"unknown keys \['step'\]; allowed"),
+    ({"start": 9200, "stop": 3800, "n": 10}, r"0 < start < stop"),
+    ({"start": 3800, "stop": 9200, "n": 10.5}, r"n must be an integer >= 2"),
+    ([{"start": 3800, "stop": 9200, "n": 10}, [1, 2, 3]], r"grid is .*neither"),
+    ([], r"grid is \[\]"),
+])
+def test_parse_grid_errors_say_what_was_given_and_show_an_example(value, message):
+    from astroreg.preprocess._spectra import parse_grid
+
+    with pytest.raises(ValueError, match=message):
+        parse_grid(value)
+
+
+# -- SpectrumResampler ---------------------------------------------------------------------------
+def test_log_grid_is_bit_identical_to_loglam_resampler_on_random_spectra():
+    """The generic resampler on a log grid gives LogLamResampler's numbers (which are paper 001's)."""
+    from astroreg.preprocess._spectra import SpectrumResampler, log_grid
+
+    loglam, flux, ivar, mask, rv = _common_grid_batch(n=37, seed=11)
+    wavelength = 10.0 ** loglam
+    for bad_pixels in ("interpolate", "mask"):
+        old = LogLamResampler(bad_pixels=bad_pixels, bad_mask_bits=(1 << 18) | (1 << 24) | (1 << 31)).fit()
+        new = SpectrumResampler(log_grid(*PAPER_LOGLAM_GRID), bad_pixels=bad_pixels,
+                                bad_mask_bits=old.bad_mask_bits).fit()
+        np.testing.assert_array_equal(new.wavelength_, old.wavelength_)
+        for kw in ({}, {"rv_kms": rv}):
+            f0, i0 = old.transform(flux, loglam=np.log10(wavelength), ivar=ivar, mask=mask, **kw)
+            f1, i1 = new.transform(flux, wavelength=wavelength, ivar=ivar, mask=mask, return_ivar=True, **kw)
+            assert f1.tobytes() == f0.tobytes() and i1.tobytes() == i0.tobytes()
+            # one wavelength array per spectrum: the per-spectrum path, the same numbers as before
+            p0, _ = old.transform(flux[:5], loglam=np.log10(np.tile(wavelength, (5, 1))), mask=mask[:5],
+                                  **{k: v[:5] for k, v in kw.items()})
+            p1, _ = new.transform(flux[:5], wavelength=np.tile(wavelength, (5, 1)), mask=mask[:5],
+                                  **{k: v[:5] for k, v in kw.items()})
+            assert p1.tobytes() == p0.tobytes()
+        # A redshift gives the same loglam shift as the velocity, to rounding.
+        z = (1 + rv / SPEED_OF_LIGHT_KMS) / np.sqrt(1 - (rv / SPEED_OF_LIGHT_KMS) ** 2) - 1
+        fz, _ = new.transform(flux, wavelength=wavelength, ivar=ivar, mask=mask, redshift=z)
+        fv, _ = new.transform(flux, wavelength=wavelength, ivar=ivar, mask=mask, rv_kms=rv)
+        np.testing.assert_allclose(fz, fv, rtol=1e-6, atol=1e-6)
+
+
+def test_legacy_default_bad_bits_are_sdss_bits():
+    from astroreg.ingest import SDSS_BAD_PIXEL_BITS
+
+    assert LogLamResampler().bad_mask_bits == SDSS_BAD_PIXEL_BITS
+
+
+def test_linear_grid_resamples_in_wavelength():
+    from astroreg.preprocess._spectra import SpectrumResampler
+
+    wave = np.linspace(3300.0, 10500.0, 361)  # Gaia XP's sampling: 2 nm pixels
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 3, (4, 1)), rng.uniform(-1e-4, 1e-4, (4, 1))
+    flux = a + b * wave  # a straight line in wavelength: the spline reproduces it exactly
+    res = SpectrumResampler({"scale": "linear", "start": 400, "stop": 1000, "n": 1201, "unit": "nm"}).fit()
+    out, ivar = res.transform(flux, wavelength=wave, ivar=np.ones_like(flux), return_ivar=True)
+    assert out.shape == ivar.shape == (4, 1201) and out.dtype == np.float32
+    np.testing.assert_allclose(out, a + b * res.wavelength_, rtol=1e-6)
+    assert np.all(ivar == 1.0)
+    # The spline runs in wavelength, not log-wavelength: a curve in lambda is followed closely.
+    curve = np.sin(wave / 300.0)
+    got, _ = res.transform(curve[None], wavelength=wave)
+    np.testing.assert_allclose(got[0], np.sin(res.wavelength_ / 300.0), atol=2e-4)
+
+
+def test_two_segments_are_the_concatenation_of_each_resampled_alone():
+    from astroreg.preprocess._spectra import SpectrumResampler
+
+    bp = {"scale": "linear", "start": 330, "stop": 680, "n": 176, "unit": "nm", "name": "BP"}
+    rp = {"scale": "log", "start": 640, "stop": 1050, "n": 150, "unit": "nm", "name": "RP"}  # overlaps BP
+    wave = np.linspace(3200.0, 10800.0, 800)
+    rng = np.random.default_rng(1)
+    flux = 5 + np.sin(wave[None] / rng.uniform(50, 300, (6, 1))) + rng.normal(0, 0.1, (6, 800))
+    ivar = rng.uniform(1, 2, flux.shape)
+    ivar[rng.random(flux.shape) < 0.02] = 0
+    z = rng.uniform(0, 0.02, 6)
+    both = SpectrumResampler([bp, rp]).fit()
+    alone = [SpectrumResampler(s).fit() for s in (bp, rp)]
+    for kw in ({}, {"redshift": z}):
+        f, iv = both.transform(flux, wavelength=wave, ivar=ivar, return_ivar=True, **kw)
+        parts = [r.transform(flux, wavelength=wave, ivar=ivar, return_ivar=True, **kw) for r in alone]
+        assert f.shape == (6, 326)
+        np.testing.assert_array_equal(f, np.concatenate([p[0] for p in parts], axis=1))
+        np.testing.assert_array_equal(iv, np.concatenate([p[1] for p in parts], axis=1))
+        cov = both.coverage(flux, wavelength=wave, ivar=ivar, **kw)
+        np.testing.assert_allclose(cov, np.mean(iv > 0, axis=1))
+
+
+@pytest.mark.parametrize("scale", ["log", "linear"])
+def test_redshift_moves_a_line_to_its_rest_wavelength_within_a_pixel(scale):
+    from astroreg.preprocess._spectra import SpectrumResampler
+
+    rest, z = 6564.61, np.array([0.0, 0.05, 0.31])  # H-alpha
+    wave = np.linspace(3600.0, 10400.0, 6000)
+    flux = 1.0 - 0.6 * np.exp(-0.5 * ((wave[None] - rest * (1 + z[:, None])) / 3.0) ** 2)
+    res = SpectrumResampler({"scale": scale, "start": 5000, "stop": 8000, "n": 3001}).fit()
+    out, _ = res.transform(flux, wavelength=wave, redshift=z)
+    grid = res.wavelength_
+    for row in out:
+        near = np.abs(grid - rest) < 40
+        depth = 1.0 - row[near]
+        centre = np.sum(grid[near] * depth) / np.sum(depth)
+        assert abs(centre - rest) < 0.1 * np.diff(grid).mean()
+    # Observed frame: the line stays where it was observed.
+    obs, _ = res.transform(flux[1:2], wavelength=wave)
+    assert abs(grid[np.argmin(obs[0])] - rest * 1.05) < 1.5
+
+
+def test_resample_false_keeps_the_pixels_and_handles_bad_ones():
+    from astroreg.preprocess._spectra import SpectrumResampler
+
+    grid = [{"scale": "linear", "start": 4000, "stop": 5000, "n": 101, "name": "a"},
+            {"scale": "linear", "start": 6000, "stop": 7000, "n": 51, "name": "b"}]
+    res = SpectrumResampler(grid, resample=False).fit()
+    wave = res.wavelength_
+    flux = np.tile(2.0 + wave / 1000.0, (3, 1))
+    ivar = np.ones_like(flux)
+    flux[0, 10], ivar[1, 120], flux[2, 60] = np.nan, 0.0, 1e6
+    mask = np.zeros(flux.shape, np.uint8)
+    mask[2, 60] = 4
+    out, iv = res.transform(flux, wavelength=wave, ivar=ivar, mask=mask, return_ivar=True)
+    expect = np.tile(2.0 + wave / 1000.0, (3, 1))
+    np.testing.assert_allclose(out, expect, rtol=1e-6)  # bad pixels: the spline through the segment's others
+    assert iv[0, 10] == iv[1, 120] == iv[2, 60] == 0 and (iv > 0).sum() == iv.size - 3
+    masked = SpectrumResampler(grid, resample=False, bad_pixels="mask").fit()
+    m, _ = masked.transform(flux, ivar=ivar, mask=mask)
+    assert np.isnan(m[0, 10]) and np.isnan(m[1, 120]) and np.isnan(m[2, 60]) and np.isnan(m).sum() == 3
+    assert masked.coverage(flux, ivar=ivar, mask=mask).tolist() == [151 / 152, 151 / 152, 151 / 152]
+    with pytest.raises(ValueError, match=r"resample=False needs spectra already on the grid \(152 pixels"):
+        res.transform(flux[:, :100])
+    with pytest.raises(ValueError, match="wavelengths .* differ from it"):
+        res.transform(flux, wavelength=wave * 1.01)
+    with pytest.raises(ValueError, match="cannot shift them to the rest frame"):
+        res.transform(flux, redshift=np.zeros(3))
+
+
+def test_coverage_follows_the_resampled_ivar():
+    from astroreg.preprocess._spectra import SpectrumResampler, log_grid
+
+    loglam, flux, ivar, mask, rv = _common_grid_batch(n=12, seed=2)
+    res = SpectrumResampler(log_grid(3.59, 3.95, 900), bad_mask_bits=1 << 18 | 1 << 24 | 1 << 31).fit()
+    for kw in ({}, {"rv_kms": rv}, {"redshift": np.full(12, 0.01)}):
+        _, iv = res.transform(flux, wavelength=10**loglam, ivar=ivar, mask=mask, return_ivar=True, **kw)
+        cov = res.coverage(flux, wavelength=10**loglam, ivar=ivar, mask=mask, **kw)
+        np.testing.assert_array_equal(cov, np.mean(iv > 0, axis=1))
+
+
+def test_spectrum_resampler_contract_and_errors():
+    from astroreg.preprocess._spectra import SpectrumResampler, velocity_redshift
+
+    res = SpectrumResampler([3.6, 3.7, 50], bad_pixels="mask")
+    assert clone(res).get_params() == res.get_params() and not hasattr(res, "wavelength_grid_")
+    with pytest.raises(RuntimeError, match="SpectrumResampler is not fitted"):
+        res.transform(np.ones((1, 3)), wavelength=[4000.0, 4500.0, 5000.0])
+    res.fit()
+    again = pickle.loads(pickle.dumps(res))
+    assert again.wavelength_grid_ == res.wavelength_grid_
+    with pytest.raises(ValueError, match="bad_pixels is 'drop'"):
+        SpectrumResampler([3.6, 3.7, 50], bad_pixels="drop").fit()
+    with pytest.raises(ValueError, match="bad_mask_bits must be a non-negative integer"):
+        SpectrumResampler([3.6, 3.7, 50], bad_mask_bits=-1).fit()
+    with pytest.raises(ValueError, match="looks like wavelengths"):
+        SpectrumResampler([3600, 3700, 50]).fit()
+    with pytest.raises(ValueError, match="wavelength= .* or loglam="):
+        res.transform(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="redshifts must be finite and above -1"):
+        res.transform(np.ones((1, 3)), wavelength=[4000.0, 4500.0, 5000.0], redshift=[-1.0])
+    with pytest.raises(ValueError, match="not both"):
+        res.transform(np.ones((1, 3)), wavelength=[4000.0, 4500.0, 5000.0], redshift=[0.0], rv_kms=[0.0])
+    with pytest.raises(ValueError, match="wavelength must increase strictly"):
+        res.transform(np.ones((1, 3)), wavelength=np.array([[4000.0, 4000.0, 5000.0]]))
+    with pytest.raises(ValueError, match=r"redshift has shape \(2,\); expected one value per spectrum, \(1,\)"):
+        res.transform(np.ones((1, 3)), wavelength=[4000.0, 4500.0, 5000.0], redshift=[0.0, 0.1])
+    # velocity and redshift: the relativistic Doppler relation both ways
+    v = np.array([-3000.0, 0.0, 150.0, 2.5e5])
+    from astroreg.preprocess._spectra import redshift_velocity
+
+    np.testing.assert_allclose(redshift_velocity(velocity_redshift(v)), v, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(np.log10(1 + velocity_redshift(v)), doppler_loglam_shift(v), rtol=1e-12, atol=1e-16)
+    with pytest.raises(ValueError, match="below c"):
+        velocity_redshift(3e5)
+
+
+def test_spectrum_resampler_stores_as_json_once_registered(monkeypatch):
+    """What the run file needs: SpectrumResampler, WavelengthGrid and GridSegment in the serialiser's allow-list."""
+    serialise = pytest.importorskip("astroreg.modalities._serialise")
+    from astroreg.preprocess._spectra import GridSegment, SpectrumResampler, WavelengthGrid
+
+    for name, entry in {"SpectrumResampler": (SpectrumResampler, ("wavelength_grid_",)),
+                        "WavelengthGrid": (WavelengthGrid, ()), "GridSegment": (GridSegment, ())}.items():
+        monkeypatch.setitem(serialise._CLASSES, name, entry)
+    import json
+
+    from astroreg.preprocess._spectra import parse_grid
+
+    given = [{"scale": "linear", "start": 330, "stop": 680, "n": 30, "unit": "nm", "name": "BP"},
+             {"scale": "log", "start": 6400, "stop": 10500, "n": 20}]
+    x = np.linspace(3000, 11000, 300)
+    flux = np.sin(x / 200.0)[None]
+    for grid in (parse_grid(given), given):  # a WavelengthGrid, or the recipe's plain data
+        res = SpectrumResampler(grid, bad_mask_bits=5).fit()
+        back = serialise._decode(json.loads(json.dumps(serialise._encode(res, "spectra"))), "spectra")
+        assert type(back) is SpectrumResampler and back.wavelength_grid_ == res.wavelength_grid_
+        assert parse_grid(back.grid) == parse_grid(res.grid) and back.bad_mask_bits == 5
+        np.testing.assert_array_equal(back.transform(flux, wavelength=x)[0], res.transform(flux, wavelength=x)[0])

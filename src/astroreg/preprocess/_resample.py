@@ -611,7 +611,7 @@ class SpectrumResampler(BaseEstimator):
                 x = wavelength if loglam is None else _pow10(loglam)
                 if redshift is not None or rv_kms is not None:
                     z = _check_redshift(redshift) if redshift is not None else velocity_redshift(rv_kms)
-                    x = _rest_wavelength(wavelength, 1.0 + z, len(flux), shift_name)
+                    x = _rest_wavelength(x, 1.0 + z, len(flux), shift_name)
                 parts.append(self._resample(coord, flux, x, ivar, mask, None, return_ivar, shift_name))
         if len(parts) == 1:
             return parts[0]
