@@ -411,7 +411,7 @@ def test_old_grid_form_is_a_log_segment_with_the_exact_loglam_ends():
     assert WavelengthGrid.from_dict(g.to_dict()) == g
     assert parse_grid(g) is g and parse_grid(seg) == g
     assert g != parse_grid([3.5754, 3.9670, 3999])
-    assert isinstance(seg, GridSegment)
+    assert isinstance(seg, GridSegment) and LogLamResampler().fit().wavelength_grid_ == g
 
 
 def test_grid_mappings_units_segments_and_json_round_trip():

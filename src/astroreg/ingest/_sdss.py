@@ -48,7 +48,7 @@ import pandas as pd
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
 from astroreg.data._parallel import make_pool, map_chunks
-from astroreg.data._prepared import write_prepared_attrs
+from astroreg.data._prepared import DEFAULT_MIN_GOOD_FRACTION, write_prepared_attrs
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
@@ -78,14 +78,6 @@ SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 
 REDSHIFT_COLUMN = "Z"
 """HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
-DEFAULT_MIN_GOOD_FRACTION = 0.5
-"""Default least fraction of good pixels on the stored grid for a spectrum to be ingested.
-
-A fraction rather than a count, so that one default suits the paper's 4000-pixel grid, SDSS's
-~3800 and BOSS's ~4600 native pixels and a test's 30-pixel grid alike. On the real SDSS files
-of the test data, on the paper's grid in the rest frame: stars 97-100 %, a galaxy at z = 0.6
-59 %, the quasar at z = 2.56 none (its rest frame lies blueward of 2920 Angstrom)."""
-
 _SUFFIXES = (".fits", ".fit")
 _MISSING_LABEL = -9999.0
 _PREPARED_BAD_PIXELS = "interpolate"  # the recipe default of preprocess.spectra.bad_pixels

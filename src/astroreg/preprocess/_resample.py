@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import CubicSpline
 from scipy.linalg import solve_banded
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from astroreg.preprocess._wavelength import WavelengthGrid, log_grid, parse_grid
 
@@ -912,6 +913,14 @@ class LogLamResampler(SpectrumResampler):
     def _fitted_grid(self) -> WavelengthGrid:
         g = self._grid()
         return log_grid(float(g[0]), float(g[-1]), g.size)
+
+    @property
+    def wavelength_grid_(self) -> WavelengthGrid:
+        """The grid as a :class:`WavelengthGrid` (one log segment), as :class:`SpectrumResampler` has it."""
+        try:
+            return self._fitted_grid()
+        except RuntimeError as err:
+            raise NotFittedError(str(err)) from None
 
     def _plan(self) -> list[tuple[slice, str, NDArray[np.float64]]]:
         g = self._grid()
