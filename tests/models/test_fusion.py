@@ -143,3 +143,20 @@ def test_bad_backbones_name_the_input(name, backbones, message):
 def test_bad_late_fusion_weights(weights):
     with pytest.raises(ValueError, match=r"weights must be 2 non-negative numbers.*\['image', 'photometry'\]"):
         _build("fusion_late", backbones={"image": {"name": "paper_cnn"}}, weights=weights)
+
+
+def test_check_model_inputs_checks_fusion_backbones_without_building():
+    from astroreg.models import check_model_inputs
+
+    good = {"backbones": {"image": {"name": "paper_cnn", "params": {"dropout": 0.0}}}, "head": [8]}
+    check_model_inputs("fusion_early", KINDS, good)
+    check_model_inputs("fusion_early", KINDS)  # without params only the kinds are checked
+    with pytest.raises(ValueError, match=r"fusion_early: no backbone for input 'image'"):
+        check_model_inputs("fusion_early", KINDS, {})
+    with pytest.raises(ValueError, match=r"backbone 'paper_cnn' for input 'image': .*no parameter\(s\) \['widht'\]"):
+        check_model_inputs("fusion_early", KINDS, {"backbones": {"image": {"name": "paper_cnn",
+                                                                            "params": {"widht": 1}}}})
+    with pytest.raises(ValueError, match=r"model 'fusion_late' has no parameter\(s\) \['head'\]"):
+        check_model_inputs("fusion_late", KINDS, good)
+    with pytest.raises(ValueError, match=r"fusion_late: weights must be 2 non-negative numbers"):
+        check_model_inputs("fusion_late", KINDS, {"backbones": good["backbones"], "weights": [1.0]})

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from astroreg.models._registry import (
     ANY_KIND,
+    check_model_inputs,
     create_model,
     get_model_entry,
     list_models,
@@ -79,7 +80,12 @@ def _backbone_specs(model: str, input_kinds: Mapping[str, str],
                 f"{model}: backbone {bname!r} for input {name!r} takes {' or '.join(entry.input_kinds or ())}, "
                 f"but the input is of kind {kind!r}; models for {kind}: {list_models(kind)}"
             )
-        specs[name] = (bname, dict(spec.get("params", {})))
+        params = dict(spec.get("params", {}))
+        try:
+            check_model_inputs(bname, {name: kind}, params)
+        except ValueError as err:
+            raise ValueError(f"{model}: backbone {bname!r} for input {name!r}: {err}") from None
+        specs[name] = (bname, params)
     return specs
 
 
@@ -93,6 +99,28 @@ def _build(model: str, specs: dict[str, tuple[str, dict]], input_shapes: Mapping
         except ValueError as err:
             raise ValueError(f"{model}: backbone {bname!r} for input {name!r}: {err}") from None
     return nets
+
+
+def _check_weights(weights: Sequence[float] | None, inputs: Sequence[str]) -> None:
+    if weights is None:
+        return
+    w = list(weights) if isinstance(weights, Sequence) and not isinstance(weights, str) else None
+    ok = w is not None and len(w) == len(inputs) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in w)
+    if not ok or sum(w) <= 0:
+        raise ValueError(
+            f"fusion_late: weights must be {len(inputs)} non-negative numbers, not all zero, one per input "
+            f"in the order {list(inputs)}; got {weights!r}"
+        )
+
+
+def _check_early(input_kinds: Mapping[str, str], params: Mapping[str, object]) -> None:
+    _backbone_specs("fusion_early", input_kinds, params.get("backbones"))
+
+
+def _check_late(input_kinds: Mapping[str, str], params: Mapping[str, object]) -> None:
+    specs = _backbone_specs("fusion_late", input_kinds, params.get("backbones"))
+    _check_weights(params.get("weights"), list(specs))
 
 
 class EarlyFusion(nn.Module):
@@ -170,7 +198,7 @@ class LateFusion(nn.Module):
         return torch.einsum("k,knj->nj", self.fusion_weights(), torch.stack(outs))
 
 
-@register_model(input_kinds=ANY_KIND, multi_input=True,
+@register_model(input_kinds=ANY_KIND, multi_input=True, check_inputs=_check_early,
                 description="early fusion: registered backbones per input, features concatenated, dense head")
 def fusion_early(
     *,
@@ -222,7 +250,7 @@ def fusion_early(
     return EarlyFusion(nets, layers, out_features=n_outputs or (head[-1] if head else width))
 
 
-@register_model(input_kinds=ANY_KIND, multi_input=True,
+@register_model(input_kinds=ANY_KIND, multi_input=True, check_inputs=_check_late,
                 description="late fusion: one registered network per input, predictions averaged or weighted")
 def fusion_late(
     *,
@@ -261,13 +289,6 @@ def fusion_late(
         non-finite or all zero.
     """
     specs = _backbone_specs("fusion_late", input_kinds, backbones)
-    if weights is not None:
-        w = list(weights)
-        if (len(w) != len(specs) or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in w)
-                or sum(w) <= 0):
-            raise ValueError(
-                f"fusion_late: weights must be {len(specs)} non-negative numbers, not all zero, one per input "
-                f"in the order {list(specs)}; got {weights!r}"
-            )
+    _check_weights(weights, list(specs))
     nets = _build("fusion_late", specs, input_shapes, input_kinds, n_outputs)
     return LateFusion(nets, weights=weights, learn_weights=learn_weights, average=n_outputs > 0)

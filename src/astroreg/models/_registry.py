@@ -83,6 +83,10 @@ class ModelEntry:
     multi_input : bool
         Whether the builder takes ``input_shapes``/``input_kinds`` dicts (several inputs)
         instead of one ``input_shape``.
+    check_inputs : callable or None
+        ``check_inputs(input_kinds, params)`` raises ValueError for inputs or
+        hyper-parameters the builder would refuse, without building anything (a fusion
+        model's backbones); None when the declared kinds say it all.
     """
 
     name: str
@@ -90,6 +94,7 @@ class ModelEntry:
     input_kinds: tuple[str, ...] | None
     description: str
     multi_input: bool = False
+    check_inputs: Callable[[Mapping[str, str], Mapping[str, object]], None] | None = None
 
     @property
     def input_kind(self) -> str:
@@ -179,6 +184,7 @@ def register_model(
     input_kind: str | None = None,
     description: str = "",
     multi_input: bool = False,
+    check_inputs: Callable[[Mapping[str, str], Mapping[str, object]], None] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a network builder under ``name`` (default: the function's name).
 
@@ -199,6 +205,10 @@ def register_model(
         The builder takes ``input_shapes`` and ``input_kinds`` dicts and returns a module
         on the dict of inputs; otherwise it takes one ``input_shape`` and is wrapped in
         :class:`SingleInput`.
+    check_inputs : callable, optional
+        ``check_inputs(input_kinds, params)``: raises ValueError, naming the input, for a
+        recipe the builder would refuse; run by :func:`check_model_inputs` when it is given
+        the parameters (e.g. a fusion model's backbone for each input).
 
     Raises
     ------
@@ -221,7 +231,8 @@ def register_model(
         if key in _BUILDERS:
             raise ValueError(f"model {key!r} is already registered")
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
-        _BUILDERS[key] = ModelEntry(key, fn, _kinds(input_kinds, input_kind, key), doc, bool(multi_input))
+        _BUILDERS[key] = ModelEntry(key, fn, _kinds(input_kinds, input_kind, key), doc, bool(multi_input),
+                                    check_inputs)
         return fn
 
     return deco
@@ -240,8 +251,8 @@ def get_model_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}; registered models: {list_models()}") from None
 
 
-def check_model_inputs(name: str, input_kinds: Mapping[str, str]) -> None:
-    """Check that network ``name`` can take a recipe's inputs.
+def check_model_inputs(name: str, input_kinds: Mapping[str, str], params: Mapping[str, object] | None = None) -> None:
+    """Check that network ``name`` can take a recipe's inputs, without building it.
 
     Parameters
     ----------
@@ -249,12 +260,17 @@ def check_model_inputs(name: str, input_kinds: Mapping[str, str]) -> None:
         A registered network.
     input_kinds : mapping of str to str
         The recipe's inputs, ``{input name: kind}``, e.g. ``{"image": "images"}``.
+    params : mapping, optional
+        The network's hyper-parameters (the recipe's ``model.params``); when given, unknown
+        names are refused and the builder's own check runs (a fusion model's backbones:
+        one for each input, of the input's kind).
 
     Raises
     ------
     ValueError
         Naming the input whose kind the network does not take (and the kinds it takes),
-        or saying that a single-input network was given several inputs.
+        or saying that a single-input network was given several inputs; naming unknown
+        parameters, or the input whose fusion backbone is missing or of the wrong kind.
 
     Examples
     --------
@@ -277,6 +293,17 @@ def check_model_inputs(name: str, input_kinds: Mapping[str, str]) -> None:
                 f"recipe input {input_name!r} is of kind {kind!r}, but model {name!r} takes "
                 f"{' or '.join(entry.input_kinds or ())}; models for {kind}: {list_models(kind) or 'none'}"
             )
+    if params is not None:
+        _check_param_names(entry, params)
+        if entry.check_inputs is not None:
+            entry.check_inputs(dict(input_kinds), dict(params))
+
+
+def _check_param_names(entry: ModelEntry, params: Mapping[str, object]) -> None:
+    allowed = entry.parameters()
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"model {entry.name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 def _multi_input_models() -> list[str]:
@@ -349,10 +376,7 @@ def create_model(
     torch.Size([4, 1])
     """
     entry = get_model_entry(name)
-    allowed = entry.parameters()
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"model {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
+    _check_param_names(entry, params)
     shapes = _check_shapes(name, input_shapes)
     if not isinstance(n_outputs, int) or isinstance(n_outputs, bool) or n_outputs < 0:
         raise ValueError(f"n_outputs must be a non-negative integer (0: no head, features out); got {n_outputs!r}")
