@@ -164,9 +164,10 @@ def test_predictor_refuses_training_mode():
 @pytest.mark.slow
 def test_compile_rescues_an_untraceable_model():
     net = SignSwitch()
-    fast = optimize_for_inference(net, torch.ones(3, 4))
+    # 3-d input: ``auto`` keeps 2-d (dense) inputs eager without trying jit or compile
+    fast = optimize_for_inference(net, torch.ones(3, 2, 4))
     assert fast.backend == "compile"
-    for x in (torch.ones(5, 4), -torch.ones(5, 4)):
+    for x in (torch.ones(3, 2, 4), -torch.ones(3, 2, 4)):
         torch.testing.assert_close(fast(x), _eager(net, x))
 
 
