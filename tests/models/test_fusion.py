@@ -160,3 +160,9 @@ def test_check_model_inputs_checks_fusion_backbones_without_building():
         check_model_inputs("fusion_late", KINDS, good)
     with pytest.raises(ValueError, match=r"fusion_late: weights must be 2 non-negative numbers"):
         check_model_inputs("fusion_late", KINDS, {"backbones": good["backbones"], "weights": [1.0]})
+
+
+@pytest.mark.parametrize("bad", ["a.b", "training"])
+def test_input_names_that_cannot_name_a_sub_network_are_refused(bad):
+    with pytest.raises(ValueError, match=rf"input name '{bad}' cannot name a sub-network.*rename the input"):
+        create_model("fusion_early", input_shapes={bad: (3,)}, input_kinds={bad: "tabular"}, n_outputs=1)

@@ -58,8 +58,9 @@ def _backbone_specs(model: str, input_kinds: Mapping[str, str],
                          f"its inputs are {list(input_kinds)}")
     specs = {}
     for name, kind in input_kinds.items():
-        if "." in name:
-            raise ValueError(f"{model}: input name {name!r} contains '.', which module names cannot; rename the input")
+        if not name or "." in name or hasattr(nn.ModuleDict(), name):
+            raise ValueError(f"{model}: input name {name!r} cannot name a sub-network (empty, has a '.', or is "
+                             f"an attribute of torch modules); rename the input")
         spec = backbones.get(name, DEFAULT_BACKBONES.get(kind))
         if spec is None:
             raise ValueError(
