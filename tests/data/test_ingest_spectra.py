@@ -543,7 +543,11 @@ def test_cli_help_has_an_example(capsys):
 
 def test_hdu2_first_row_read_from_the_header_equals_astropy(tmp_path):
     """The fast HDU 2 read (header + one row's bytes) gives astropy's values; scaled columns fall back."""
-    from astroreg.ingest._sdss_fits import _first_row, _first_row_astropy, _first_row_from_header
+    from astroreg.ingest._sdss_fits import (
+        _first_row,
+        _first_row_astropy,
+        _first_row_from_header,
+    )
 
     cols = [fits.Column(name="SPECTROFLUX", format="5E", array=np.ones((2, 5), "f4")),
             fits.Column(name="plate", format="J", array=np.array([412, 1], "i4")),

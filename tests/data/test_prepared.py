@@ -9,9 +9,19 @@ import sys
 import numpy as np
 import pytest
 
-from astroreg.data import Dataset, DatasetWriter, PreparedSpectra, SpectraSpec, prepared_spectra_info, \
-    write_prepared_attrs
-from astroreg.data._prepared import PREPARED_BAD_BITS, PREPARED_GRID, PREPARED_REST_FRAME
+from astroreg.data import (
+    Dataset,
+    DatasetWriter,
+    PreparedSpectra,
+    SpectraSpec,
+    prepared_spectra_info,
+    write_prepared_attrs,
+)
+from astroreg.data._prepared import (
+    PREPARED_BAD_BITS,
+    PREPARED_GRID,
+    PREPARED_REST_FRAME,
+)
 
 GRID = {"segments": [
     {"scale": "linear", "start": 3300.0, "stop": 6800.0, "n": 8, "unit": "Angstrom", "name": "BP"},
@@ -100,4 +110,4 @@ def test_importing_data_loads_neither_preprocess_nor_the_readers():
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         import astroreg.data
 
-        astroreg.data.nope  # noqa: B018
+        _ = astroreg.data.nope

@@ -635,7 +635,11 @@ def test_spectrum_resampler_contract_and_errors():
 def test_spectrum_resampler_stores_as_json_once_registered(monkeypatch):
     """What the run file needs: SpectrumResampler, WavelengthGrid and GridSegment in the serialiser's allow-list."""
     serialise = pytest.importorskip("astroreg.modalities._serialise")
-    from astroreg.preprocess._spectra import GridSegment, SpectrumResampler, WavelengthGrid
+    from astroreg.preprocess._spectra import (
+        GridSegment,
+        SpectrumResampler,
+        WavelengthGrid,
+    )
 
     for name, entry in {"SpectrumResampler": (SpectrumResampler, ("wavelength_grid_",)),
                         "WavelengthGrid": (WavelengthGrid, ()), "GridSegment": (GridSegment, ())}.items():

@@ -36,7 +36,12 @@ from astroreg.data._outputs import (
     remove_claimed,
     replace_dir,
 )
-from astroreg.data._prepared import PREPARED_ATTRS, PreparedSpectra, prepared_spectra_info, write_prepared_attrs
+from astroreg.data._prepared import (
+    PREPARED_ATTRS,
+    PreparedSpectra,
+    prepared_spectra_info,
+    write_prepared_attrs,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -50,12 +55,12 @@ __all__ = [
     "SpectraSpec",
     "atomic_path",
     "atomic_write_text",
+    "build_dir",
     "check_free_space",
     "check_not_input",
     "check_output_dir",
     "check_output_file",
     "check_writable_folder",
-    "build_dir",
     "claim_dir",
     "final_name",
     "is_ablation_folder",

@@ -7,7 +7,7 @@ the reader (nor, through it, :mod:`astroreg.preprocess`).
 import importlib
 
 # The generic prepared-spectra attribute names, from where they now live (no reader import).
-from astroreg.data._prepared import (  # noqa: E402, F401
+from astroreg.data._prepared import (  # noqa: F401
     PREPARED_ATTRS,
     PREPARED_BAD_BITS,
     PREPARED_BAD_PIXELS,

@@ -10,7 +10,12 @@ dataset of :mod:`astroreg.data`; one that resamples spectra at ingest records it
   labels, natively or resampled onto a grid (optionally in the rest frame).
 """
 
-from astroreg.ingest._images import DEFAULT_SPLITS, IngestReport, NothingIngestedError, ingest_image_folder
+from astroreg.ingest._images import (
+    DEFAULT_SPLITS,
+    IngestReport,
+    NothingIngestedError,
+    ingest_image_folder,
+)
 from astroreg.ingest._sdss import (
     DEFAULT_MIN_GOOD_FRACTION,
     SDSS_ID_COLUMNS,
@@ -18,18 +23,22 @@ from astroreg.ingest._sdss import (
     SpectraIngestReport,
     ingest_sdss_spectra,
 )
-from astroreg.ingest._sdss_fits import PADDING_MASK, SDSS_BAD_PIXEL_BITS, SDSS_LOGLAM_STEP
+from astroreg.ingest._sdss_fits import (
+    PADDING_MASK,
+    SDSS_BAD_PIXEL_BITS,
+    SDSS_LOGLAM_STEP,
+)
 
 __all__ = [
     "DEFAULT_MIN_GOOD_FRACTION",
     "DEFAULT_SPLITS",
-    "IngestReport",
-    "NothingIngestedError",
     "PADDING_MASK",
     "SDSS_BAD_PIXEL_BITS",
     "SDSS_ID_COLUMNS",
     "SDSS_LOGLAM_STEP",
     "SSPP_TARGETS",
+    "IngestReport",
+    "NothingIngestedError",
     "SpectraIngestReport",
     "ingest_image_folder",
     "ingest_sdss_spectra",

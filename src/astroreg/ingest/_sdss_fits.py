@@ -20,7 +20,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from astroreg.ingest._images import _short
-from astroreg.preprocess._spectra import SpectrumResampler, WavelengthGrid, doppler_loglam_shift, velocity_redshift
+from astroreg.preprocess._spectra import (
+    SpectrumResampler,
+    WavelengthGrid,
+    doppler_loglam_shift,
+    velocity_redshift,
+)
 
 SDSS_LOGLAM_STEP = 1e-4
 """Pixel size of SDSS/BOSS co-added spectra in log10(wavelength / Angstrom)."""

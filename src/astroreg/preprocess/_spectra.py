@@ -10,8 +10,9 @@ stores keyword arguments, ``fit`` validates and returns ``self``, learned state 
    outside a spectrum's coverage; given redshifts or radial velocities it shifts to the
    rest frame in the same interpolation. :class:`LogLamResampler` is its one-segment log
    grid set in loglam (the paper: 4000 points, 3.5754-3.9670), the name older run folders
-   store. The resampling lives in :mod:`astroreg.preprocess._resample`, the grids in
-   :mod:`astroreg.preprocess._wavelength`; both are re-exported here.
+   store. The resampler lives in :mod:`astroreg.preprocess._resample` (its spline numerics in
+   :mod:`astroreg.preprocess._spline`), the grids and Doppler relations in
+   :mod:`astroreg.preprocess._wavelength`; their public names are re-exported here.
 2. :class:`SpectrumStandardizer` subtracts each spectrum's mean and divides by its
    standard deviation.
 3. :class:`GaussianNoiseAugmenter` adds noisy copies of the training spectra.
@@ -26,20 +27,22 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
-from astroreg.preprocess._resample import (
+from astroreg.preprocess._resample import LogLamResampler, SpectrumResampler
+from astroreg.preprocess._spline import _bad_pixels, resample_spectrum  # noqa: F401  (_bad_pixels: the engine's coverage)
+from astroreg.preprocess._wavelength import (
+    GRID_EXAMPLES,
     PAPER_LOGLAM_GRID,
     SPEED_OF_LIGHT_KMS,
-    LogLamResampler,
-    SpectrumResampler,
-    _bad_pixels,
+    GridSegment,
+    WavelengthGrid,
     doppler_loglam_shift,
+    log_grid,
     loglam_grid,
+    parse_grid,
     redshift_velocity,
-    resample_spectrum,
     rest_frame_shift,
     velocity_redshift,
 )
-from astroreg.preprocess._wavelength import GRID_EXAMPLES, GridSegment, WavelengthGrid, log_grid, parse_grid
 
 __all__ = [
     "GRID_EXAMPLES",

@@ -1,21 +1,30 @@
-"""Wavelength grids of spectra: one or more segments, each uniform in wavelength or in log-wavelength.
+"""Wavelength grids of spectra (segments uniform in wavelength or in log-wavelength) and Doppler shifts.
 
 A :class:`WavelengthGrid` is what a recipe's ``grid`` (and a dataset resampled at ingest)
 describes: SDSS's optical range uniform in ``log10(wavelength)``, Gaia XP's BP and RP
 ranges uniform in wavelength, or any list of such segments. Wavelengths are in Angstrom.
 :func:`parse_grid` reads the forms a recipe may give. Nothing here imports the rest of
-astroreg: recipes, datasets and survey readers all use it.
+astroreg: recipes, datasets and survey readers all use it. The relativistic Doppler
+relations between radial velocity, redshift and the loglam shift of the rest frame are here
+too (:func:`doppler_loglam_shift`, :func:`redshift_velocity`, :func:`velocity_redshift`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+
+PAPER_LOGLAM_GRID: tuple[float, float, int] = (3.5754, 3.9670, 4000)
+"""The paper's common grid: ``(loglam_min, loglam_max, n_pixels)``, 3762-9268 Angstrom."""
+
+SPEED_OF_LIGHT_KMS = 299_792.458
+"""Speed of light in vacuum, km/s."""
 
 SCALES = ("log", "linear")
 """Spacing of a segment's pixels: uniform in ``log10(wavelength)`` or in wavelength."""
@@ -156,7 +165,7 @@ class WavelengthGrid:
     def segment_slices(self) -> tuple[slice, ...]:
         """Where each segment's pixels are in a resampled spectrum, one slice per segment."""
         ends = np.cumsum([0] + [s.n for s in self.segments]).tolist()
-        return tuple(slice(a, b) for a, b in zip(ends[:-1], ends[1:]))
+        return tuple(slice(a, b) for a, b in itertools.pairwise(ends))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, ``{"segments": [segment.to_dict(), ...]}``; :meth:`from_dict` reads it."""
@@ -306,3 +315,142 @@ def _to_angstrom(v: Any, unit: str, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ValueError(f"{where}: start and stop must be numbers, got {v!r}")
     return float((float(v) * u.Unit(unit)).to_value(u.AA))
+
+
+# -- Doppler shifts ------------------------------------------------------------------------------
+def loglam_grid(loglam_min: float, loglam_max: float, n_pixels: int) -> NDArray[np.float64]:
+    """A grid uniform in ``log10(wavelength / Angstrom)``, array of shape (n_pixels,).
+
+    Examples
+    --------
+    >>> g = loglam_grid(3.5754, 3.9670, 4000)
+    >>> round(10 ** g[0]), round(10 ** g[-1])
+    (3762, 9268)
+    """
+    return np.linspace(float(loglam_min), float(loglam_max), int(n_pixels))
+
+
+def doppler_loglam_shift(rv_kms: ArrayLike) -> NDArray[np.float64]:
+    """Relativistic Doppler shift in loglam, ``log10(sqrt((1 + beta) / (1 - beta)))``.
+
+    Parameters
+    ----------
+    rv_kms : float or array of shape (n,)
+        Radial velocities in km/s (positive: receding), ``|rv| < c``.
+
+    Returns
+    -------
+    float or array of shape (n,)
+        The additive shift: ``loglam_observed - loglam_rest``.
+    """
+    rv = np.asarray(rv_kms, dtype=np.float64)
+    bad = ~np.isfinite(rv) | (np.abs(rv) >= SPEED_OF_LIGHT_KMS)
+    if bad.any():
+        where = np.flatnonzero(bad.ravel())[:5].tolist()
+        raise ValueError(
+            f"radial velocities must be finite and below c = {SPEED_OF_LIGHT_KMS} km/s in size; "
+            f"{int(bad.sum())} are not (positions {where}, values {rv.ravel()[where].tolist()}); "
+            "drop those spectra or fill missing RVs (e.g. RV_ADOP = -9999 is stored as NaN)"
+        )
+    beta = rv / SPEED_OF_LIGHT_KMS
+    return 0.5 * np.log10((1.0 + beta) / (1.0 - beta))
+
+
+def redshift_velocity(z: ArrayLike) -> NDArray[np.float64]:
+    """Radial velocity in km/s of a redshift, ``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``.
+
+    The inverse of the relativistic Doppler relation of :func:`doppler_loglam_shift`
+    (``1 + z = sqrt((1 + beta) / (1 - beta))``): for SDSS stars, the pipeline redshift
+    ``Z`` of HDU 2 as a velocity, the fallback for a missing ``RV_ADOP``.
+
+    Examples
+    --------
+    >>> round(float(redshift_velocity(1e-3)), 3)
+    299.643
+    """
+    q = (1.0 + np.asarray(z, dtype=np.float64)) ** 2
+    return SPEED_OF_LIGHT_KMS * (q - 1.0) / (q + 1.0)
+
+def velocity_redshift(rv_kms: ArrayLike) -> NDArray[np.float64]:
+    """Redshift of a radial velocity, relativistic: ``1 + z = sqrt((1 + beta) / (1 - beta))``, ``beta = v / c``.
+
+    The inverse of :func:`redshift_velocity`; ``log10(1 + z)`` is the loglam shift of
+    :func:`doppler_loglam_shift`.
+
+    Parameters
+    ----------
+    rv_kms : float or array of shape (n,)
+        Radial velocities in km/s (positive: receding), ``|rv| < c``.
+
+    Returns
+    -------
+    float or array of shape (n,)
+        Redshift z (dimensionless).
+
+    Examples
+    --------
+    >>> round(float(velocity_redshift(299.643)), 6)
+    0.001
+    """
+    doppler_loglam_shift(rv_kms)  # the same check and message
+    beta = np.asarray(rv_kms, dtype=np.float64) / SPEED_OF_LIGHT_KMS
+    return np.sqrt((1.0 + beta) / (1.0 - beta)) - 1.0
+
+
+def _check_redshift(z: ArrayLike) -> NDArray[np.float64]:
+    z = np.asarray(z, dtype=np.float64)
+    bad = ~np.isfinite(z) | (z <= -1.0)
+    if bad.any():
+        where = np.flatnonzero(bad.ravel())[:5].tolist()
+        raise ValueError(
+            f"redshifts must be finite and above -1; {int(bad.sum())} are not (positions {where}, values "
+            f"{z.ravel()[where].tolist()}); drop those spectra or fill the missing redshifts"
+        )
+    return z
+
+
+
+def rest_frame_shift(loglam: ArrayLike, rv_kms: ArrayLike) -> NDArray[np.float64]:
+    """Move log-wavelengths to the rest frame with the relativistic Doppler relation.
+
+    ``lambda_rest = lambda_obs * sqrt((1 - beta) / (1 + beta))`` with ``beta = rv / c``,
+    which in log-wavelength is an additive shift,
+    ``loglam_rest = loglam - log10(sqrt((1 + beta) / (1 - beta)))`` (Bolton et al. 2012).
+    The flux is unchanged; re-interpolate it onto a common grid with
+    :meth:`LogLamResampler.transform` (or pass ``rv_kms=`` there, which does both).
+
+    Parameters
+    ----------
+    loglam : array of shape (L,) or (n, L)
+        Observed ``log10(wavelength / Angstrom)``.
+    rv_kms : float or array of shape (n,)
+        Heliocentric radial velocities in km/s, e.g. SSPP's ``RV_ADOP``.
+
+    Returns
+    -------
+    array
+        Rest-frame loglam: shape (L,) for a scalar RV, (n, L) for n RVs.
+
+    Raises
+    ------
+    ValueError
+        If an RV is NaN, infinite or not below the speed of light, or the shapes disagree.
+
+    Examples
+    --------
+    >>> lam = rest_frame_shift(np.log10([6564.61 * np.sqrt((1 + 1e-3) / (1 - 1e-3))]), 299.792458)
+    >>> float(np.round(10 ** lam[0], 6))
+    6564.61
+    """
+    loglam = np.asarray(loglam, dtype=np.float64)
+    shift = doppler_loglam_shift(rv_kms)
+    if shift.ndim == 0:
+        return loglam - shift
+    if shift.ndim != 1 or loglam.ndim not in (1, 2):
+        raise ValueError(
+            f"rv_kms has shape {shift.shape} and loglam {loglam.shape}; expected one RV per spectrum, "
+            "shape (n,), with loglam of shape (L,) or (n, L)"
+        )
+    if loglam.ndim == 2 and loglam.shape[0] != shift.shape[0]:
+        raise ValueError(f"loglam has {loglam.shape[0]} spectra but rv_kms has {shift.shape[0]} values")
+    return (loglam[None, :] if loglam.ndim == 1 else loglam) - shift[:, None]
