@@ -40,7 +40,7 @@ def resample_spectrum(
     bad: NDArray | None = None,
     bad_pixels: str = "interpolate",
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None, NDArray[np.bool_]]:
-    """Resample one spectrum onto ``grid`` (see :class:`LogLamResampler`).
+    """Resample one spectrum onto ``grid`` (see :class:`~astroreg.preprocess.SpectrumResampler`).
 
     Parameters
     ----------

@@ -250,7 +250,7 @@ def log_grid(loglam_min: float, loglam_max: float, n: int) -> WavelengthGrid:
     """A one-segment grid uniform in ``log10(wavelength / Angstrom)`` from ``loglam_min`` to ``loglam_max``.
 
     Its pixels' coordinate is exactly ``numpy.linspace(loglam_min, loglam_max, n)`` (the
-    grid of :class:`LogLamResampler`): the ends are stored as the wavelengths whose
+    grid of :class:`~astroreg.preprocess.LogLamResampler`): the ends are stored as the wavelengths whose
     ``log10`` gives back ``loglam_min`` and ``loglam_max`` bit for bit.
     """
     return WavelengthGrid((_loglam_segment([loglam_min, loglam_max, n]),))
@@ -417,7 +417,7 @@ def rest_frame_shift(loglam: ArrayLike, rv_kms: ArrayLike) -> NDArray[np.float64
     which in log-wavelength is an additive shift,
     ``loglam_rest = loglam - log10(sqrt((1 + beta) / (1 - beta)))`` (Bolton et al. 2012).
     The flux is unchanged; re-interpolate it onto a common grid with
-    :meth:`LogLamResampler.transform` (or pass ``rv_kms=`` there, which does both).
+    :meth:`SpectrumResampler.transform` (or pass ``rv_kms=`` there, which does both).
 
     Parameters
     ----------
