@@ -108,9 +108,12 @@ def test_model_inputs_are_float32_and_cached(spectra):
 
 
 def test_inputs_auto_keeps_tabular_outside_spectra():
-    assert resolve_inputs(BaselineConfig(name="r", kind="ridge"), "spectra") == "model"
-    assert resolve_inputs(BaselineConfig(name="r", kind="ridge"), "images") == "tabular"
-    assert resolve_inputs(BaselineConfig(name="r", kind="ridge", inputs="tabular"), "spectra") == "tabular"
+    from astroreg.modalities import baseline_inputs
+
+    assert resolve_inputs(BaselineConfig(name="r", kind="ridge"), baseline_inputs(["spectra"])) == "model"
+    assert resolve_inputs(BaselineConfig(name="r", kind="ridge"), baseline_inputs(["images"])) == "tabular"
+    assert resolve_inputs(BaselineConfig(name="r", kind="ridge"), baseline_inputs(["spectra", "tabular"])) == "tabular"
+    assert resolve_inputs(BaselineConfig(name="r", kind="ridge", inputs="tabular"), "model") == "tabular"
 
 
 def test_model_inputs_required_and_clear_errors(spectra):

@@ -74,13 +74,7 @@ def test_bad_input_answers_before_torch(case, probed):
     assert not {"torch", "lightning"} & set(result["heavy"]), f"imported before the error: {result['heavy']}"
 
 
-@pytest.mark.parametrize("recipe", [
-    "galaxy-flux",
-    pytest.param("stellar-params", marks=pytest.mark.xfail(
-        reason="config._inputs parses spectra grids with a module of astroreg.preprocess, whose __init__ "
-               "imports scipy and scikit-learn; fixed once preprocess/__init__ imports its members on first "
-               "use (astroreg._lazy.lazy_members)", strict=False)),
-])
+@pytest.mark.parametrize("recipe", ["galaxy-flux", "stellar-params"])
 def test_a_bad_dataset_answers_before_sklearn_and_astropy(recipe, tmp_path):
     done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps([["train", recipe]])], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, check=False)

@@ -14,7 +14,7 @@ MINIMAL = {
 def test_shipped_galaxy_flux_recipe_is_the_papers():
     r = load_recipe("galaxy-flux")
     assert "galaxy-flux" in list_recipes()
-    assert r.inputs.crop == 143
+    assert r.input_kinds == {"image": "images"} and r.inputs["image"].crop == 143
     assert r.targets[0].transform == "log10"
     assert (r.model.name, r.training.epochs, r.training.optimizer.lr, r.training.loss) == ("paper_cnn", 10, 1e-3, "mse")
     kinds = {b.kind for b in r.evaluation.baselines}

@@ -72,7 +72,7 @@ def test_streamed_predict_equals_in_memory(trained_run, blob_dataset, tmp_path):
         x = torch.from_numpy(pre.single.transform(ds, np.arange(len(ds))))
         ids = ds.ids
     with torch.no_grad():
-        direct = pre.unscale_targets(net(x).numpy())[:, 0]
+        direct = pre.unscale_targets(net({"image": x}).numpy())[:, 0]
     assert list(streamed["id"]) == list(ids)
     np.testing.assert_allclose(streamed["log_total_flux_pred"], direct, rtol=1e-5, atol=1e-6)
     meta = json.loads(pq.read_schema(out).metadata[b"astroreg"])

@@ -10,7 +10,8 @@ from astroreg.data import Dataset, ingest_sdss_spectra
 from astroreg.pipeline import Run, predict, train_recipe
 from astroreg.modalities import RecipePreprocessor
 from astroreg.modalities.spectra import radial_velocity
-from astroreg.preprocess._spectra import LogLamResampler
+from astroreg.data import prepared_spectra_info
+from astroreg.preprocess._spectra import SpectrumResampler, parse_grid
 from astroreg.sim import simulate_sdss_stars
 
 pytestmark = pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning")
@@ -64,14 +65,14 @@ def test_prepared_spectra_equal_the_recipe_resampling_of_the_native_ones(survey,
     with Dataset(root / "native.h5") as nat, Dataset(root / "prepared.h5") as prep:
         assert list(nat.ids) == list(prep.ids)
         attrs = prep.spectra.attrs
-        assert list(attrs["prepared_grid"]) == list(GRID)
+        assert parse_grid(prepared_spectra_info(attrs).grid) == parse_grid(list(GRID))
         assert attrs["prepared_rest_frame_column"] == "RV_ADOP" and attrs["prepared_redshift_fallback"] == "Z"
         assert attrs["prepared_bad_pixels"] == "interpolate"
         rows = np.arange(len(nat))
         arrays = nat.read_spectra(rows, keys=("flux", "ivar", "mask", "wavelength"))
         rv = radial_velocity(nat, "RV_ADOP", rows, fallback_redshift="Z")
         assert np.isnan(nat.target("RV_ADOP")).sum() >= 3  # the Z fallback was needed
-        expect, expect_ivar = pre.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
+        expect, expect_ivar = pre.single.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
                                                     ivar=arrays["ivar"], mask=arrays["mask"], rv_kms=rv)
         got = prep.read_spectra(rows, keys=("flux", "ivar"))
         np.testing.assert_allclose(got["flux"], expect, rtol=1e-6, atol=1e-6 * np.abs(expect).max())
@@ -81,7 +82,7 @@ def test_prepared_spectra_equal_the_recipe_resampling_of_the_native_ones(survey,
         np.testing.assert_array_equal(mapped, got["flux"])
         np.testing.assert_allclose(got["ivar"], expect_ivar, rtol=1e-5, atol=1e-6 * expect_ivar.max())
         # A shift of a few hundred km/s moves lines by about a pixel: the frames really differ.
-        observed, _ = pre.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
+        observed, _ = pre.single.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
                                             ivar=arrays["ivar"], mask=arrays["mask"])
         assert np.abs(observed - expect).max() > 100 * np.abs(got["flux"] - expect).max()
 
@@ -99,7 +100,7 @@ def test_preprocessor_skips_resampling_only_on_a_matching_prepared_dataset(surve
             raise AssertionError("resampled a prepared dataset")
 
         with monkeypatch.context() as m:
-            m.setattr(LogLamResampler, "transform", fail)
+            m.setattr(SpectrumResampler, "transform", fail)
             # Flux only: reading ivar or mask would fail here.
             m.setattr(Dataset, "read_spectra", fail)
             got = pre.single.transform(prep, slice(0, len(prep)))
@@ -111,13 +112,13 @@ def test_preprocessor_skips_resampling_only_on_a_matching_prepared_dataset(surve
         np.testing.assert_array_equal(by_rows, got[[5, 2, 9]])
         # The observed-frame dataset on the same grid is resampled again, with the shift.
         calls = []
-        original = LogLamResampler.transform
+        original = SpectrumResampler.transform
 
         def spy(self, *a, **k):
             calls.append(k.get("rv_kms"))
             return original(self, *a, **k)
 
-        monkeypatch.setattr(LogLamResampler, "transform", spy)
+        monkeypatch.setattr(SpectrumResampler, "transform", spy)
         pre.single.transform(obs, np.arange(len(obs)))
         assert len(calls) == 1 and calls[0] is not None and np.all(np.isfinite(calls[0]))
 
@@ -150,6 +151,7 @@ def test_predictions_from_native_and_prepared_datasets_agree(survey, run, tmp_pa
 
 
 def test_thread_tuner_gives_torch_one_thread_fewer_while_other_processes_load_the_machine(monkeypatch):
+    from astroreg._threads import LoadSample
     from astroreg.pipeline import _predict
 
     threads = 3
@@ -160,9 +162,9 @@ def test_thread_tuner_gives_torch_one_thread_fewer_while_other_processes_load_th
     state = {"t": 0.0, "machine": 0.0, "own": 0.0, "others": 1.5}
 
     def sample():
-        return state["t"], state["machine"], state["own"]
+        return LoadSample(state["t"], state["machine"], state["own"])
 
-    monkeypatch.setattr(_predict._ThreadTuner, "_sample", staticmethod(sample))
+    monkeypatch.setattr(_predict, "machine_load_sample", sample)
     tuner = _predict._ThreadTuner([2, 1], window=0.25)
     x = np.arange(10.0).reshape(5, 2)
     chosen = []

@@ -40,6 +40,7 @@ def spectra_run(tmp_path_factory):
         "training": {"epochs": 3, "batch_size": 64, "loss": "weighted_huber", "optimizer": {"name": "adamw", "lr": 3e-3},
                      "scheduler": {"name": "warmup_cosine"}, "augment": {"copies": 2}},
         "evaluation": {"reference": "ridge", "compare_to": ["ols", "ridge", "dnn"], "snr_column": "SNR",
+                       "paper_tables": "stellar-params",
                        "snr_edges": [10, 30], "baselines": [
             {"name": "ols", "kind": "linear_regression", "inputs": "model"},
             {"name": "ridge", "kind": "ridge", "inputs": "model", "params": {"alpha": 1.0}},

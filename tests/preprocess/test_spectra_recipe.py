@@ -69,7 +69,7 @@ def test_shipped_recipe_summary_without_data(capsys, tmp_path, monkeypatch):
 
 
 def test_input_shape_comes_from_the_grid(tmp_path):
-    assert recipe_input_shape(_recipe(tmp_path / "absent.h5")) == (200,)
+    assert recipe_input_shapes(_recipe(tmp_path / "absent.h5")) == {"flux": (200,)}
 
 
 def test_residual_mlp_learns_from_spectra(tmp_path):
@@ -131,7 +131,7 @@ def test_missing_radial_velocity_falls_back_to_the_pipeline_redshift(tmp_path):
     recipe = _recipe(path, rest_frame_column="RV")
     with Dataset(path) as ds:
         pre = RecipePreprocessor.fit(recipe, ds, np.arange(n))
-        filled = pre._radial_velocity(ds, np.arange(n))
+        filled = pre.single._radial_velocity(ds, np.arange(n))
         assert np.allclose(filled, true_rv, atol=1e-6)
         strict = recipe.with_overrides({"preprocess.spectra.missing_rv": "error"})
         with pytest.raises(ValueError, match=r"missing \(NaN\) for 2 object\(s\): s2, s5"):

@@ -46,7 +46,7 @@ def _one_line_error(capsys, *needles: str) -> str:
 
 def _no_training(monkeypatch):
     """Make any network training fail loudly: the checks under test must come before it."""
-    import astroreg.pipeline._train as train_mod
+    import astroreg.pipeline._fit as train_mod  # the one place a run is fitted
 
     def refuse(*args, **kwargs):
         raise AssertionError("the network started training before the inputs were checked")
@@ -395,7 +395,7 @@ def test_recipe_errors_leave_no_partial(blob_dataset, tmp_path, monkeypatch):
                      runs_root=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
     # A failure during training removes the .partial this train made, and only that.
-    import astroreg.pipeline._train as train_mod
+    import astroreg.pipeline._fit as train_mod  # the one place a run is fitted
 
     def fail(*args, **kwargs):
         raise ValueError("boom in training")
@@ -408,7 +408,7 @@ def test_recipe_errors_leave_no_partial(blob_dataset, tmp_path, monkeypatch):
 
 
 def test_interrupted_train_removes_only_its_partial(blob_dataset, tmp_path, monkeypatch):
-    import astroreg.pipeline._train as train_mod
+    import astroreg.pipeline._fit as train_mod  # the one place a run is fitted
     from astroreg.pipeline import train_recipe
 
     def ctrl_c(*args, **kwargs):

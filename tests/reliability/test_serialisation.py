@@ -44,9 +44,10 @@ def _make_run(recipe, dataset, folder):
         np.savez(folder / "splits.npz", **{s: ds.split(s) for s in ("train", "val", "test")})
     pre.save(folder / "preprocessors.json")
     torch.manual_seed(0)
-    net = create_model(recipe.model.name, input_shape=pre.input_shape, n_outputs=len(recipe.targets),
-                       **recipe.model.params)
-    save_model(folder / "model.pt", net, recipe, pre.input_shape)
+    net = create_model(recipe.model.name, input_shapes=pre.input_shapes, input_kinds=pre.input_kinds,
+                       n_outputs=len(recipe.targets), **recipe.model.params)
+    save_model(folder / "model.pt", net, recipe.model.name, dict(recipe.model.params), pre.input_shapes,
+               pre.input_kinds, len(recipe.targets))
     return folder
 
 
@@ -79,14 +80,15 @@ def _roundtrip_inputs(recipe, dataset, tmp_path, rows):
         pre = RecipePreprocessor.fit(recipe, ds, ds.split("train"))
         path = pre.save(tmp_path / "preprocessors.json")
         doc = json.loads(path.read_text(encoding="utf-8"))  # plain JSON, not a pickle
-        assert (doc["format"], doc["version"]) == ("astroreg-preprocessor", 1)
+        assert (doc["format"], doc["version"]) == ("astroreg-preprocessor", 2)
         back = RecipePreprocessor.load(path)
         before, after = pre.single.transform(ds, rows), back.single.transform(ds, rows)
     assert before.dtype == after.dtype and np.array_equal(before, after)  # bit for bit
     y = np.random.default_rng(0).normal(size=(7, len(pre.target_names)))
     assert np.array_equal(pre.unscale_targets(y), back.unscale_targets(y))
     assert np.array_equal(pre.scale_targets(y), back.scale_targets(y))
-    assert (back.modality, back.target_names, back.input_shape) == (pre.modality, pre.target_names, pre.input_shape)
+    assert (back.input_kinds, back.target_names, back.input_shapes) == (pre.input_kinds, pre.target_names,
+                                                                         pre.input_shapes)
     # Saving the loaded one again gives the same file: every field and fitted array came back.
     assert back.save(tmp_path / "again.json").read_text() == path.read_text()
     return pre, back
@@ -109,7 +111,7 @@ def test_tabular_preprocessor_round_trips_bit_for_bit(blob_dataset, tmp_path, fe
         "model": {"name": "mlp"},
     })
     pre, back = _roundtrip_inputs(recipe, blob_dataset, tmp_path, np.arange(0, 600, 3))
-    assert type(back.features.scaler_) is type(pre.features.scaler_)
+    assert type(back.single.features.scaler_) is type(pre.single.features.scaler_)
 
 
 LOGLAM = np.linspace(3.60, 3.66, 128)
@@ -139,7 +141,7 @@ def test_spectra_preprocessor_round_trips_bit_for_bit(tmp_path, standardize):
         "model": {"name": "residual_mlp", "params": {"stem": 8, "blocks": [8], "heads": [4]}},
     })
     pre, back = _roundtrip_inputs(recipe, path, tmp_path, np.arange(80))
-    assert np.array_equal(pre.spectra.grid_, back.spectra.grid_)
+    assert np.array_equal(pre.single.spectra.wavelength_grid_.wavelength(), back.single.spectra.wavelength_grid_.wavelength())
 
 
 # -- code in a run folder is never run ----------------------------------------------------------
@@ -191,26 +193,32 @@ def test_truncated_preprocessors_json_is_a_one_line_error(run_dir, blob_dataset,
 
 def _doctor(doc, how):
     pre = doc["preprocessor"]
+    image = pre["inputs"]["image"]["fields"]
     if how == "unknown class":
         pre["targets"]["__class__"] = "Popen"
+    elif how == "unknown kind":
+        pre["inputs"]["image"]["__input__"] = "os.system"
+    elif how == "foreign settings":
+        image["settings"] = {"kind": "images", "crop": "rm -rf ~"}
     elif how == "missing field":
-        del pre["input_shape"]
+        del image["shape"]
     elif how == "unknown field":
         pre["run_this"] = "os.system('rm -rf ~')"
     elif how == "wrong type":
-        pre["input_shape"] = ["1", 32, 32]
+        image["shape"] = ["1", 32, 32]
     elif how == "short array":
-        pre["images"]["fitted"]["scale_"]["__ndarray__"]["data"] = []
+        image["images"]["fitted"]["scale_"]["__ndarray__"]["data"] = []
     elif how == "array of the wrong length":
         pre["targets"]["fitted"]["scaler_"]["fitted"]["mean_"]["__ndarray__"].update(shape=[2], data=[1.0, 2.0])
     elif how == "missing fitted array":
-        del pre["images"]["fitted"]["scale_"]
+        del image["images"]["fitted"]["scale_"]
     elif how == "not an object":
         doc["preprocessor"] = [1, 2]
     return doc
 
 
-@pytest.mark.parametrize("how", ["unknown class", "missing field", "unknown field", "wrong type", "short array",
+@pytest.mark.parametrize("how", ["unknown class", "unknown kind", "foreign settings", "missing field", "unknown field",
+                                 "wrong type", "short array",
                                  "array of the wrong length", "missing fitted array", "not an object"])
 def test_doctored_preprocessors_json_is_refused(run_dir, how):
     path = run_dir / "preprocessors.json"
@@ -219,13 +227,13 @@ def test_doctored_preprocessors_json_is_refused(run_dir, how):
         RecipePreprocessor.load(path)
 
 
-@pytest.mark.parametrize("version, fmt", [(2, "astroreg-preprocessor"), (1, "something-else")])
+@pytest.mark.parametrize("version, fmt", [(1, "astroreg-preprocessor"), (2, "something-else")])
 def test_other_format_or_version_is_refused(run_dir, version, fmt):
     path = run_dir / "preprocessors.json"
     doc = json.loads(path.read_text())
     doc.update(version=version, format=fmt)
     path.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=r"preprocessors\.json .*(format version 2|'format' is not)"):
+    with pytest.raises(ValueError, match=r"preprocessors\.json .*(format version 1|'format' is not)"):
         RecipePreprocessor.load(path)
 
 
@@ -251,8 +259,9 @@ def test_model_pt_holding_pickled_code_is_refused_unread(run_dir, tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ({"model": "no_such_net"}, r"model 'no_such_net' is not one of"),
-    ({"input_shape": (1, 64, 64)}, r"input_shape \(1, 64, 64\) differs from the preprocessor's \(1, 32, 32\)"),
-    ({"input_shape": (1, -3, 32)}, r"is not a shape of positive integers"),
+    ({"input_shapes": {"image": (1, 64, 64)}}, r"input 'image' has shape \(1, 64, 64\), which differs from the "
+                                              r"preprocessor's \(1, 32, 32\)"),
+    ({"input_shapes": {"image": (1, -3, 32)}}, r"not a shape of positive integers"),
     ({"n_outputs": 3}, r"n_outputs 3 differs"),
     ({"params": {"dropout": 0.2, "no_such_param": 1}}, r"weights do not fit network 'paper_cnn'"),
     ({"state_dict": "weights"}, r"state_dict is not a dict of named tensors"),

@@ -7,7 +7,8 @@ from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
 from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.training import fit_network
-from astroreg.training._data import BatchSource, add_noisy_copies
+from astroreg.preprocess import add_noisy_copies
+from astroreg.training._data import BatchSource
 
 LOGLAM = np.linspace(3.60, 3.66, 128)
 LOW, HIGH = 0.02, 0.06

@@ -193,7 +193,7 @@ class SpectraInput(InputSettings):
     @classmethod
     def _valid_grid(cls, v: Any) -> Any:
         try:
-            from astroreg.preprocess._spectra import parse_grid
+            from astroreg.preprocess._wavelength import parse_grid
         except ImportError:  # pragma: no cover - the generic grids arrive with the spectra slice
             return _old_grid(v)
         return canonical_grid(parse_grid(v), v)

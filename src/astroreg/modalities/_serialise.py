@@ -39,7 +39,13 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from astroreg.config import InputSettings
 from astroreg.modalities._base import Modality, get_modality
-from astroreg.preprocess._spectra import LogLamResampler, SpectrumStandardizer
+from astroreg.preprocess._spectra import (
+    GridSegment,
+    LogLamResampler,
+    SpectrumResampler,
+    SpectrumStandardizer,
+    WavelengthGrid,
+)
 from astroreg.preprocess._transforms import FeatureScaler, ImageNormalizer, TargetScaler
 
 FORMAT = "astroreg-preprocessor"
@@ -55,6 +61,9 @@ _CLASSES: dict[str, tuple[type, tuple[str, ...]]] = {
     "FeatureScaler": (FeatureScaler, ("scaler_",)),
     "TargetScaler": (TargetScaler, ("scaler_",)),
     "LogLamResampler": (LogLamResampler, ("grid_",)),
+    "SpectrumResampler": (SpectrumResampler, ("wavelength_grid_",)),
+    "WavelengthGrid": (WavelengthGrid, ()),
+    "GridSegment": (GridSegment, ()),
     "SpectrumStandardizer": (SpectrumStandardizer, ("n_pixels_",)),
     "StandardScaler": (StandardScaler, ("n_features_in_", "mean_", "var_", "scale_")),
     "RobustScaler": (RobustScaler, ("n_features_in_", "center_", "scale_")),

@@ -9,12 +9,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from astroreg.config import InputSettings, SpectraInput
-from astroreg.data import Dataset
+from astroreg.data import Dataset, prepared_spectra_info
 from astroreg.modalities._base import Modality, PredictReader, register_modality, row_index
 from astroreg.preprocess._spectra import (
     GaussianNoiseAugmenter,
-    LogLamResampler,
+    SpectrumResampler,
     SpectrumStandardizer,
+    parse_grid,
     redshift_velocity,
     row_standardization,
     standardize_rows_,
@@ -39,18 +40,18 @@ class Spectra(Modality):
     chunk_size: ClassVar[int] = 4096
     baseline_inputs: ClassVar[str] = "model"
 
-    spectra: LogLamResampler | None = None
+    spectra: SpectrumResampler | None = None  # a LogLamResampler (its subclass) in older run files
     standardizer: SpectrumStandardizer | None = None
 
     # -- fitting and reading ---------------------------------------------------------------
     def fit(self, dataset: Dataset, rows: NDArray[np.int64], *, seed: int = 0) -> Spectra:
         self.check_dataset(dataset)
         s = self.settings
-        lo, hi, n_pixels = s.grid
+        grid = parse_grid(s.grid)
+        n_pixels = grid.n_pixels
         mask = dataset.spectra.get("mask")
         bad_bits = None if mask is None or "bad_bits" not in mask.attrs else int(mask.attrs["bad_bits"])
-        self.spectra = LogLamResampler(loglam_min=lo, loglam_max=hi, n_pixels=n_pixels,
-                                       bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits).fit()
+        self.spectra = SpectrumResampler(grid, bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits).fit()
         if s.standardize:
             # Nothing is learned per dataset; fit only records the number of pixels.
             self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
@@ -75,7 +76,7 @@ class Spectra(Modality):
 
     @classmethod
     def shape_from_settings(cls, settings: SpectraInput, dataset: Dataset | None) -> tuple[int, ...]:
-        return (int(settings.grid[2]),)
+        return (parse_grid(settings.grid).n_pixels,)
 
     def prepared(self, dataset: Dataset) -> bool:
         """Whether ``dataset``'s spectra need only standardising: prepared at ingest for this input.
@@ -95,11 +96,11 @@ class Spectra(Modality):
 
     def _plan(self, dataset: Dataset) -> tuple[bool, bool] | None:
         """``(prepared, shifted)`` from the ``/spectra`` attributes; ``None`` for native spectra."""
-        info = prepared_info(dataset)
+        info = prepared_spectra_info(dataset.spectra.attrs)
         if info is None:
             return None
         want = self.settings.rest_frame_column
-        done = info["rest_frame"]
+        done = info.rest_frame
         if done is None and want is not None:
             return False, False  # observed frame: resampled again, with the recipe's shift
         if done != want:
@@ -110,16 +111,15 @@ class Spectra(Modality):
                 f"(--rest-frame), but input {self.name!r} wants {wanted}; a shift cannot be undone: re-ingest "
                 f"{again}, or train with inputs.{self.name}.rest_frame_column: {done}"
             )
-        lo, hi, n = info["grid"]
         res = self.spectra
-        bits = info["bad_bits"]
+        bits = info.bad_mask_bits
         prepared = (
-            int(n) == int(res.n_pixels) and lo == float(res.loglam_min) and hi == float(res.loglam_max)
-            and info["bad_pixels"] == res.bad_pixels
+            parse_grid(info.grid) == res.wavelength_grid_
+            and info.bad_pixels == res.bad_pixels
             and bits is not None and res.bad_mask_bits is not None and int(bits) == int(res.bad_mask_bits)
             # A missing RV was taken from the redshift at ingest, as the recipe would.
             and (done is None or (self.settings.missing_rv == "redshift"
-                                  and info["redshift"] == self.settings.redshift_column))
+                                  and info.redshift_fallback == self.settings.redshift_column))
         )
         return prepared, done is not None
 
@@ -198,8 +198,6 @@ class Spectra(Modality):
         ingest are judged by their stored ``ivar``; others by the input pixels, without
         resampling the flux.
         """
-        from astroreg.preprocess._spectra import _bad_pixels, doppler_loglam_shift
-
         idx = row_index(dataset, rows)
         g = dataset.spectra
         plan = self._plan(dataset)
@@ -210,25 +208,16 @@ class Spectra(Modality):
         arrays = dataset.read_spectra(idx, keys=["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g])
         with np.errstate(divide="ignore", invalid="ignore"):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
-        good = ~_bad_pixels(arrays["flux"], arrays.get("ivar"), arrays.get("mask"), self.spectra.bad_mask_bits)
         shifted = plan is not None and plan[1]
         rv = None if self.settings.rest_frame_column is None or shifted else self._radial_velocity(dataset, idx)
-        shift = np.zeros(len(idx)) if rv is None else np.broadcast_to(doppler_loglam_shift(rv), (len(idx),))
-        grid = self.spectra.grid_
-        out = np.empty(len(idx), np.float64)
-        for i in range(len(idx)):
-            x = loglam if loglam.ndim == 1 else loglam[i]
-            ok = np.isfinite(x)
-            # Linear interpolation of the good-pixel indicator is 1 exactly where both neighbours are good.
-            frac = np.interp(grid, x[ok] - shift[i], good[i][ok].astype(np.float64), left=0.0, right=0.0)
-            out[i] = np.mean(frac >= 1.0)
-        return out
+        return self.spectra.coverage(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"), mask=arrays.get("mask"),
+                                     rv_kms=rv)
 
     def guaranteed_coverage(self, dataset: Dataset) -> float:
         """The reader's ``--min-good-fraction`` for spectra prepared on this grid at ingest, else 0."""
         if not self.prepared(dataset):
             return 0.0
-        return float(prepared_info(dataset)["min_good"])
+        return prepared_spectra_info(dataset.spectra.attrs).min_good_fraction
 
     def predict_reader(self, dataset: Dataset, network: Any | None, *, chunk_size: int,
                        n_objects: int, fold: bool = True) -> PredictReader:
@@ -262,9 +251,9 @@ class Spectra(Modality):
             raise ValueError(f"input {self.name!r} (spectra) has no fitted resampler")
         n = self.shape[0]
         std = n if self.standardizer is None else self.standardizer.n_pixels_
-        grid = self.spectra._grid()
-        if grid.shape != (n,) or self.spectra.n_pixels != n or std != n or len(self.shape) != 1:
-            raise ValueError(f"a spectra grid of {grid.shape} pixels (standardiser: {std}) does "
+        n_grid = self.spectra.wavelength_grid_.n_pixels
+        if n_grid != n or std != n or len(self.shape) != 1:
+            raise ValueError(f"a spectra grid of {n_grid} pixels (standardiser: {std}) does "
                              f"not give input shape {self.shape}")
 
     def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
@@ -272,31 +261,6 @@ class Spectra(Modality):
         s = self.settings
         fallback = s.redshift_column if s.missing_rv == "redshift" else None
         return radial_velocity(dataset, s.rest_frame_column, rows, fallback_redshift=fallback, input_name=self.name)
-
-
-def prepared_info(dataset: Dataset) -> dict[str, Any] | None:
-    """What a reader recorded about spectra it resampled at ingest (``/spectra`` attributes), or None."""
-    from astroreg.data._ingest_spectra import (
-        PREPARED_BAD_BITS,
-        PREPARED_BAD_PIXELS,
-        PREPARED_GRID,
-        PREPARED_MIN_GOOD,
-        PREPARED_REDSHIFT,
-        PREPARED_REST_FRAME,
-    )
-
-    attrs = dataset.spectra.attrs
-    if PREPARED_GRID not in attrs:
-        return None
-    bits = attrs.get(PREPARED_BAD_BITS)
-    return {
-        "grid": tuple(float(v) for v in np.asarray(attrs[PREPARED_GRID]).ravel()[:3]),
-        "rest_frame": str(attrs.get(PREPARED_REST_FRAME, "")) or None,
-        "bad_pixels": str(attrs.get(PREPARED_BAD_PIXELS, "")),
-        "bad_bits": None if bits is None else int(bits),
-        "min_good": float(attrs.get(PREPARED_MIN_GOOD, 0.0)),
-        "redshift": str(attrs.get(PREPARED_REDSHIFT, "")),
-    }
 
 
 def radial_velocity(dataset: Dataset, column: str, rows: NDArray, *, fallback_redshift: str | None = None,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.evaluation import write_metrics_json
+from astroreg.evaluation import labelled_metrics, write_metrics_json
 from astroreg.pipeline._predict import predict_frame
-from astroreg.pipeline._run import Run, labelled_metrics
+from astroreg.pipeline._run import Run
 from astroreg.modalities import check_targets_present
 
 
@@ -71,7 +71,7 @@ def evaluate_run(
         else:
             rows = ds.split(split) if split else None
         frame = predict_frame(run, ds, rows, progress=progress)
-    redshift = [t.name for t in recipe.targets if t.redshift_like]
+    redshift = [t.name for t in recipe.targets if t.is_redshift]
     metrics = {"split": split or "all",
                "models": {recipe.model.name: labelled_metrics(frame, recipe.target_names, redshift)}}
     write_metrics_json(target, metrics)

@@ -13,6 +13,7 @@ from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
+from astroreg.training import fit_network
 
 
 @dataclass
@@ -87,7 +88,6 @@ def fit_run(
     """
     from astroreg._threads import set_threads
     from astroreg.models._io import save_model
-    from astroreg.training import fit_network
 
     check_model_inputs(recipe)
     set_threads(recipe.training.threads)

@@ -1,33 +1,26 @@
-"""Transforms of inputs and targets (fitted on training data, no knowledge of recipes)."""
+"""Transforms of inputs and targets (fitted on training data, no knowledge of recipes).
 
-from astroreg.preprocess._augment import add_noisy_copies
-from astroreg.preprocess._spectra import (
-    PAPER_LOGLAM_GRID,
-    GaussianNoiseAugmenter,
-    LogLamResampler,
-    SpectrumStandardizer,
-    loglam_grid,
-    rest_frame_shift,
-)
-from astroreg.preprocess._transforms import (
-    FeatureScaler,
-    ImageNormalizer,
-    TargetScaler,
-    apply_target_transform,
-    invert_target_transform,
-)
+Members are imported on first use (PEP 562): a recipe's wavelength grid is validated
+without loading scikit-learn and scipy.
+"""
 
-__all__ = [
-    "add_noisy_copies",
-    "PAPER_LOGLAM_GRID",
-    "FeatureScaler",
-    "GaussianNoiseAugmenter",
-    "ImageNormalizer",
-    "LogLamResampler",
-    "SpectrumStandardizer",
-    "TargetScaler",
-    "apply_target_transform",
-    "invert_target_transform",
-    "loglam_grid",
-    "rest_frame_shift",
-]
+from __future__ import annotations
+
+from astroreg._lazy import lazy_members
+
+_WHERE = {
+    "PAPER_LOGLAM_GRID": "astroreg.preprocess._spectra",
+    "FeatureScaler": "astroreg.preprocess._transforms",
+    "GaussianNoiseAugmenter": "astroreg.preprocess._spectra",
+    "ImageNormalizer": "astroreg.preprocess._transforms",
+    "LogLamResampler": "astroreg.preprocess._spectra",
+    "SpectrumStandardizer": "astroreg.preprocess._spectra",
+    "TargetScaler": "astroreg.preprocess._transforms",
+    "add_noisy_copies": "astroreg.preprocess._augment",
+    "apply_target_transform": "astroreg.preprocess._transforms",
+    "invert_target_transform": "astroreg.preprocess._transforms",
+    "loglam_grid": "astroreg.preprocess._spectra",
+    "rest_frame_shift": "astroreg.preprocess._spectra",
+}
+
+__all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)

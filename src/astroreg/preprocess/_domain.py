@@ -162,7 +162,7 @@ class TrainingDomain:
             :func:`~astroreg.preprocess.raw_targets`); NaN (missing) ignored.
         min_coverage : float, optional
             Least fraction of good pixels on the grid; default
-            :data:`~astroreg.data._ingest_spectra.DEFAULT_MIN_GOOD_FRACTION` (the ingest's)
+            :data:`~astroreg.data._prepared.DEFAULT_MIN_GOOD_FRACTION` (the ingest's)
             where the preprocessor measures coverage (spectra), else None.
         seed : int
             Seed of the samples of training and validation objects.
@@ -182,7 +182,7 @@ class TrainingDomain:
         ...                             raw_targets(recipe, ds, splits["train"]))
         >>> domain.save(run_dir / DOMAIN_FILE)  # doctest: +SKIP
         """
-        from astroreg.data._ingest_spectra import DEFAULT_MIN_GOOD_FRACTION
+        from astroreg.data._prepared import DEFAULT_MIN_GOOD_FRACTION
 
         train_rows, val_rows = np.asarray(train_rows), np.asarray(val_rows)
         if len(train_rows) == 0:

@@ -25,7 +25,8 @@ DATASET_ATTR = "dataset_fingerprint"
 # Recipe parts that change neither what a trial trains nor on what: names, the evaluation
 # (trials are scored on validation loss only), and how the study is run and stored.
 _IGNORED = ("name", "description", "evaluation", "variants", "dataset.path", "tuning.trials", "tuning.storage",
-            "tuning.study_name", "tuning.sampler", "tuning.pruner", "tuning.seed", "tuning.startup_trials")
+            "tuning.study_name", "tuning.sampler", "tuning.pruner", "tuning.seed", "tuning.startup_trials",
+            "training.threads")
 _SHOWN = 3  # differing keys listed in a refusal
 
 
