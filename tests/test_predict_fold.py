@@ -20,13 +20,19 @@ from astroreg.data._ingest_spectra import (
 )
 from astroreg.data._sdss_fits import SDSS_BAD_PIXEL_BITS
 from astroreg.models import create_model
+from astroreg.models import _fast as fast_mod
+from astroreg.models._registry import unwrap_single
 from astroreg.models._fast import StandardizedLinear, fold_standardization, optimize_for_inference
 from astroreg.pipeline import Run, predict, train_recipe
-from astroreg.pipeline import _predict
 from astroreg.preprocess import LogLamResampler
 from astroreg.preprocess._spectra import standardize_rows_
 
 GRID = (3.60, 3.70, 200)
+
+
+def _tensor_net(name, *, input_shape, **kw):
+    """The single-input network ``name`` as a plain tensor module (what predict folds and traces)."""
+    return unwrap_single(create_model(name, input_shapes={"flux": input_shape}, **kw))[1]
 
 
 def _rows(rng, n_pix: int) -> np.ndarray:
@@ -52,7 +58,7 @@ def _reference(net: nn.Module, x: np.ndarray) -> torch.Tensor:
 
 def test_folded_network_equals_the_network_on_standardised_spectra_and_sends_only_exceptional_rows_aside():
     torch.manual_seed(0)
-    net = create_model("residual_mlp", input_shape=(300,), n_outputs=3, stem=32, blocks=[16], heads=[8]).eval()
+    net = _tensor_net("residual_mlp", input_shape=(300,), n_outputs=3, stem=32, blocks=[16], heads=[8]).eval()
     x = _rows(np.random.default_rng(1), 300)
     aside = []
 
@@ -82,7 +88,7 @@ def test_folded_network_equals_the_network_on_standardised_spectra_and_sends_onl
 def test_fold_large_offsets_lose_digits_so_they_are_kept_off_the_folded_path():
     """The guard matters: with no limit on the offset, rows far from zero lose accuracy."""
     torch.manual_seed(0)
-    net = create_model("residual_mlp", input_shape=(300,), n_outputs=3, stem=32, blocks=[16], heads=[8]).eval()
+    net = _tensor_net("residual_mlp", input_shape=(300,), n_outputs=3, stem=32, blocks=[16], heads=[8]).eval()
     x = _rows(np.random.default_rng(1), 300)[10:12]  # |mean| / std = 1e3 and 1e4
     want = _reference(net, x)
     with torch.inference_mode():
@@ -96,13 +102,13 @@ def test_fold_large_offsets_lose_digits_so_they_are_kept_off_the_folded_path():
 def test_fold_covers_per_target_networks_and_refuses_networks_that_use_the_input_elsewhere():
     torch.manual_seed(0)
     x = _rows(np.random.default_rng(2), 120)[:12]
-    dnn = create_model("dnn_li2017", input_shape=(120,), n_outputs=2, hidden=[16, 8]).eval()
+    dnn = _tensor_net("dnn_li2017", input_shape=(120,), n_outputs=2, hidden=[16, 8]).eval()
     folded = fold_standardization(dnn, standardize_rows_)
     assert sum(isinstance(m, StandardizedLinear) for m in folded.modules()) == 2
     with torch.inference_mode():
         torch.testing.assert_close(folded(torch.from_numpy(x)), _reference(dnn, x), rtol=1e-5, atol=1e-5)
 
-    assert fold_standardization(create_model("starnet_cnn", input_shape=(120,), n_outputs=2),
+    assert fold_standardization(_tensor_net("starnet_cnn", input_shape=(120,), n_outputs=2),
                                 standardize_rows_) is None
 
     class InputSkip(nn.Module):
@@ -118,7 +124,7 @@ def test_fold_covers_per_target_networks_and_refuses_networks_that_use_the_input
 
 def test_folded_network_runs_through_optimize_for_inference_on_any_batch():
     torch.manual_seed(0)
-    net = create_model("residual_mlp", input_shape=(64,), n_outputs=2, stem=16, blocks=[8], heads=[4]).eval()
+    net = _tensor_net("residual_mlp", input_shape=(64,), n_outputs=2, stem=16, blocks=[8], heads=[4]).eval()
     x = _rows(np.random.default_rng(3), 64)
     fast = optimize_for_inference(fold_standardization(net, standardize_rows_), torch.from_numpy(x[:5]))
     got = fast(torch.from_numpy(x))
@@ -181,13 +187,13 @@ def test_predict_folds_the_standardisation_on_prepared_spectra_with_the_same_pre
     with Dataset(data) as ds:
         assert Run.open(run).load_preprocessor().single.prepared(ds)
     built = []
-    original = _predict.fold_standardization
+    original = fast_mod.fold_standardization
 
     def spy(*a, **k):
         built.append(original(*a, **k))
         return built[-1]
 
-    monkeypatch.setattr(_predict, "fold_standardization", spy)
+    monkeypatch.setattr(fast_mod, "fold_standardization", spy)  # the spectra input's predict reader folds
     views = []
     row_view = Dataset.row_view
 

@@ -73,7 +73,8 @@ def test_prepared_spectra_equal_the_recipe_resampling_of_the_native_ones(survey,
         rv = radial_velocity(nat, "RV_ADOP", rows, fallback_redshift="Z")
         assert np.isnan(nat.target("RV_ADOP")).sum() >= 3  # the Z fallback was needed
         expect, expect_ivar = pre.single.spectra.transform(arrays["flux"], loglam=np.log10(arrays["wavelength"]),
-                                                    ivar=arrays["ivar"], mask=arrays["mask"], rv_kms=rv)
+                                                    ivar=arrays["ivar"], mask=arrays["mask"], rv_kms=rv,
+                                                           return_ivar=True)
         got = prep.read_spectra(rows, keys=("flux", "ivar"))
         np.testing.assert_allclose(got["flux"], expect, rtol=1e-6, atol=1e-6 * np.abs(expect).max())
         # the ingest wrote the flux's chunks back to back: predict maps them instead of copying

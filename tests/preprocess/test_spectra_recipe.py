@@ -136,3 +136,35 @@ def test_missing_radial_velocity_falls_back_to_the_pipeline_redshift(tmp_path):
         strict = recipe.with_overrides({"preprocess.spectra.missing_rv": "error"})
         with pytest.raises(ValueError, match=r"missing \(NaN\) for 2 object\(s\): s2, s5"):
             RecipePreprocessor.fit(strict, ds, np.arange(n))
+
+
+def test_any_grid_and_a_redshift_rest_frame_through_the_spectra_input(tmp_path):
+    """Two linear segments in nm (as Gaia's BP and RP), shifted by a redshift column: a line lands at its rest pixel."""
+    rng = np.random.default_rng(3)
+    n = 40
+    rv = rng.uniform(-3000, 3000, n)
+    z = np.sqrt((1 + rv / 299792.458) / (1 - rv / 299792.458)) - 1  # the same shift, as a redshift
+    path = _write(tmp_path / "s.h5", rng.uniform(4000, 7000, n), rng.uniform(-2, 0.5, n), rv, rng, z=z, noise=0.0,
+                  line_sigma=0.0002)  # about 0.2 nm, on input pixels of about 0.1 nm
+    rest = 10**LINE / 10  # nm
+    segments = [{"scale": "linear", "start": rest - 3.0, "stop": rest - 0.5, "n": 60, "unit": "nm"},
+                {"scale": "linear", "start": rest - 0.5, "stop": rest + 3.0, "n": 90, "unit": "nm"}]
+    base = {"name": "grid", "dataset": {"path": str(path)}, "targets": [{"name": "teff", "unit": "K"}],
+            "model": {"name": "mlp"}}
+    by_z = recipe_from_dict({**base, "inputs": {"flux": {
+        "kind": "spectra", "grid": segments, "rest_frame_column": "Z", "rest_frame_quantity": "redshift",
+        "standardize": False}}})
+    by_v = by_z.with_overrides({"inputs.flux.rest_frame_column": "RV", "inputs.flux.rest_frame_quantity": "velocity"})
+    assert recipe_input_shapes(by_z) == {"flux": (150,)}
+    with Dataset(path) as ds:
+        rows = np.arange(n)
+        x_z = RecipePreprocessor.fit(by_z, ds, rows).single.transform(ds, rows)
+        x_v = RecipePreprocessor.fit(by_v, ds, rows).single.transform(ds, rows)
+    assert x_z.shape == (n, 150)
+    # the line's minimum (relative to the local continuum) is within a pixel of its rest wavelength for every z
+    wl = np.r_[np.linspace(rest - 3.0, rest - 0.5, 60), np.linspace(rest - 0.5, rest + 3.0, 90)]
+    near = np.abs(wl - rest) < 0.6
+    centre = wl[near][np.argmin(x_z[:, near], axis=1)]
+    assert np.all(np.abs(centre - rest) < 0.1), centre - rest  # grid pixels are ~0.04 nm, input ones ~0.1 nm
+    # a velocity and the equivalent redshift give the same rest frame
+    np.testing.assert_allclose(x_v, x_z, rtol=2e-3, atol=1e-3 * np.abs(x_z).max())

@@ -49,7 +49,7 @@ def _source(recipe, ds, pre, rows, *, in_memory, copies=2, seed=3):
 
 
 def _relative_noise(src, n):
-    x = np.asarray(src[np.arange(len(src))][0])
+    x = np.asarray(src[np.arange(len(src))][0]["flux"])  # batches are {input name: tensor}
     orig = x[:n]
     ratios = [np.std(x[c * n:(c + 1) * n] - orig, axis=1) / np.std(orig, axis=1) for c in (1, 2)]
     return x, np.concatenate(ratios)
@@ -77,9 +77,9 @@ def test_copies_triple_the_training_set_with_noise_of_the_requested_size(spectra
 def test_in_memory_copies_are_seeded(spectra):
     recipe, ds, pre = spectra
     rows = ds.split("train")[:40]
-    a = _source(recipe, ds, pre, rows, in_memory=True)._x
-    b = _source(recipe, ds, pre, rows, in_memory=True)._x
-    c = _source(recipe, ds, pre, rows, in_memory=True, seed=4)._x
+    a = _source(recipe, ds, pre, rows, in_memory=True)._x["flux"]
+    b = _source(recipe, ds, pre, rows, in_memory=True)._x["flux"]
+    c = _source(recipe, ds, pre, rows, in_memory=True, seed=4)._x["flux"]
     assert np.array_equal(a, b) and not np.array_equal(a[40:], c[40:])
 
 
@@ -105,7 +105,7 @@ def test_fit_augments_train_only_and_counts_copies_in_steps(spectra, tmp_path, m
     train, val = made
     assert len(train) == 3 * len(splits["train"]) and train.copies == 2
     assert len(val) == len(splits["val"]) and val.copies == 0
-    np.testing.assert_allclose(np.asarray(val[np.arange(len(val))][0]), pre.single.transform(ds, splits["val"]), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(val[np.arange(len(val))][0]["flux"]), pre.single.transform(ds, splits["val"]), atol=1e-6)
     # The warm-up/cosine schedule and the throughput count the noisy copies.
     assert seen["total_steps"] == 2 * int(np.ceil(3 * len(splits["train"]) / 64))
     assert fit.history["train_objects_per_s"].iloc[0] == pytest.approx(
@@ -122,7 +122,7 @@ def test_copies_for_images_is_an_error(blob_dataset, tmp_path):
     with Dataset(blob_dataset) as ds:
         splits = resolve_splits(recipe, ds)
         pre = RecipePreprocessor.fit(recipe, ds, splits["train"])
-        with pytest.raises(ValueError, match=r"training.augment.copies is 1.*'images'.*spectra only"):
+        with pytest.raises(ValueError, match=r"training.augment.copies is 1 but input 'image' is kind 'images', which has no noise augmentation"):
             fit_network(recipe, ds, splits, pre, tmp_path, progress=False)
 
 

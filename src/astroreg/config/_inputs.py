@@ -179,7 +179,18 @@ class SpectraInput(InputSettings):
         default="interpolate", description="spline over bad pixels, or mask them (0 after standardising)"
     )
     rest_frame_column: str | None = Field(
-        default=None, description="column with the radial velocity in km/s (e.g. RV_ADOP); None: no shift"
+        default=None, description="column with the radial velocity in km/s (e.g. RV_ADOP) or the redshift "
+        "(rest_frame_quantity: redshift); None: no shift"
+    )
+    rest_frame_quantity: Literal["velocity", "redshift"] = Field(
+        default="velocity",
+        description="what rest_frame_column holds: a radial velocity in km/s (relativistic Doppler) or a redshift z "
+        "(lambda_rest = lambda_obs / (1 + z))",
+    )
+    resample: bool = Field(
+        default=True,
+        description="resample onto the grid (cubic spline); false: the spectra are stored on the grid already "
+        "(checked), only bad pixels and standardising are applied",
     )
     standardize: bool = Field(default=True, description="subtract each spectrum's mean, divide by its std")
     missing_rv: Literal["redshift", "error"] = Field(

@@ -51,13 +51,13 @@ class Spectra(Modality):
         n_pixels = grid.n_pixels
         mask = dataset.spectra.get("mask")
         bad_bits = None if mask is None or "bad_bits" not in mask.attrs else int(mask.attrs["bad_bits"])
-        self.spectra = SpectrumResampler(grid, bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits).fit()
+        self.spectra = SpectrumResampler(grid, bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits,
+                                         resample=s.resample).fit()
         if s.standardize:
             # Nothing is learned per dataset; fit only records the number of pixels.
             self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
-        if s.rest_frame_column is not None:
-            # Fail before training, not when the test split is read, on a missing RV.
-            self._radial_velocity(dataset, np.arange(len(dataset)))
+        # Fail before training, not when the test split is read, on a missing velocity or redshift.
+        self._frame(dataset, np.arange(len(dataset)), shifted=False)
         self.shape = (n_pixels,)
         return self
 
@@ -118,7 +118,8 @@ class Spectra(Modality):
             and info.bad_pixels == res.bad_pixels
             and bits is not None and res.bad_mask_bits is not None and int(bits) == int(res.bad_mask_bits)
             # A missing RV was taken from the redshift at ingest, as the recipe would.
-            and (done is None or (self.settings.missing_rv == "redshift"
+            and (done is None or (self.settings.rest_frame_quantity == "velocity"
+                                  and self.settings.missing_rv == "redshift"
                                   and info.redshift_fallback == self.settings.redshift_column))
         )
         return prepared, done is not None
@@ -163,10 +164,10 @@ class Spectra(Modality):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
         plan = self._plan(dataset)
         shifted = plan is not None and plan[1]  # already in the rest frame (ingest --rest-frame)
-        rv = None if self.settings.rest_frame_column is None or shifted else self._radial_velocity(dataset, rows)
         # ivar only marks the bad input pixels here: its propagation to the grid is skipped.
         flux, _ = self.spectra.transform(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"),
-                                         mask=arrays.get("mask"), rv_kms=rv, return_ivar=False)
+                                         mask=arrays.get("mask"), return_ivar=False,
+                                         **self._frame(dataset, rows, shifted))
         if self.standardizer is not None:
             # Over every finite pixel, clamped ends included (the paper's choice); masked
             # pixels (NaN) become 0, the spectrum's mean.
@@ -209,9 +210,8 @@ class Spectra(Modality):
         with np.errstate(divide="ignore", invalid="ignore"):
             loglam = np.log10(np.asarray(arrays["wavelength"], dtype=np.float64))
         shifted = plan is not None and plan[1]
-        rv = None if self.settings.rest_frame_column is None or shifted else self._radial_velocity(dataset, idx)
         return self.spectra.coverage(arrays["flux"], loglam=loglam, ivar=arrays.get("ivar"), mask=arrays.get("mask"),
-                                     rv_kms=rv)
+                                     **self._frame(dataset, idx, shifted))
 
     def guaranteed_coverage(self, dataset: Dataset) -> float:
         """The reader's ``--min-good-fraction`` for spectra prepared on this grid at ingest, else 0."""
@@ -256,11 +256,46 @@ class Spectra(Modality):
             raise ValueError(f"a spectra grid of {n_grid} pixels (standardiser: {std}) does "
                              f"not give input shape {self.shape}")
 
+    def _frame(self, dataset: Dataset, rows: NDArray, shifted: bool) -> dict[str, NDArray[np.float64]]:
+        """The rest-frame shift of ``rows`` for the resampler: ``{"rv_kms": ...}``, ``{"redshift": ...}`` or none.
+
+        Velocities go in as velocities, so that paper 001's log-grid arithmetic (an additive
+        loglam shift) is kept bit for bit.
+        """
+        s = self.settings
+        if s.rest_frame_column is None or shifted:
+            return {}
+        if s.rest_frame_quantity == "velocity":
+            return {"rv_kms": self._radial_velocity(dataset, rows)}
+        z = column_values(dataset, s.rest_frame_column, rows, f"inputs.{self.name}.rest_frame_column")
+        bad = ~np.isfinite(z) | (z <= -1)
+        if bad.any():
+            ids = dataset.ids[np.asarray(rows)][bad]
+            raise ValueError(
+                f"redshift {s.rest_frame_column!r} is missing or <= -1 for {bad.sum()} object(s), e.g. "
+                f"{', '.join(map(str, ids[:5]))}; drop them from the dataset or set "
+                f"inputs.{self.name}.rest_frame_column: null"
+            )
+        return {"redshift": z}
+
     def _radial_velocity(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float64]:
         """RVs in km/s; missing ones from the redshift column when ``missing_rv == "redshift"``."""
         s = self.settings
         fallback = s.redshift_column if s.missing_rv == "redshift" else None
         return radial_velocity(dataset, s.rest_frame_column, rows, fallback_redshift=fallback, input_name=self.name)
+
+
+def column_values(dataset: Dataset, column: str, rows: NDArray, key: str) -> NDArray[np.float64]:
+    """Values of a tabular column, or of a target (as ingest writes RV_ADOP), for ``rows``; ``key`` names the setting."""
+    if column in dataset.tabular_columns:
+        return dataset.tabular([column], rows)[column].to_numpy(dtype=np.float64)
+    if column in dataset.target_names:
+        return np.asarray(dataset.target(column, rows), dtype=np.float64)
+    raise ValueError(
+        f"{key} {column!r} is not in {dataset.path}; its tabular columns are {list(dataset.tabular_columns)} and "
+        f"targets {list(dataset.target_names)}: name the column (a velocity in km/s, or a redshift with "
+        f"rest_frame_quantity: redshift) or set {key}: null"
+    )
 
 
 def radial_velocity(dataset: Dataset, column: str, rows: NDArray, *, fallback_redshift: str | None = None,
@@ -272,16 +307,7 @@ def radial_velocity(dataset: Dataset, column: str, rows: NDArray, *, fallback_re
     inverse of the relativistic Doppler relation the rest-frame shift uses.
     """
     key = f"inputs.{input_name}"
-    if column in dataset.tabular_columns:
-        rv = dataset.tabular([column], rows)[column].to_numpy(dtype=np.float64)
-    elif column in dataset.target_names:
-        rv = np.asarray(dataset.target(column, rows), dtype=np.float64)
-    else:
-        raise ValueError(
-            f"{key}.rest_frame_column {column!r} is not in {dataset.path}; its tabular columns are "
-            f"{list(dataset.tabular_columns)} and targets {list(dataset.target_names)}: name the radial-velocity "
-            f"column (km/s) or set {key}.rest_frame_column: null"
-        )
+    rv = column_values(dataset, column, rows, f"{key}.rest_frame_column")
     bad = ~np.isfinite(rv)
     if bad.any() and fallback_redshift is not None and fallback_redshift in dataset.tabular_columns:
         z = dataset.tabular([fallback_redshift], np.asarray(rows)[bad])[fallback_redshift].to_numpy(np.float64)
