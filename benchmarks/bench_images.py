@@ -31,10 +31,17 @@ from _common import machine, update_section  # noqa: E402
 from astroreg.config import load_recipe  # noqa: E402
 from astroreg.data import DatasetWriter, ImageSpec  # noqa: E402
 from astroreg.models import count_flops, create_model, matmul_gflops  # noqa: E402
+from astroreg.models._registry import unwrap_single  # noqa: E402
 from astroreg.pipeline import predict, train_recipe  # noqa: E402
 
 KERAS_PREDICT, KERAS_TRAIN = 236.0, 109.0
 SIZE = 143
+INPUT = "image"  # the input of recipes/galaxy-flux.yaml
+
+
+def paper_cnn() -> torch.nn.Module:
+    """The paper CNN as a plain tensor network (its single-input adapter taken off), as a PyTorch user builds it."""
+    return unwrap_single(create_model("paper_cnn", input_shapes={INPUT: (1, SIZE, SIZE)}, n_outputs=1))[1]
 
 
 def make_data(path: Path, n: int, seed: int = 0) -> Path:
@@ -54,7 +61,7 @@ def make_data(path: Path, n: int, seed: int = 0) -> Path:
 
 
 def eager_predict(n: int, batch: int = 256, repeats: int = 3) -> float:
-    net = create_model("paper_cnn", input_shape=(1, SIZE, SIZE), n_outputs=1).eval()
+    net = paper_cnn().eval()
     x = torch.randn(n, 1, SIZE, SIZE)
     best = 0.0
     with torch.inference_mode():
@@ -69,7 +76,7 @@ def eager_predict(n: int, batch: int = 256, repeats: int = 3) -> float:
 
 def eager_train(n: int, batch: int = 64) -> float:
     torch.manual_seed(0)
-    net = create_model("paper_cnn", input_shape=(1, SIZE, SIZE), n_outputs=1).train()
+    net = paper_cnn().train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = torch.randn(n, 1, SIZE, SIZE), torch.randn(n, 1)
     for s in range(0, 4 * batch, batch):  # warm-up
@@ -92,7 +99,7 @@ def main() -> None:
     args = ap.parse_args()
 
     gflops = matmul_gflops()
-    net = create_model("paper_cnn", input_shape=(1, SIZE, SIZE), n_outputs=1)
+    net = paper_cnn()
     flops = count_flops(net, (1, 1, SIZE, SIZE))
     limit = gflops * 1e9 / flops
     print(f"machine: {machine()}")
