@@ -10,7 +10,7 @@ from torch import nn
 
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter, SpectraSpec
-from astroreg.data._ingest_spectra import (
+from astroreg.data._prepared import (
     PREPARED_BAD_BITS,
     PREPARED_BAD_PIXELS,
     PREPARED_BY,
@@ -18,7 +18,7 @@ from astroreg.data._ingest_spectra import (
     PREPARED_REDSHIFT,
     PREPARED_REST_FRAME,
 )
-from astroreg.data._sdss_fits import SDSS_BAD_PIXEL_BITS
+from astroreg.ingest import SDSS_BAD_PIXEL_BITS
 from astroreg.models import create_model
 from astroreg.models import _fast as fast_mod
 from astroreg.models._registry import unwrap_single

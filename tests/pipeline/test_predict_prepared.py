@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from astroreg.config import recipe_from_dict
-from astroreg.data import Dataset, ingest_sdss_spectra
+from astroreg.data import Dataset
+from astroreg.ingest import ingest_sdss_spectra
 from astroreg.pipeline import Run, predict, train_recipe
 from astroreg.modalities import RecipePreprocessor
 from astroreg.modalities.spectra import radial_velocity

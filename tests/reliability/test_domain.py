@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from astroreg.data import Dataset
 from conftest import LINE_LOGLAM, line_spectra
-from astroreg.data._ingest_spectra import ingest_sdss_spectra
+from astroreg.ingest import ingest_sdss_spectra
 
 pytestmark = [pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyWarning"),
               # 10 ** the huge predictions for images 1000 times too bright, in total_flux_pred

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from astroreg.data import Dataset, DatasetWriter, ImageSpec, read_catalog  # noqa: E402
-from astroreg.data._ingest_images import _read_stamp  # noqa: E402
-from astroreg.data._sdss_fits import read_spectrum_file, scan_spectrum_file  # noqa: E402
+from astroreg.ingest._images import _read_stamp  # noqa: E402
+from astroreg.ingest._sdss_fits import read_spectrum_file, scan_spectrum_file  # noqa: E402
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -126,7 +126,7 @@ def test_dataset_holds_images_targets_and_tabular_columns(tmp_path):
 
 
 def test_fits_folder_ingests_into_the_same_dataset_as_direct_output(tmp_path):
-    from astroreg.data import ingest_image_folder
+    from astroreg.ingest import ingest_image_folder
 
     simulate_galaxy_images(4, out_dir=tmp_path / "stamps", seed=6, stamp_size=33, n_jobs=1, progress=False)
     simulate_galaxy_images(4, dataset=tmp_path / "direct.h5", seed=6, stamp_size=33, n_jobs=1, progress=False)

@@ -11,8 +11,8 @@ import pytest
 from astropy.io import fits
 
 from astroreg.data import Dataset
-from astroreg.data._ingest_spectra import ingest_sdss_spectra
-from astroreg.data._sdss_fits import SDSS_BAD_PIXEL_BITS
+from astroreg.ingest import ingest_sdss_spectra
+from astroreg.ingest import SDSS_BAD_PIXEL_BITS
 from astroreg.sim import draw_stellar_labels, loglam_grid, observe_star, simulate_sdss_stars, synthesize
 from astroreg.sim._stars import LABEL_COLUMNS, MISSING, _catalogue, star_seed
 

@@ -5,7 +5,6 @@ in :mod:`astroreg.ingest`, which imports this package; nothing here imports
 :mod:`astroreg.preprocess` or :mod:`astroreg.ingest` at load time.
 """
 
-import importlib
 
 from astroreg.data._atomic import atomic_path, atomic_write_text
 from astroreg.data._catalog import SUPPORTED_EXTENSIONS, read_catalog, require_columns
@@ -77,18 +76,3 @@ __all__ = [
     "require_columns",
     "write_prepared_attrs",
 ]
-
-# Names that moved to astroreg.ingest with the survey readers. Until every caller imports
-# them from there, ``from astroreg.data import ingest_sdss_spectra`` still works: the
-# reader is imported on first use, never when astroreg.data loads (which would make data
-# import preprocess, and preprocess imports data).
-_MOVED_TO_INGEST = frozenset({
-    "DEFAULT_SPLITS", "IngestReport", "NothingIngestedError", "PADDING_MASK", "SDSS_BAD_PIXEL_BITS",
-    "SSPP_TARGETS", "SpectraIngestReport", "ingest_image_folder", "ingest_sdss_spectra",
-})
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_INGEST:
-        return getattr(importlib.import_module("astroreg.ingest"), name)
-    raise AttributeError(f"module 'astroreg.data' has no attribute {name!r}")
