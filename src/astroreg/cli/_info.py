@@ -42,5 +42,6 @@ def _summary(args) -> int:
     shapes = recipe_input_shapes(recipe)
     inputs = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
     print(f"recipe {recipe.name}: model {recipe.model.name}, input {inputs}, {len(recipe.targets)} output(s)")
-    print(model_summary(recipe.model.name, shapes, len(recipe.targets), recipe.model.params))
+    print(model_summary(recipe.model.name, shapes, len(recipe.targets), recipe.model.params,
+                        input_kinds=recipe.input_kinds))
     return 0
