@@ -80,7 +80,7 @@ REDSHIFT_COLUMN = "Z"
 """HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
 _SUFFIXES = (".fits", ".fit")
 _MISSING_LABEL = -9999.0
-_PREPARED_BAD_PIXELS = "interpolate"  # the recipe default of preprocess.spectra.bad_pixels
+_PREPARED_BAD_PIXELS = "interpolate"  # the spectra input's default bad_pixels
 _MIN_FILES_FOR_POOL = 64
 
 
@@ -224,7 +224,7 @@ def ingest_sdss_spectra(
         Catalogue column with each object's radial velocity in km/s (e.g. ``"RV_ADOP"``;
         -9999 and NaN: missing). With ``grid=``, the spectra are resampled in the rest
         frame (relativistic Doppler shift, as the recipe's
-        ``preprocess.spectra.rest_frame_column``); objects without a velocity take it from
+        ``inputs.<name>.rest_frame_column`` of a spectra input); objects without a velocity take it from
         the HDU 2 redshift ``Z`` (``v = c ((1+z)^2 - 1) / ((1+z)^2 + 1)``, the recipe's
         ``missing_rv: redshift``); those without either are skipped. A recipe with the
         same grid, ``rest_frame_column`` and ``bad_pixels`` then skips resampling and
