@@ -45,23 +45,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, update_section  # noqa: E402
 
 from astroreg.config import load_recipe  # noqa: E402
-from astroreg.data import Dataset, DatasetWriter, SpectraSpec  # noqa: E402
-from astroreg.data._ingest_spectra import (  # noqa: E402
-    PREPARED_BAD_BITS,
-    PREPARED_BAD_PIXELS,
-    PREPARED_BY,
-    PREPARED_GRID,
-    PREPARED_MIN_GOOD,
-    PREPARED_REDSHIFT,
-    PREPARED_REST_FRAME,
-)
-from astroreg.data._sdss_fits import PADDING_MASK, SDSS_BAD_PIXEL_BITS  # noqa: E402
+from astroreg.data import Dataset, DatasetWriter, SpectraSpec, write_prepared_attrs  # noqa: E402
+from astroreg.ingest import PADDING_MASK, SDSS_BAD_PIXEL_BITS  # noqa: E402
 from astroreg.models import count_flops, create_model, matmul_gflops  # noqa: E402
 from astroreg.models._fast import _row_sumsq, fold_standardization, optimize_for_inference  # noqa: E402
+from astroreg.models._registry import unwrap_single  # noqa: E402
 from astroreg.pipeline import predict, train_recipe  # noqa: E402
+from astroreg.pipeline._predict import iter_predictions  # noqa: E402
 from astroreg.pipeline._run import Run  # noqa: E402
-from astroreg.pipeline._predict import _as_tensor, iter_predictions  # noqa: E402
-from astroreg.preprocess._spectra import standardize_rows_  # noqa: E402
+from astroreg.preprocess._spectra import parse_grid, standardize_rows_  # noqa: E402
+from astroreg.training._infer import as_tensor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "stellar-params.yaml"
@@ -117,9 +110,28 @@ def make_data(path: Path, n: int, seed: int = 0, chunk: int = 1024) -> Path:
     return path
 
 
+def spectra_input(recipe) -> tuple[str, object]:
+    """The name and settings of the recipe's one input (``flux``, kind ``spectra``)."""
+    (name, settings), = recipe.inputs.items()
+    return name, settings
+
+
+def n_pixels(recipe) -> int:
+    """Pixels of the recipe's wavelength grid: the network's input width."""
+    return parse_grid(spectra_input(recipe)[1].grid).n_pixels
+
+
 def paper_model(recipe) -> torch.nn.Module:
-    return create_model(recipe.model.name, input_shape=(int(recipe.preprocess.spectra.grid[2]),),
-                        n_outputs=len(recipe.targets), **recipe.model.params)
+    """The recipe's network as a plain tensor network (its single-input adapter taken off)."""
+    name, settings = spectra_input(recipe)
+    net = create_model(recipe.model.name, input_shapes={name: (n_pixels(recipe),)},
+                       input_kinds={name: settings.kind}, n_outputs=len(recipe.targets), **recipe.model.params)
+    return unwrap_single(net)[1]
+
+
+def network(run: Run) -> torch.nn.Module:
+    """The run's trained network as a plain tensor network, as ``astroreg predict`` runs a single-input one."""
+    return unwrap_single(run.load_network())[1]
 
 
 def forward_rate(fn, x: torch.Tensor, batch: int, repeats: int = 3) -> float:
@@ -159,37 +171,39 @@ def prepare_data(run_dir: Path, data: Path, out: Path, n_out: int, chunk: int = 
     """The spectra of ``data`` as ``astroreg ingest sdss-spectra --grid ... --rest-frame RV_ADOP`` stores them.
 
     Each native spectrum is resampled onto the run's grid in the rest frame by the run's own
-    :class:`~astroreg.preprocess.LogLamResampler` (the code ingest runs, on the same native
+    :class:`~astroreg.preprocess.SpectrumResampler` (the code ingest runs, on the same native
     pixels), with the propagated ivar; the ``/spectra`` attributes say so, as ingest writes
-    them. To reach ``n_out`` rows cheaply the prepared spectra are repeated (new ids).
-    The mask is 0 (prediction does not read it).
+    them (:func:`~astroreg.data.write_prepared_attrs`). To reach ``n_out`` rows cheaply the
+    prepared spectra are repeated (new ids). The mask is 0 (prediction does not read it).
     """
-    pre = Run.open(run_dir).load_preprocessor()
-    res = pre.spectra
+    inp = Run.open(run_dir).load_preprocessor().single
+    res, settings = inp.spectra, inp.settings
+    n_pix = res.wavelength_grid_.n_pixels
     with Dataset(data) as ds:
         n = len(ds)
-        rv = ds.target(pre.rest_frame_column)
+        rv = ds.target(settings.rest_frame_column)
         labels = {t: ds.target(t) for t in TARGETS}
-        flux_p = np.empty((n, res.n_pixels), np.float32)
+        flux_p = np.empty((n, n_pix), np.float32)
         ivar_p = np.empty_like(flux_p)
         loglam = np.log10(ds.spectra["wavelength"][...])
         for s in range(0, n, chunk):
             a = ds.read_spectra(slice(s, s + chunk), keys=("flux", "ivar", "mask"))
             flux_p[s:s + chunk], ivar_p[s:s + chunk] = res.transform(
-                a["flux"], loglam=loglam, ivar=a["ivar"], mask=a["mask"], rv_kms=rv[s:s + chunk])
+                a["flux"], loglam=loglam, ivar=a["ivar"], mask=a["mask"], rv_kms=rv[s:s + chunk],
+                return_ivar=True)
     # Ingest skips spectra below --min-good-fraction (0.5) on the grid and records it; so do we.
     coverage = (ivar_p > 0).mean(axis=1)
     if coverage.min() < 0.5:
         raise RuntimeError(f"{int((coverage < 0.5).sum())} synthetic spectra cover under half the grid")
-    attrs = {PREPARED_GRID: np.asarray([res.loglam_min, res.loglam_max, res.n_pixels], np.float64),
-             PREPARED_MIN_GOOD: 0.5,
-             PREPARED_REST_FRAME: pre.rest_frame_column or "", PREPARED_REDSHIFT: "Z",
-             PREPARED_BAD_PIXELS: res.bad_pixels, PREPARED_BAD_BITS: np.uint32(res.bad_mask_bits),
-             PREPARED_BY: "astroreg.preprocess.LogLamResampler"}
-    spec = SpectraSpec(n_pixels=res.n_pixels, wavelength=tuple(res.wavelength_), with_ivar=True, with_mask=True,
+    attrs = {}
+    write_prepared_attrs(attrs, grid=res.wavelength_grid_, rest_frame=settings.rest_frame_column,
+                         redshift_fallback=settings.redshift_column if settings.missing_rv == "redshift" else None,
+                         bad_pixels=res.bad_pixels, bad_mask_bits=res.bad_mask_bits, min_good_fraction=0.5,
+                         prepared_by="astroreg.preprocess.SpectrumResampler")
+    spec = SpectraSpec(n_pixels=n_pix, wavelength=tuple(res.wavelength_), with_ivar=True, with_mask=True,
                        mask_dtype="uint32", mask_bad_bits=SDSS_BAD_PIXEL_BITS, attrs=attrs,
                        mask_bits="SDSS spPixMask bits of and_mask (nearest native pixel)")
-    zeros = np.zeros((chunk, res.n_pixels), np.uint32)
+    zeros = np.zeros((chunk, n_pix), np.uint32)
     with DatasetWriter(out, targets=TARGETS, spectra=spec) as w:
         for s in range(0, n_out, chunk):
             m = min(chunk, n_out - s)
@@ -216,23 +230,24 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 4096) -> d
     standardisation that the fold saves (for reference; not part of the sum).
     """
     run = Run.open(run_dir)
-    pre = run.load_preprocessor()
+    inp = run.load_preprocessor().single
+    rest_frame = inp.settings.rest_frame_column
     times = dict.fromkeys(("read", "preprocess", "forward", "write"), 0.0)
     folded = None
     with Dataset(data) as ds:
         n = len(ds)
         g = ds.spectra
-        if pre.spectra_prepared(ds):
+        if inp.prepared(ds):
             buf = np.empty((chunk, g["flux"].shape[1]), np.float32)
             times["standardise (unfolded)"] = 0.0
             mapped = 0
             for s in range(0, n, chunk):
                 m = min(chunk, n - s)
                 t = time.perf_counter()
-                xr = pre.prepared_inputs(ds, slice(s, s + m), out=buf, standardize=False)
+                xr = inp.prepared_inputs(ds, slice(s, s + m), out=buf, standardize=False)
                 times["read"] += time.perf_counter() - t
                 mapped += not np.shares_memory(xr, buf)
-                xb = _as_tensor(xr)  # as predict wraps a read-only mapped chunk
+                xb = as_tensor(xr)  # as predict wraps a read-only mapped chunk
                 t = time.perf_counter()
                 xb.sum(dim=1).double(), _row_sumsq(xb)  # the row statistics StandardizedLinear computes
                 times["preprocess"] += time.perf_counter() - t
@@ -241,22 +256,22 @@ def predict_stages(run_dir: Path, data: Path, out: Path, chunk: int = 4096) -> d
                 standardize_rows_(copy)
                 times["standardise (unfolded)"] += time.perf_counter() - t
             print(f"prepared read: {mapped} of {-(-n // chunk)} chunks of {chunk} mapped from the file")
-            x = pre.inputs(ds, slice(0, min(chunk, n)))
+            x = inp.transform(ds, slice(0, min(chunk, n)))
             x_raw = ds.read_spectra(slice(0, min(chunk, n)), keys=("flux",))["flux"]
-            folded = fold_standardization(run.load_network().eval(), standardize_rows_)
+            folded = fold_standardization(network(run).eval(), standardize_rows_)
         else:
             keys = ["flux", "wavelength"] + [k for k in ("ivar", "mask") if k in g]
             for s in range(0, n, chunk):
                 sel = slice(s, min(s + chunk, n))
                 t = time.perf_counter()
                 ds.read_spectra(sel, keys=keys)
-                ds.target(pre.rest_frame_column, np.arange(sel.start, sel.stop)) if pre.rest_frame_column else None
+                ds.target(rest_frame, np.arange(sel.start, sel.stop)) if rest_frame else None
                 times["read"] += time.perf_counter() - t
                 t = time.perf_counter()
-                x = pre.inputs(ds, sel)  # read + preprocess
+                x = inp.transform(ds, sel)  # read + preprocess
                 times["preprocess"] += time.perf_counter() - t
             times["preprocess"] = max(times["preprocess"] - times["read"], 0.0)
-        times["forward"] = _forward_seconds(run.load_network().eval(), x, n)
+        times["forward"] = _forward_seconds(network(run).eval(), x, n)
         if folded is not None:
             times["forward folded"] = _forward_seconds(folded, x_raw, n)
         frame = next(iter_predictions(run, ds, np.arange(min(chunk, n)), chunk_size=chunk, progress=False))
@@ -314,7 +329,7 @@ def ingest_rate(spectra: Path, labels: Path, out: Path, n_jobs: int) -> float:
     n = sum(1 for _ in spectra.glob("*.fits"))
     code = (
         "import time, warnings\n"
-        "from astroreg.data import ingest_sdss_spectra\n"
+        "from astroreg.ingest import ingest_sdss_spectra\n"
         "warnings.simplefilter('ignore')\n"
         "t = time.perf_counter()\n"
         f"r = ingest_sdss_spectra({str(spectra)!r}, {str(labels)!r}, {str(out)!r}, id_column='SPEC_FILE', "
@@ -362,7 +377,7 @@ def main() -> None:
     recipe0 = load_recipe(RECIPE)
     net = paper_model(recipe0).eval()
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    n_pix = int(recipe0.preprocess.spectra.grid[2])
+    n_pix = n_pixels(recipe0)
     flops = count_flops(net, (1, n_pix))
     gflops_start = matmul_gflops()
     limit = gflops_start * 1e9 / flops
@@ -393,7 +408,7 @@ def main() -> None:
         with Dataset(data) as ds:
             pre = Run.open(run).load_preprocessor()
             tr = ds.split("train")[: min(len(ds.split("train")), 4096)]
-            x_tr = torch.from_numpy(pre.inputs(ds, tr))
+            x_tr = torch.from_numpy(pre.single.transform(ds, tr))
             y_tr = torch.from_numpy(pre.scale_targets(np.stack(
                 [ds.target(t.source, tr) for t in recipe.targets], axis=1)).astype(np.float32))
         plain_t = plain_train_rate(recipe, x_tr.repeat(3, 1), y_tr.repeat(3, 1))
@@ -415,12 +430,12 @@ def main() -> None:
               f"{time.perf_counter() - t:.0f} s")
         stages_p = predict_stages(run, prepared, tmp / "stages-p.parquet")
         with Dataset(prepared) as ds:
-            assert Run.open(run).load_preprocessor().spectra_prepared(ds)
+            assert Run.open(run).load_preprocessor().single.prepared(ds)
             x0 = ds.read_spectra(slice(0, 2048), keys=("flux",))["flux"]
         t = time.perf_counter()  # the fixed cost: run, preprocessor and network loaded, prediction path built
         run_obj = Run.open(run)
         run_obj.recipe, run_obj.load_preprocessor()
-        optimize_for_inference(fold_standardization(run_obj.load_network(), standardize_rows_, inplace=True),
+        optimize_for_inference(fold_standardization(network(run_obj), standardize_rows_, inplace=True),
                                torch.from_numpy(x0), copy_model=False)
         build_s = time.perf_counter() - t
         t = time.perf_counter()
@@ -469,7 +484,7 @@ def main() -> None:
         f"{2e6 / limit:.0f} us/spectrum of wall time for all stages together, about {4e6 / limit:.0f} us of core "
         "time on 2 cores.\n\n"
         "Prepared spectra (`astroreg ingest sdss-spectra --grid 3.5754 3.9670 4000 --rest-frame RV_ADOP`: resampled "
-        "onto the recipe's grid in the rest frame once, at ingest, by the same `LogLamResampler` code; the "
+        "onto the recipe's grid in the rest frame once, at ingest, by the same `SpectrumResampler` code; the "
         "preprocessor sees the `prepared_*` attributes of `/spectra` and skips resampling) leave prediction "
         f"{us_p['read']:.1f} us/spectrum to read the flux alone (mapped from the file: `DatasetWriter` lays each "
         "array's chunks back to back over aligned blocks of 4096 rows, so `Dataset.row_view` maps a chunk of rows "

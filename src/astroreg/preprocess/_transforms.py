@@ -215,7 +215,7 @@ class ImageNormalizer:
                 which = _first_objects(rows, ids)
                 raise ValueError(
                     f"{rows.size} image(s) contain NaN or inf pixels (first: {which}); clean the data or set "
-                    "preprocess.images.nonfinite: zero"
+                    "nonfinite: zero on the images input (inputs.<name>.nonfinite)"
                 )
         return x
 
