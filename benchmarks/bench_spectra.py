@@ -336,7 +336,9 @@ def ingest_rate(spectra: Path, labels: Path, out: Path, n_jobs: int) -> float:
         f"n_jobs={n_jobs}, progress=False)\n"
         "print(r.n_ok, time.perf_counter() - t)\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"ingest with {n_jobs} process(es) failed:\n{res.stderr[-3000:]}")
     n_ok, dt = res.stdout.split()[-2:]
     if int(n_ok) != n:
         raise RuntimeError(f"ingest kept {n_ok} of {n} files")
