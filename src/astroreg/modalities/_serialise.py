@@ -135,6 +135,12 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
         raise ValueError(_bad_file(path, f"not valid JSON: {_first_line(err)}")) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(_bad_file(path, f"its 'format' is not {FORMAT!r}"))
+    if doc.get("version") == 1:  # one unnamed input: read as the one named input it now is
+        try:
+            doc["preprocessor"] = _from_version_1(doc.get("preprocessor"))
+        except (_Invalid, KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(_bad_file(path, f"a version-1 file that cannot be read: {_first_line(err)}")) from None
+        doc["version"] = FORMAT_VERSION
     if doc.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{path} is an astroreg preprocessor file of format version {doc.get('version')!r}; this astroreg "
@@ -153,6 +159,50 @@ def load_json(path: str | os.PathLike, cls: type, check: Callable[[Any], None] |
         return obj
     except (_Invalid, TypeError, ValueError, IndexError, RecursionError) as err:
         raise ValueError(_bad_file(path, _first_line(err))) from None
+
+
+_V1_INPUT_FIELDS = ("modality", "columns", "band_index", "images", "spectra", "standardizer", "rest_frame_column",
+                    "missing_rv", "redshift_column", "features", "input_shape")
+
+
+def _from_version_1(pre: Any) -> dict[str, Any]:
+    """A version-1 preprocessor (one unnamed input, its settings spread over the fields) in version 2's form.
+
+    Version 1 (astroreg before named inputs) held ``modality``, ``input_shape`` and the
+    fitted transforms of that one input beside the targets. They become one named input
+    (``image``, ``flux`` or ``features``, as :func:`astroreg.config._inputs.expand_shorthand`
+    names the old single-input recipes), its settings taken from the transforms' own
+    parameters. Only the layout changes: the arrays and classes are checked as for
+    version 2 when the result is decoded.
+    """
+    from astroreg.config._inputs import SHORTHAND_NAMES
+
+    if not isinstance(pre, dict) or any(k not in pre for k in _V1_INPUT_FIELDS):
+        raise _Invalid("not a version-1 preprocessor")
+    kind = pre["modality"]
+    if kind not in SHORTHAND_NAMES:
+        raise _Invalid(f"modality {kind!r} is not one of {sorted(SHORTHAND_NAMES)}")
+    name = SHORTHAND_NAMES[kind]
+    fields: dict[str, Any] = {"name": name, "shape": pre["input_shape"]}
+    if kind == "images":
+        params = pre["images"]["params"]
+        fields["settings"] = {"kind": kind, "crop": params["crop"], "scale": params["scale"],
+                              "stretch": params["stretch"], "nonfinite": params["nonfinite"]}
+        fields.update(band_index=pre["band_index"], images=pre["images"])
+    elif kind == "tabular":
+        fields["settings"] = {"kind": kind, "columns": list(pre["columns"]),
+                              "scaling": pre["features"]["params"]["kind"]}
+        fields.update(columns=pre["columns"], features=pre["features"])
+    else:
+        params = pre["spectra"]["params"]
+        fields["settings"] = {"kind": kind, "grid": [params["loglam_min"], params["loglam_max"], params["n_pixels"]],
+                              "bad_pixels": params["bad_pixels"], "rest_frame_column": pre["rest_frame_column"],
+                              "standardize": pre["standardizer"] is not None, "missing_rv": pre["missing_rv"],
+                              "redshift_column": pre["redshift_column"]}
+        fields.update(spectra=pre["spectra"], standardizer=pre["standardizer"])
+    out = {k: v for k, v in pre.items() if k not in _V1_INPUT_FIELDS}
+    out["inputs"] = {name: {_INPUT: kind, "fields": fields}}
+    return out
 
 
 def _conforms(value: Any, hint: Any) -> bool:
