@@ -227,13 +227,13 @@ def test_doctored_preprocessors_json_is_refused(run_dir, how):
         RecipePreprocessor.load(path)
 
 
-@pytest.mark.parametrize("version, fmt", [(1, "astroreg-preprocessor"), (2, "something-else")])
+@pytest.mark.parametrize("version, fmt", [(3, "astroreg-preprocessor"), (2, "something-else")])
 def test_other_format_or_version_is_refused(run_dir, version, fmt):
     path = run_dir / "preprocessors.json"
     doc = json.loads(path.read_text())
     doc.update(version=version, format=fmt)
     path.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=r"preprocessors\.json .*(format version 1|'format' is not)"):
+    with pytest.raises(ValueError, match=r"preprocessors\.json .*(format version 3|'format' is not)"):
         RecipePreprocessor.load(path)
 
 
