@@ -138,19 +138,22 @@ def main() -> None:
             r["limit"] = gflops * 1e9 / r["flops"]
             r["fraction"] = r["rate"] / r["limit"]
     lines = ["| recipe | path | before (objects/s) | after (objects/s) | after / before | before, of matmul limit "
-             "| after, of matmul limit |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| after, of matmul limit | before, every round | after, every round |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     labels = {"images": ("galaxy-flux", f"`astroreg predict`, {args.images} stamps (HDF5 -> Parquet)"),
               "spectra": ("stellar-params", f"`astroreg predict`, {args.prepared} prepared spectra")}
     for what, (recipe, path) in labels.items():
         b, a = rows[what]["before"], rows[what]["after"]
         lines.append(f"| {recipe} | {path} | {b['rate']:,.0f} | {a['rate']:,.0f} | {a['rate'] / b['rate']:.3f} "
-                     f"| {100 * b['fraction']:.1f}% | {100 * a['fraction']:.1f}% |")
+                     f"| {100 * b['fraction']:.1f}% | {100 * a['fraction']:.1f}% "
+                     f"| {', '.join(f'{r:,.0f}' for r in b['all'])} | {', '.join(f'{r:,.0f}' for r in a['all'])} |")
         print(f"{recipe}: before {b['rate']:,.0f}/s ({100 * b['fraction']:.1f}% of the limit), after "
               f"{a['rate']:,.0f}/s ({100 * a['fraction']:.1f}%): {a['rate'] / b['rate']:.3f}x")
     if args.no_docs:
         return
     body = (f"Machine: {machine()}. Float32 matmul rate {gflops:.1f} GFLOP/s (the best probe of the run; the "
-            "fractions of both versions refer to it).\n\n`python benchmarks/bench_engine_versions.py --before {args.before} "
+            "fractions of both versions refer to it).\n\n"
+            f"`python benchmarks/bench_engine_versions.py --before {args.before} "
             f"--images {args.images} --spectra {args.spectra} --prepared {args.prepared} --rounds {args.rounds}`: "
             "the prediction throughput of the two shipped recipes with this tree's engine (named inputs, modality "
             f"plug-ins; issue 10) and with commit {args.before} (before it), on the same data files and machine, "
@@ -179,7 +182,8 @@ def _measure(args, tmp: Path, trees: dict[str, Path]) -> dict:
                 res = json.loads(done.stdout.strip().splitlines()[-1])
                 old = best[what].get(label)
                 if old is None or res["rate"] > old["rate"]:
-                    best[what][label] = res
+                    best[what][label] = {**res, "all": (old or {}).get("all", [])}
+                best[what][label]["all"].append(res["rate"])
                 print(f"{what} {label}: {res['rate']:,.0f}/s ({100 * res['fraction']:.1f}% of the limit at "
                       f"{res['gflops']:.0f} GFLOP/s, {res['flops'] / 1e6:.3f} MFLOP/object)", flush=True)
     return best
