@@ -73,19 +73,26 @@ def prepare_inference(net: nn.Module, example: Mapping[str, NDArray[np.float32]]
     """The fastest prediction path for ``net``, checked against eager on a real batch.
 
     A single-input network goes through :func:`astroreg.models.optimize_for_inference`
-    on its plain tensor (``compile_network``: the input's kind gains from a trace or
-    inductor, so the example is padded to a whole batch); a multi-input network runs
-    eagerly on the mapping. ``inner`` replaces the single-input network's own (an
+    on its plain tensor, a multi-input network on the mapping (traced with the mapping as
+    its one argument, checked against eager); with ``compile_network`` (an input's kind
+    gains from a trace or inductor) the example is padded to a whole batch. ``inner`` replaces the single-input network's own (an
     equivalent with a preprocessing step folded in). ``net`` is modified (moved, put in
     eval mode): pass the caller's own copy.
     """
+    checked = compile_network or backend not in ("auto", "eager")  # dense networks stay eager, unchecked
     single = unwrap_single(net)
-    if single is None:
-        return InferenceNet(net.to(device).eval(), None)
+    if single is None:  # several inputs: the network takes the mapping, traced as one argument
+        x = {k: _example(v, batch_size, device, checked) for k, v in example.items()}
+        return InferenceNet(optimize_for_inference(net.to(device).eval(), x, backend=backend, copy_model=False), None)
     name, own = single
     inner = own if inner is None else inner
-    x = as_tensor(np.ascontiguousarray(example[name][:batch_size])).to(device)
-    checked = compile_network or backend not in ("auto", "eager")  # dense networks stay eager, unchecked
-    if len(x) < batch_size and checked:  # a compiled path gets whole batches
-        x = torch.cat([x, x.new_zeros((batch_size - len(x), *x.shape[1:]))])
+    x = _example(example[name], batch_size, device, checked)
     return InferenceNet(optimize_for_inference(inner.to(device).eval(), x, backend=backend, copy_model=False), name)
+
+
+def _example(x: NDArray[np.float32], batch_size: int, device: str, whole: bool) -> torch.Tensor:
+    """The first ``batch_size`` objects of ``x`` as a tensor; zero-padded to a whole batch for a compiled path."""
+    t = as_tensor(np.ascontiguousarray(x[:batch_size])).to(device)
+    if len(t) < batch_size and whole:
+        t = torch.cat([t, t.new_zeros((batch_size - len(t), *t.shape[1:]))])
+    return t
