@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,14 +139,15 @@ def main() -> None:
             r["limit"] = gflops * 1e9 / r["flops"]
             r["fraction"] = r["rate"] / r["limit"]
     lines = ["| recipe | path | before (objects/s) | after (objects/s) | after / before | before, of matmul limit "
-             "| after, of matmul limit | before, every round | after, every round |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+             "| after, of matmul limit | after / before, medians | before, every round | after, every round |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     labels = {"images": ("galaxy-flux", f"`astroreg predict`, {args.images} stamps (HDF5 -> Parquet)"),
               "spectra": ("stellar-params", f"`astroreg predict`, {args.prepared} prepared spectra")}
     for what, (recipe, path) in labels.items():
         b, a = rows[what]["before"], rows[what]["after"]
         lines.append(f"| {recipe} | {path} | {b['rate']:,.0f} | {a['rate']:,.0f} | {a['rate'] / b['rate']:.3f} "
                      f"| {100 * b['fraction']:.1f}% | {100 * a['fraction']:.1f}% "
+                     f"| {statistics.median(a['all']) / statistics.median(b['all']):.3f} "
                      f"| {', '.join(f'{r:,.0f}' for r in b['all'])} | {', '.join(f'{r:,.0f}' for r in a['all'])} |")
         print(f"{recipe}: before {b['rate']:,.0f}/s ({100 * b['fraction']:.1f}% of the limit), after "
               f"{a['rate']:,.0f}/s ({100 * a['fraction']:.1f}%): {a['rate'] / b['rate']:.3f}x")
