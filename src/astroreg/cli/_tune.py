@@ -43,7 +43,10 @@ def _tune(args) -> int:
     from astroreg.config import load_recipe
 
     # Everything that needs no torch is checked before Optuna and the training stack are loaded.
+    from astroreg.config._recipe import require_tuning_space
+
     recipe = load_recipe(args.recipe, recipe_overrides(args))
+    require_tuning_space(recipe)
     check_dataset(args.data or recipe.dataset.path)
     from astroreg.tuning import tune_recipe
 

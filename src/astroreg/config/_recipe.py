@@ -404,6 +404,21 @@ class Recipe(_Strict):
         return recipe_from_dict(data, source="overrides")
 
 
+def require_tuning_space(recipe: Recipe) -> TuningConfig:
+    """The recipe's tuning section; a ValueError saying what to add when it has none or an empty space."""
+    tc = recipe.tuning
+    if tc is None or not tc.space:
+        what = "no 'tuning' section" if tc is None else "an empty 'tuning.space'"
+        raise ValueError(
+            f"recipe {recipe.name!r} has {what}; add tuning.space with one entry per recipe key to search, e.g.\n"
+            "tuning:\n  epochs: 10\n  space:\n"
+            "    training.optimizer.lr: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
+            "    model.params.stem: {type: int, low: 64, high: 128, step: 16}\n"
+            "(recipes/stellar-params.yaml has the paper's full space)"
+        )
+    return tc
+
+
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``data[a][b][c] = value`` for the dotted key ``a.b.c``, in place; errors name the key.
 

@@ -34,6 +34,7 @@ from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.config._recipe import SearchDimension
 from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.models import get_model_entry
+from astroreg.config._recipe import require_tuning_space
 from astroreg.modalities import RecipePreprocessor, check_targets_present
 from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
 from astroreg.tuning._sampler import make_sampler
@@ -155,16 +156,7 @@ def tuning_base(recipe: Recipe) -> Recipe:
         If the recipe has no ``tuning`` section or an empty ``tuning.space``, or a space key
         does not fit the recipe; the message names the key to add or fix.
     """
-    tc = recipe.tuning
-    if tc is None or not tc.space:
-        what = "no 'tuning' section" if tc is None else "an empty 'tuning.space'"
-        raise ValueError(
-            f"recipe {recipe.name!r} has {what}; add tuning.space with one entry per recipe key to search, e.g.\n"
-            "tuning:\n  epochs: 10\n  space:\n"
-            "    training.optimizer.lr: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}\n"
-            "    model.params.stem: {type: int, low: 64, high: 128, step: 16}\n"
-            "(recipes/stellar-params.yaml has the paper's full space)"
-        )
+    tc = require_tuning_space(recipe)
     fixed: dict[str, Any] = {}
     if tc.epochs is not None:
         fixed["training.epochs"] = tc.epochs
