@@ -116,12 +116,12 @@ def _evaluate(args) -> int:
     from astroreg._threads import set_threads
 
     set_threads(args.threads)
-    from astroreg.evaluation import comparison_table, format_table
+    from astroreg.evaluation import format_metrics
     from astroreg.pipeline import evaluate_run
 
     metrics, path = evaluate_run(args.run, args.data, split=args.split, out=args.out, progress=not args.quiet,
                                  overwrite=args.overwrite)
-    print(format_table(comparison_table(metrics)))
+    print(format_metrics(metrics))  # with the e_z statistics of redshift targets
     print(f"\nmetrics: {path}")
     return 0
 
