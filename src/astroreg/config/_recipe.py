@@ -153,8 +153,57 @@ class AugmentConfig(_Strict):
         return v
 
 
+class SampleWeightsConfig(_Strict):
+    """Per-sample loss weights computed by the engine for an imbalanced target.
+
+    Fitted on the training split's labels of ``target`` (in the network's scaled space,
+    which bins exactly as the transformed target since the scaling is affine) and applied to
+    the training batches only; the validation loss keeps only ``training.weight_column``
+    (if any), so that early stopping, the checkpoint and the plateau schedule follow the
+    loss on the objects as they come. Combined with ``training.weight_column`` by product.
+
+    ``inverse_frequency``: ``w = (1 / n_bin) ** power`` with ``n_bin`` the count of the
+    object's bin among ``bins`` equal-width bins spanning the training labels.
+    ``lds`` (label-distribution smoothing, Yang et al. 2021, ICML, "Delving into Deep
+    Imbalanced Regression"): the bin counts are convolved with a symmetric kernel
+    (``kernel``, ``kernel_size`` bins wide, width ``sigma`` in bins) first. The weights are
+    then scaled to mean 1 over the training objects and, if given, clipped to ``clip``.
+    """
+
+    kind: Literal["none", "inverse_frequency", "lds"] = "none"
+    target: str | None = Field(default=None, description="target whose labels are binned (default: the first)")
+    bins: int = Field(default=50, ge=2, description="equal-width bins over the training labels")
+    kernel: Literal["gaussian", "triangular", "laplace"] = "gaussian"
+    kernel_size: int = Field(default=5, ge=1, description="lds: kernel window in bins (odd; Yang et al.: 5)")
+    sigma: float = Field(default=2.0, gt=0, description="lds: kernel width in bins (gaussian, laplace)")
+    power: float = Field(default=1.0, gt=0, description="1: inverse density, 0.5: inverse square root")
+    clip: tuple[float, float] | None = Field(default=None, description="[min, max] after scaling to mean 1")
+
+    @model_validator(mode="after")
+    def _check(self) -> SampleWeightsConfig:
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"sample_weights.kernel_size must be odd (symmetric kernel), got {self.kernel_size}")
+        if self.clip is not None and not 0 <= self.clip[0] < self.clip[1]:
+            raise ValueError(f"sample_weights.clip must be [min, max] with 0 <= min < max, got {list(self.clip)}")
+        return self
+
+
 class TrainingConfig(_Strict):
-    """How the network is trained."""
+    """How the network is trained.
+
+    Schedules and early stopping (``early_stopping.patience``): ``none`` and ``plateau``
+    combine with early stopping (``plateau`` is ReduceLROnPlateau on the validation loss,
+    as in Keras; the run ends whenever early stopping says). ``warmup_cosine`` does not:
+    its length is fixed in advance (``epochs`` x batches per epoch) and a run stopped early
+    would end part-way down the decay, at a learning rate the schedule never meant to end
+    at; the recipe is refused with an error that says to use ``plateau``, or to drop
+    ``early_stopping`` and choose ``epochs``.
+
+    ``l2`` adds ``l2 * sum(w ** 2)`` over the model's kernels to the training loss, as a
+    Keras ``kernel_regularizer=l2(l2)`` (see :class:`astroreg.training.RegressionModule`).
+    ``sample_weights`` (:class:`SampleWeightsConfig`) weighs the training objects of an
+    imbalanced target.
+    """
 
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=64, ge=1)
@@ -175,6 +224,19 @@ class TrainingConfig(_Strict):
         description="torch intra-op threads (default: the cores not busy with other work, at least 1)",
     )
     augment: AugmentConfig = AugmentConfig()
+    sample_weights: SampleWeightsConfig = SampleWeightsConfig()
+    l2: float = Field(default=0.0, ge=0, description="Keras-style L2: l2 * sum(w**2) over the model's kernels")
+
+    @model_validator(mode="after")
+    def _schedule_with_early_stopping(self) -> TrainingConfig:
+        if self.scheduler.name == "warmup_cosine" and self.early_stopping.patience:
+            raise ValueError(
+                "training.scheduler warmup_cosine cannot be combined with training.early_stopping: a cosine "
+                "decay's length is fixed in advance (epochs x batches) and a run stopped early ends part-way "
+                "down it; use scheduler {name: plateau} (ReduceLROnPlateau, as the paper) with early stopping, "
+                "or remove early_stopping.patience and keep warmup_cosine for a fixed number of epochs"
+            )
+        return self
 
 
 class FeatureSelection(_Strict):
@@ -231,12 +293,30 @@ class BaselineConfig(_Strict):
         return self.kind in CLASSIFIER_KINDS
 
 
+class RegimesConfig(_Strict):
+    """Metrics in bins of the true target, with the low end singled out.
+
+    ``bins`` quantile bins of the true ``target`` on the evaluation split (equal numbers of
+    objects); ``low_quantile`` sets the low end: objects with a true value at or below that
+    quantile (0.2: the lowest quintile). Each bin also gets the slope of predicted against
+    true (near 1: resolved; near 0: the model predicts the bin's median). The validation
+    MAE per bin (quantile bins of the validation labels) is logged every epoch into
+    ``history.csv`` as ``val_mae_bin0`` ... .
+    """
+
+    target: str | None = Field(default=None, description="target binned (default: the first)")
+    bins: int = Field(default=5, ge=1)
+    low_quantile: float = Field(default=0.2, gt=0, lt=1)
+    log_every_epoch: bool = Field(default=True, description="log the validation MAE per bin each epoch")
+
+
 class EvaluationConfig(_Strict):
     """What is measured and against what."""
 
     split: Literal["train", "val", "test"] = "test"
     bins: int = Field(default=8, ge=1, description="bins of the true value for binned metrics")
     baselines: list[BaselineConfig] = Field(default_factory=list)
+    regimes: RegimesConfig | None = Field(default=None, description="metrics per quantile bin of the true target")
     reference: str | None = Field(default=None, description="baseline whose MSE the others are divided by")
     compare_to: list[str] = Field(
         default_factory=list, description="baselines whose MAE per target the model is divided by in the report"
@@ -377,6 +457,11 @@ class Recipe(_Strict):
         unknown = [c for c in self.evaluation.compare_to if c not in names]
         if unknown:
             raise ValueError(f"evaluation.compare_to {unknown} are not the model or a baseline; choose from {names}")
+        targets = self.target_names
+        for key, named in (("training.sample_weights.target", self.training.sample_weights.target),
+                           ("evaluation.regimes.target", self.evaluation.regimes and self.evaluation.regimes.target)):
+            if named is not None and named not in targets:
+                raise ValueError(f"{key} {named!r} is not a target; choose one of {targets}")
         vnames = [v.name for v in self.variants]
         if len(set(vnames)) != len(vnames):
             raise ValueError(f"variant names must be unique, got {vnames}")
