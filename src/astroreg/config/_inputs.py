@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from astroreg.config._base import _Strict
 
@@ -233,11 +233,99 @@ def canonical_grid(grid: Any, given: Any) -> Any:
 
 
 class TabularInput(InputSettings):
-    """Catalogue columns from the dataset's ``/tabular``, scaled with a scaler fitted on training."""
+    """Catalogue columns from the dataset's ``/tabular``, scaled with a scaler fitted on training.
+
+    With ``magnitudes`` (AB magnitude columns in wavelength order) the input builds
+    photometry features, in this order: the magnitudes (as magnitudes, fluxes in
+    nanomaggies or asinh magnitudes; left out with ``keep_magnitudes: false``), the
+    colours, the magnitude errors (clipped), the plain ``columns`` (default none when
+    ``magnitudes`` is set) and one missing flag a column read (``missing: median``).
+    Everything is fitted on the training split; the names are recorded in order as
+    ``feature_names`` of the fitted input. Without ``magnitudes`` the input is the
+    plain scaled ``columns`` as before.
+    """
 
     kind: Literal["tabular"] = "tabular"
-    columns: list[str] | None = Field(default=None, description="tabular columns (default: all)")
+    columns: list[str] | None = Field(
+        default=None, description="tabular columns (default: all; with magnitudes: extra plain columns, default none)"
+    )
     scaling: Literal["none", "standard", "robust"] = "standard"
+    magnitudes: list[str] | None = Field(
+        default=None, description="AB magnitude columns in wavelength order, e.g. [MAG_U, MAG_G, MAG_R, MAG_I, MAG_Z]"
+    )
+    colours: Literal["none", "adjacent"] | list[tuple[str, str]] = Field(
+        default="none", description="colours: none, adjacent magnitude pairs (u-g, g-r, ...) or explicit pairs "
+        "[[MAG_U, MAG_G], ...] (first minus second, in mag)"
+    )
+    keep_magnitudes: bool = Field(default=True, description="keep the magnitudes themselves beside the colours")
+    magnitudes_as: Literal["magnitude", "flux", "asinh"] = Field(
+        default="magnitude", description="the magnitudes as AB magnitudes, fluxes in nanomaggies (astropy), or asinh "
+        "magnitudes (Lupton et al. 1999) with softening asinh_softening; colours stay magnitude differences"
+    )
+    asinh_softening: float = Field(
+        default=1.2e-10, gt=0, description="asinh magnitudes' softening b in maggies (SDSS: u 1.4e-10, g 0.9e-10, "
+        "r 1.2e-10, i 1.8e-10, z 7.4e-10)"
+    )
+    errors: dict[str, str] | str | None = Field(
+        default=None, description="magnitude error columns: {MAG_U: MAGERR_U, ...} or a pattern with {column} "
+        "(the magnitude's column) or {band} (its part after the last _), e.g. MAGERR_{band}; None: no errors"
+    )
+    error_clip: float | None = Field(default=None, gt=0, description="clip magnitude errors at this value in mag")
+    error_clip_quantile: float | None = Field(
+        default=None, gt=0, le=1, description="clip each error column at this quantile of its training values"
+    )
+    missing: Literal["error", "median"] = Field(
+        default="error", description="NaN or inf in a column read: stop with an error, or fill with the training "
+        "median and add a 0/1 flag feature for every column read"
+    )
+
+    @model_validator(mode="after")
+    def _photometry(self) -> TabularInput:
+        mags = self.magnitudes or []
+        if len(set(mags)) != len(mags):
+            raise ValueError(f"magnitudes {mags} repeat a column; list each magnitude column once")
+        needs = [k for k, on in (("colours", self.colours != "none"), ("errors", self.errors is not None),
+                                 ("magnitudes_as", self.magnitudes_as != "magnitude"),
+                                 ("keep_magnitudes", not self.keep_magnitudes)) if on]
+        if needs and not mags:
+            raise ValueError(f"{needs[0]} needs magnitudes: list the magnitude columns in wavelength order, "
+                             "e.g. magnitudes: [MAG_U, MAG_G, MAG_R, MAG_I, MAG_Z]")
+        if self.colours == "adjacent" and len(mags) < 2:
+            raise ValueError(f"colours: adjacent needs at least two magnitudes, got {mags}")
+        if isinstance(self.colours, list):
+            odd = [list(p) for p in self.colours if p[0] not in mags or p[1] not in mags or p[0] == p[1]]
+            if odd:
+                raise ValueError(f"colour pairs {odd} are not two different columns of magnitudes {mags}; "
+                                 "add them to magnitudes or fix colours")
+        if isinstance(self.errors, dict) and sorted(self.errors) != sorted(mags):
+            raise ValueError(f"errors maps {sorted(self.errors)} but magnitudes are {mags}; give one error column "
+                             "for every magnitude (or a pattern such as MAGERR_{band})")
+        if isinstance(self.errors, str) and "{column}" not in self.errors and "{band}" not in self.errors:
+            raise ValueError(f"errors pattern {self.errors!r} has neither {{column}} nor {{band}}; e.g. MAGERR_{{band}}")
+        clips = self.error_clip is not None or self.error_clip_quantile is not None
+        if clips and self.errors is None:
+            raise ValueError("error_clip and error_clip_quantile need errors: {MAG_U: MAGERR_U, ...}")
+        if self.error_clip is not None and self.error_clip_quantile is not None:
+            raise ValueError("set error_clip (mag) or error_clip_quantile (fitted on training), not both")
+        if not mags and not self.keep_magnitudes:
+            raise ValueError("keep_magnitudes: false needs magnitudes")
+        return self
+
+    def error_columns(self) -> list[str]:
+        """The error column of each magnitude, in the order of ``magnitudes`` (empty without errors)."""
+        if self.errors is None:
+            return []
+        if isinstance(self.errors, dict):
+            return [self.errors[m] for m in self.magnitudes]
+        return [self.errors.format(column=m, band=m.rsplit("_", 1)[-1]) for m in self.magnitudes]
+
+    def colour_pairs(self) -> list[tuple[str, str]]:
+        """The (bluer, redder) magnitude pairs whose differences are the colours."""
+        if self.colours == "none":
+            return []
+        if self.colours == "adjacent":
+            return list(zip(self.magnitudes[:-1], self.magnitudes[1:]))
+        return [tuple(p) for p in self.colours]
 
 
 for _kind, _settings in (("images", ImagesInput), ("spectra", SpectraInput), ("tabular", TabularInput)):

@@ -348,6 +348,9 @@ def _decode_input(value: dict, where: str) -> Modality:
     if cls is None:
         raise _Invalid(f"{where}: input kind {kind!r} is not a name")
     fields = dict(value["fields"])
+    for f in dataclasses.fields(cls):  # fields a kind gained later (cls.added_fields) take their default
+        if f.name in getattr(cls, "added_fields", ()) and f.name not in fields:
+            fields[f.name] = _encode(f.default, f"{where}.{f.name}")
     settings = fields.get("settings")
     try:
         fields["settings"] = cls.Settings.model_validate(settings)
