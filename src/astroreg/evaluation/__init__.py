@@ -19,6 +19,7 @@ _PLOTS = "astroreg.evaluation._plots"
 _TABLES = "astroreg.evaluation._tables"
 _REPORT = "astroreg.evaluation._report"
 _PAPER = "astroreg.evaluation._paper"
+_REGIMES = "astroreg.evaluation._regimes"
 
 _WHERE = {
     "regression_metrics": _METRICS,
@@ -53,6 +54,12 @@ _WHERE = {
     "range_normalised_errors": _TABLES,
     "ablation_table": _TABLES,
     "ablation_markdown": _TABLES,
+    "quantile_edges": _REGIMES,
+    "regime_metrics": _REGIMES,
+    "low_end_metrics": _REGIMES,
+    "regimes_for_frames": _REGIMES,
+    "regimes_markdown": _REGIMES,
+    "plot_regimes": _REGIMES,
     "PAPER_001": "astroreg.evaluation._paper001",
     "paper_tables_markdown": "astroreg.evaluation._paper001",
     "PaperTables": _PAPER,

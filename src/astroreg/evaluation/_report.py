@@ -56,6 +56,8 @@ REPORT_NAME = "report.md"
 REFERENCE_PREFIX = "linear_regression"
 
 _METRICS_KEYS = ("split", "models")
+# low_end: {model: {target: {mae, bias, nmad, n, slope, quantile, threshold}}} when evaluation.regimes is set.
+_OPTIONAL_KEYS = ("low_end",)
 _HEADERS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "nmad": "NMAD", "bias": "bias"}
 #: Report headers of the redshift table (:func:`redshift_table`).
 _Z_HEADERS = {"sigma_iqr_ez": "σ_IQR(e_z)", "sigma_nmad_ez": "σ_NMAD(e_z)", "bias_ez": "bias(e_z)",
@@ -78,12 +80,14 @@ def _validate_metrics(metrics: Any) -> None:
             f"metrics must be a dict with keys {list(_METRICS_KEYS)}; got {type(metrics).__name__}"
         )
     missing = [k for k in _METRICS_KEYS if k not in metrics]
-    unknown = [k for k in metrics if k not in _METRICS_KEYS]
+    unknown = [k for k in metrics if k not in _METRICS_KEYS + _OPTIONAL_KEYS]
     if missing or unknown:
         raise ValueError(
-            f"metrics must have exactly the keys {list(_METRICS_KEYS)}; missing {missing}, "
-            f"unknown {unknown}"
+            f"metrics must have the keys {list(_METRICS_KEYS)} (and optionally {list(_OPTIONAL_KEYS)}); "
+            f"missing {missing}, unknown {unknown}"
         )
+    if "low_end" in metrics:
+        _validate_metrics({"split": metrics["split"], "models": metrics["low_end"]})
     if not isinstance(metrics["split"], str):
         raise ValueError(f"metrics['split'] must be a str such as 'test'; got {metrics['split']!r}")
     models = metrics["models"]
@@ -451,14 +455,14 @@ def _to_json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
         # NaN and inf are not valid JSON; null is the portable "undefined".
         return f if math.isfinite(f) else None
 
-    return {
-        "split": metrics["split"],
-        "models": {
-            model: {target: {k: number(v) for k, v in values.items()}
-                    for target, values in targets.items()}
-            for model, targets in metrics["models"].items()
-        },
-    }
+    def tree(models: Mapping[str, Any]) -> dict[str, Any]:
+        return {model: {target: {k: number(v) for k, v in values.items()} for target, values in targets.items()}
+                for model, targets in models.items()}
+
+    out = {"split": metrics["split"], "models": tree(metrics["models"])}
+    if "low_end" in metrics:
+        out["low_end"] = tree(metrics["low_end"])
+    return out
 
 
 def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
@@ -479,6 +483,9 @@ def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> P
         (median ``e_z``), ``outlier_rate`` (fraction with ``|e_z| > max(0.06, 3
         sigma_iqr_ez)``) and ``catastrophic_rate`` (fraction with ``|e_z| > 0.15``).
         The ``_ez`` suffix keeps them apart from ``nmad`` and ``bias`` of the raw error.
+        An optional ``"low_end"`` entry, of the same ``{model: {target: {name: number}}}``
+        shape, holds the low end of the true value (``evaluation.regimes``): ``mae``,
+        ``bias``, ``nmad``, ``n``, ``slope``, ``quantile`` and ``threshold``.
 
     Returns
     -------
@@ -526,7 +533,7 @@ def read_metrics_json(path: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     _validate_metrics(data)
-    for targets in data["models"].values():
+    for targets in [*data["models"].values(), *data.get("low_end", {}).values()]:
         for values in targets.values():
             for k, v in values.items():
                 if v is None:

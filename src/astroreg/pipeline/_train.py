@@ -40,8 +40,11 @@ from astroreg.evaluation import (
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
+    plot_regimes,
     plot_residuals,
     recipe_report_sections,
+    regimes_for_frames,
+    regimes_markdown,
     residuals_by_snr,
     write_metrics_json,
     write_report,
@@ -183,6 +186,32 @@ def _plot_model(plots_dir: Path, name: str, frame: pd.DataFrame, pre: RecipePrep
     return out
 
 
+def _regimes(recipe: Recipe, frame: pd.DataFrame, baseline_frames: list[pd.DataFrame], pre: RecipePreprocessor,
+             out: Path, plots: dict[str, list[Path]], metrics: dict) -> str | None:
+    """``evaluation.regimes``: ``metrics_regimes.csv``, ``metrics["low_end"]``, plots; the report section."""
+    cfg = recipe.evaluation.regimes
+    if cfg is None:
+        return None
+    target = cfg.target or recipe.target_names[0]
+    frames = {recipe.model.name: frame, **{str(b["model"].iloc[0]): b for b in baseline_frames if len(b)}}
+    table, low_end = regimes_for_frames(frames, target, bins=cfg.bins, low_quantile=cfg.low_quantile)
+    with atomic_path(out / "metrics_regimes.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    metrics["low_end"] = low_end
+    unit = pre.target_units[pre.target_names.index(target)]
+    first = table[table["model"] == recipe.model.name]
+    edges = np.r_[first["bin_lo"].to_numpy(), first["bin_hi"].iloc[-1]]
+    section = []
+    for name, f in frames.items():
+        known = f[f"{target}_true"].notna()
+        section.append(plot_regimes(f.loc[known, f"{target}_true"], f.loc[known, f"{target}_pred"],
+                                    out / "plots" / f"{name}_{target}_regimes.png", edges=edges,
+                                    low_threshold=low_end[name][target]["threshold"], label=target, unit=unit,
+                                    title=f"{name}: {target} by regime"))
+    plots[f"Residuals by regime of {target}"] = section
+    return regimes_markdown(table, low_end, unit=unit)
+
+
 def train_recipe(
     recipe: Recipe,
     *,
@@ -308,6 +337,7 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         models[cfg.name] = labelled_metrics(bframe, recipe.target_names, redshift)
         baseline_frames.append(bframe.assign(model=cfg.name))
     metrics = {"split": split, "models": models}
+    regime_section = _regimes(recipe, frame, baseline_frames, pre, partial, plots, metrics)
     write_metrics_json(partial / "metrics.json", metrics)
     write_json(partial / "model_info.json", model_info)
     if baseline_frames:
@@ -340,6 +370,14 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
                                              model_info=model_info, frame=frame, snr=snr_table)
     for name, text in files.items():
         atomic_write_text(partial / name, text)
+    if regime_section:
+        sections.append(regime_section)
+    if fit.sample_weights:
+        w = fit.sample_weights
+        notes.append(f"Training sample weights ({w['kind']} in {w['bins']} bins of {w['target']}, training loss "
+                     f"only): min {w['min']:.3g}, median {w['median']:.3g}, max {w['max']:.3g}, effective "
+                     f"sample fraction {w['effective_fraction']:.3g}; all settings in `sample_weights.json`.")
+        write_json(partial / "sample_weights.json", w)
     sections.append(domain_markdown(frame, split))
     write_report(partial, title=f"astroreg run: {recipe.name}", metrics=regression, classifier_metrics=classifiers,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,

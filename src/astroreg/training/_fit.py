@@ -28,7 +28,10 @@ from astroreg.models import unwrap
 from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.training._data import BatchSource, RecipeDataModule, check_augment
 from astroreg.training._device import select_device
+from astroreg.evaluation._regimes import quantile_edges
 from astroreg.training._module import RegressionModule
+from astroreg.training._regimes import RegimeMAELogger
+from astroreg.training._weights import label_weights, weights_summary
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ class FitResult:
     best_val_loss: float
     device: str
     epochs_run: int
+    sample_weights: dict | None = None
+    """Summary of the engine's training weights (:func:`weights_summary` and the settings), or None."""
 
 
 def _sample_weights(recipe: Recipe, dataset: Dataset, rows: NDArray) -> NDArray | None:
@@ -71,6 +76,42 @@ def _sample_weights(recipe: Recipe, dataset: Dataset, rows: NDArray) -> NDArray 
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"sample weights in column {col!r} must be finite and >= 0")
     return w
+
+
+def _engine_weights(recipe: Recipe, y_train: NDArray) -> tuple[NDArray | None, dict | None]:
+    """Weights of ``training.sample_weights`` for the training rows, and their summary."""
+    cfg = recipe.training.sample_weights
+    if cfg.kind == "none":
+        return None, None
+    name = cfg.target or recipe.target_names[0]
+    j = recipe.target_names.index(name)
+    w = label_weights(y_train[:, j], kind=cfg.kind, bins=cfg.bins, kernel=cfg.kernel, kernel_size=cfg.kernel_size,
+                      sigma=cfg.sigma, power=cfg.power, clip=cfg.clip)
+    summary = {"kind": cfg.kind, "target": name, "bins": cfg.bins, "power": cfg.power, **weights_summary(w)}
+    if cfg.kind == "lds":
+        summary |= {"kernel": cfg.kernel, "kernel_size": cfg.kernel_size, "sigma": cfg.sigma}
+    return w, summary
+
+
+def _combine(a: NDArray | None, b: NDArray | None) -> NDArray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a * b
+
+
+def _regime_logger(recipe: Recipe, preprocessor: RecipePreprocessor, y_val: NDArray) -> RegimeMAELogger | None:
+    """The per-epoch validation MAE per bin of ``evaluation.regimes``, on quantile bins of the validation labels."""
+    cfg = recipe.evaluation.regimes
+    if cfg is None or not cfg.log_every_epoch:
+        return None
+    name = cfg.target or recipe.target_names[0]
+    j = recipe.target_names.index(name)
+    true = np.asarray(preprocessor.unscale_targets(np.nan_to_num(y_val)))[:, j]
+    true = true[np.isfinite(y_val[:, j])]
+    if true.size == 0:
+        return None
+    return RegimeMAELogger(quantile_edges(true, cfg.bins), target_index=j, to_units=preprocessor.unscale_targets,
+                           low_threshold=float(np.quantile(true, cfg.low_quantile)))
 
 
 def _fits_in_memory(recipe: Recipe, preprocessor: RecipePreprocessor, n_rows: int) -> bool:
@@ -136,7 +177,11 @@ def fit_network(
     y_val = preprocessor.scale_targets(raw_targets(recipe, dataset, val_rows))
     # The noisy copies of the training spectra are held in memory too.
     in_mem = _fits_in_memory(recipe, preprocessor, len(train_rows) * (1 + aug.copies) + len(val_rows))
-    train = BatchSource(dataset.path, train_rows, preprocessor, y_train, _sample_weights(recipe, dataset, train_rows),
+    # Engine weights act on the training loss only; the validation loss (checkpoint, early
+    # stopping, plateau schedule) keeps the objects as they come, with weight_column alone.
+    engine_w, weight_info = _engine_weights(recipe, y_train)
+    train_w = _combine(_sample_weights(recipe, dataset, train_rows), engine_w)
+    train = BatchSource(dataset.path, train_rows, preprocessor, y_train, train_w,
                         in_memory=in_mem, desc="loading train" if progress else None,
                         copies=aug.copies, noise_fraction=aug.noise_fraction, seed=tr.seed)
     val = BatchSource(dataset.path, val_rows, preprocessor, y_val, _sample_weights(recipe, dataset, val_rows),
@@ -157,12 +202,13 @@ def fit_network(
         huber_delta=tr.huber_delta, optimizer=tr.optimizer.name, lr=tr.optimizer.lr,
         weight_decay=tr.optimizer.weight_decay, scheduler=tr.scheduler.name, total_steps=steps,
         warmup_fraction=tr.scheduler.warmup_fraction, min_lr_ratio=tr.scheduler.min_lr_ratio,
-        plateau_patience=tr.scheduler.patience, plateau_factor=tr.scheduler.factor,
+        plateau_patience=tr.scheduler.patience, plateau_factor=tr.scheduler.factor, l2=tr.l2,
     )
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
                            save_top_k=1)
     timer = EpochTimer()
-    callbacks = [ckpt, timer, *(callbacks or [])]
+    regimes = _regime_logger(recipe, preprocessor, y_val)
+    callbacks = [ckpt, timer, *([regimes] if regimes else []), *(callbacks or [])]
     if tr.early_stopping.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
                                        min_delta=tr.early_stopping.min_delta))
@@ -188,7 +234,7 @@ def fit_network(
         history["train_objects_per_s"] = len(train) / np.asarray(timer.times)  # noisy copies count
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = unwrap(module.backbone).to("cpu").eval()
-    return FitResult(backbone, history, best_val, device, len(history))
+    return FitResult(backbone, history, best_val, device, len(history), weight_info)
 
 
 def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
@@ -230,5 +276,5 @@ def _history(metrics_csv: Path) -> pd.DataFrame:
         # The learning-rate monitor logs at the start of an epoch without an epoch number.
         m = m.sort_values("step", kind="stable")
         m["epoch"] = m["epoch"].bfill().ffill()
-    cols = [c for c in m if c in ("train_loss", "val_loss") or c.startswith("lr-")]
+    cols = [c for c in m if c in ("train_loss", "val_loss", "train_l2") or c.startswith(("lr-", "val_mae_"))]
     return m.groupby("epoch")[cols].mean().reset_index().astype({"epoch": int})

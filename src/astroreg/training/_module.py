@@ -12,6 +12,25 @@ from astroreg.training._losses import RegressionLoss
 from astroreg.config._recipe import OPTIMIZER_NAMES, SCHEDULER_NAMES
 from astroreg.training._schedules import warmup_cosine
 
+def regularized_parameters(backbone: nn.Module) -> list[nn.Parameter]:
+    """The kernels an L2 penalty acts on.
+
+    The network's own list when it has a ``regularized_parameters()`` method (the residual
+    1D CNN of paper 000 names the layers the paper regularises), else the ``weight`` of every
+    ``Conv1d/2d/3d`` and ``Linear`` layer (biases and normalisation scales excluded).
+    """
+    # Wrappers (named-input adapters, chunked forwards) hold the network: every sub-network
+    # with its own list gives that list, the layers outside them their weights.
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+    owners = [m for m in backbone.modules() if callable(getattr(m, "regularized_parameters", None))]
+    covered = {id(sub) for m in owners for sub in m.modules()}
+    params = [p for m in owners if id(m) not in {id(s) for o in owners if o is not m for s in o.modules()}
+              for p in m.regularized_parameters()]
+    params += [m.weight for m in backbone.modules() if isinstance(m, kinds) and id(m) not in covered]
+    unique: dict[int, nn.Parameter] = {id(p): p for p in params}
+    return list(unique.values())
+
+
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
 if set(_OPTIMIZERS) != set(OPTIMIZER_NAMES):  # the recipe schema's list is the one list
     raise ImportError(f"training optimisers {sorted(_OPTIMIZERS)} differ from the recipe's {OPTIMIZER_NAMES}")
@@ -40,6 +59,16 @@ class RegressionModule(L.LightningModule):
         Optimiser steps in the whole training (for the cosine schedule).
     warmup_fraction, min_lr_ratio, plateau_patience, plateau_factor : float
         Schedule settings.
+    l2 : float
+        Keras-style L2 (``kernel_regularizer=l2(l2)``): ``l2 * sum(w ** 2)`` over the
+        kernels of :func:`regularized_parameters` is added to the training loss (not to the
+        validation loss; logged apart as ``train_l2``, so that ``train_loss`` stays
+        comparable with ``val_loss``). Unlike ``weight_decay`` it acts on the kernels only
+        (no biases, no normalisation scales), its gradient ``2 l2 w`` goes through Adam's
+        adaptive scaling like the data gradient, and it is part of the objective; AdamW's
+        decoupled ``weight_decay`` instead shrinks every parameter by ``lr * weight_decay``
+        per step outside the adaptive scaling, and Adam's ``weight_decay`` adds
+        ``weight_decay * w`` (half this gradient per unit) to every parameter's gradient.
     """
 
     def __init__(
@@ -59,12 +88,16 @@ class RegressionModule(L.LightningModule):
         min_lr_ratio: float = 0.01,
         plateau_patience: int = 3,
         plateau_factor: float = 0.5,
+        l2: float = 0.0,
     ) -> None:
         super().__init__()
         if optimizer not in _OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {sorted(_OPTIMIZERS)}")
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
+        if l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {l2}")
+        self._kernels = regularized_parameters(backbone) if l2 > 0 else []
         self.loss_fn = RegressionLoss(loss, n_targets=n_targets, target_weights=target_weights,
                                       huber_delta=huber_delta)
 
@@ -77,8 +110,19 @@ class RegressionModule(L.LightningModule):
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
+    def l2_penalty(self) -> torch.Tensor:
+        """``l2 * sum(w ** 2)`` over the regularised kernels (0 when ``l2`` is 0)."""
+        if not self._kernels:
+            return torch.zeros((), device=self.device)
+        return self.hparams.l2 * torch.stack([k.pow(2).sum() for k in self._kernels]).sum()
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        loss = self._step(batch, "train")
+        if self._kernels:
+            penalty = self.l2_penalty()
+            self.log("train_l2", penalty, on_step=False, on_epoch=True, batch_size=len(batch[1]))
+            loss = loss + penalty
+        return loss
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
