@@ -145,8 +145,9 @@ class Residual1DCNN(nn.Module):
         How a block's main and skip paths meet.
     dense : sequence of int
         Widths of the dense layers after the flatten.
-    dense_activations : sequence of str
-        One activation per dense layer: relu, tanh, gelu, sigmoid or linear.
+    dense_activations : sequence of str, optional
+        One activation per dense layer: relu, tanh, gelu, sigmoid or linear. Default: the
+        paper's pattern, tanh on the first dense layer and ReLU on the others.
     dropout : float
         Dropout rate before the first dense layer and after each dense activation (no
         module when 0).
@@ -171,11 +172,13 @@ class Residual1DCNN(nn.Module):
         skip: bool,
         merge: Merge,
         dense: Sequence[int],
-        dense_activations: Sequence[str],
+        dense_activations: Sequence[str] | None,
         dropout: float,
         init: Init,
     ) -> None:
         super().__init__()
+        if dense_activations is None:
+            dense_activations = PAPER_DENSE_ACTIVATIONS[:1] * min(len(dense), 1) + ("relu",) * (len(dense) - 1)
         in_channels, length = _check(input_shape, filters, convs_per_block, kernel_size, merge, dense,
                                      dense_activations, dropout, init)
         filters, dense = [int(f) for f in filters], [int(d) for d in dense]
@@ -318,7 +321,7 @@ def residual_cnn1d(
     skip: bool = True,
     merge: Merge = "add",
     dense: Sequence[int] = PAPER_DENSE,
-    dense_activations: Sequence[str] = PAPER_DENSE_ACTIVATIONS,
+    dense_activations: Sequence[str] | None = None,
     dropout: float = 0.0,
     init: Init = "keras",
 ) -> nn.Module:
@@ -338,7 +341,8 @@ def residual_cnn1d(
     """
     return Residual1DCNN(input_shape=input_shape, n_outputs=n_outputs, filters=tuple(filters),
                          convs_per_block=tuple(convs_per_block), kernel_size=kernel_size, skip=bool(skip),
-                         merge=merge, dense=tuple(dense), dense_activations=tuple(dense_activations),
+                         merge=merge, dense=tuple(dense),
+                         dense_activations=None if dense_activations is None else tuple(dense_activations),
                          dropout=float(dropout), init=init)
 
 
@@ -352,7 +356,7 @@ def plain_cnn1d(
     convs_per_block: Sequence[int] = PAPER_CONVS_PER_BLOCK,
     kernel_size: int = 3,
     dense: Sequence[int] = PAPER_DENSE,
-    dense_activations: Sequence[str] = PAPER_DENSE_ACTIVATIONS,
+    dense_activations: Sequence[str] | None = None,
     dropout: float = 0.0,
     init: Init = "keras",
 ) -> nn.Module:
