@@ -5,6 +5,7 @@ Subcommands, one per input layout:
 - ``images``: a folder of FITS stamps plus a catalogue (CSV, FITS table, Parquet).
 - ``sdss-spectra``: a folder of SDSS ``spec-PLATE-MJD-FIBER.fits`` files plus a label
   catalogue (e.g. SSPP's sppParams).
+- ``catalog``: photometric catalogues (CSV, FITS, Parquet, HDF5) of inputs and targets.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _INGEST_EPILOG = """\
 examples:
   astroreg ingest images --catalog gal_morph.csv --images stamps/ --out data.h5 --target total_flux:ADU
   astroreg ingest sdss-spectra --spectra spectra/ --catalog sppParams.fits --out stars.h5
+  astroreg ingest catalog --catalog boss_dr10_0.csv boss_dr10_1.csv --out boss.h5 --target Z
 run `astroreg ingest LAYOUT --help` for the options of each layout.
 """
 
@@ -127,6 +129,7 @@ def _add_layouts(ingest: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
     _register_sdss(layouts)
+    _register_catalog(layouts)
 
 
 def _register_sdss(layouts: Any) -> None:
@@ -345,3 +348,131 @@ def _splits(text: str) -> dict[str, float]:
                 f"expected NAME=FRACTION,... summing to 1, e.g. train=0.8,test=0.2, got {text!r}"
             )
     return out
+
+
+_CATALOG_EPILOG = """\
+example (ANNz's BOSS DR10 files, '#F:MAG_U;...;D:Z' headers; prefixes are stripped):
+  astroreg ingest catalog --catalog boss_dr10_0.csv boss_dr10_1.csv boss_dr10_3.csv \\
+      --out boss.h5 --target Z --unit 'MAG*=mag' --splits train=0.6,val=0.2,test=0.2 --seed 0
+
+Sentinels (default 99,-99,-9999; NaN and inf always) mark missing values; --missing sets
+what happens to them per column (glob patterns allowed):
+  drop                          drop the row (the default, --missing-default)
+  limit:VALUE[:ERRCOL=ERRVALUE] use VALUE (e.g. a detection limit) and set ERRCOL there
+  flag[:VALUE]                  add a 0/1 column COLUMN_missing; fill VALUE (default:
+                                the median of the training rows)
+  keep                          store NaN
+e.g. --missing MAG_U=limit:26.0:MAGERR_U=1.0 --sentinel MAGERR_U=none
+Exact duplicate rows are dropped. Counts, per-column ranges and the first dropped rows go
+to <out>.ingest-report.json. Exit status 0 when rows were ingested, 1 when every row was
+dropped, 2 for bad arguments, files or columns.
+"""
+
+
+def _register_catalog(layouts: Any) -> None:
+    from astroreg.ingest._catalog import DEFAULT_SENTINELS
+
+    p = layouts.add_parser(
+        "catalog",
+        help="photometric catalogues (CSV, FITS, Parquet, HDF5) of inputs and targets",
+        description="Ingest object catalogues (CSV/text with any delimiter, FITS tables, Parquet, HDF5 tables)\n"
+                    "into a dataset of tabular inputs and targets.",
+        epilog=_CATALOG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--catalog", nargs="+", required=True, metavar="FILE",
+                   help="catalogues, concatenated (same columns): .csv .txt .fits .fit .fits.gz .parquet .pq "
+                        ".h5 .hdf5 .hdf")
+    p.add_argument("--test-catalog", nargs="+", default=None, metavar="FILE",
+                   help="catalogues ingested as the test split (--splits then splits --catalog, default "
+                        "train=0.8,val=0.2)")
+    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. boss.h5")
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    p.add_argument("--target", action="append", required=True, type=_target, metavar="NAME[:UNIT]",
+                   dest="targets", help="target column and its unit, e.g. Z (repeat for more)")
+    p.add_argument("--id", default=None, metavar="COL", dest="id_column",
+                   help="column with unique object ids (default: generated, see --id-style)")
+    p.add_argument("--id-style", choices=("file", "row"), default="file",
+                   help="generated ids: FILESTEM:ROW or rowN (default: %(default)s)")
+    p.add_argument("--tabular", nargs="+", default=None, metavar="COL",
+                   help="columns stored as inputs (default: every other numeric column)")
+    p.add_argument("--exclude", nargs="+", default=[], metavar="COL",
+                   help="columns or glob patterns left out of the default inputs")
+    p.add_argument("--unit", action="append", default=[], type=_assignment, metavar="COL=UNIT", dest="units",
+                   help="unit of a column or glob pattern, e.g. 'MAG*=mag' (repeat for more)")
+    p.add_argument("--sep", default=None, metavar="SEP",
+                   help="delimiter of text catalogues: a character, 'tab' or 'whitespace' (default: sniffed)")
+    p.add_argument("--table", default=None, metavar="NAME",
+                   help="FITS HDU (index or EXTNAME) or HDF5 table path, when a file holds several")
+    p.add_argument("--keep-prefixes", action="store_true",
+                   help="keep ANNz type prefixes (F:, D:, I:, ...) in column names")
+    p.add_argument("--sentinels", default=",".join(f"{v:g}" for v in DEFAULT_SENTINELS), metavar="V,V,...",
+                   help="values read as missing in every column, or 'none' (default: %(default)s; NaN and inf "
+                        "always)")
+    p.add_argument("--sentinel", action="append", default=[], type=_assignment, metavar="COL=V,V,...",
+                   dest="column_sentinels", help="a column's own sentinels, or COL=none (repeat for more)")
+    p.add_argument("--missing", action="append", default=[], type=_assignment, metavar="COL=POLICY",
+                   help="policy for a column's missing values (see below; repeat for more)")
+    p.add_argument("--missing-default", default="drop", metavar="POLICY",
+                   help="policy of the other columns: drop, flag[:VALUE] or keep (default: %(default)s)")
+    splits = p.add_mutually_exclusive_group()
+    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
+                        help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
+    splits.add_argument("--no-splits", action="store_true", help="store no random splits")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no summary")
+    p.set_defaults(func=run_catalog)
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    """Run ``astroreg ingest catalog``; the exit status (0 when at least one row was ingested).
+
+    Returns 1 when every row was dropped and 2 when the arguments, files or columns are
+    wrong; the reason goes to stderr.
+    """
+    from astroreg.ingest._catalog import ingest_catalog
+
+    sep = {"tab": "\t", "whitespace": r"\s+", "space": r"\s+"}.get(args.sep, args.sep)
+    files = list(args.catalog) + list(args.test_catalog or [])
+
+    def ingest():
+        size = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        _check_out(args, files, 2 * size)
+        return ingest_catalog(
+            args.catalog,
+            args.out,
+            targets=dict(args.targets),
+            tabular=args.tabular,
+            exclude=args.exclude,
+            id_column=args.id_column,
+            id_style=args.id_style,
+            units=dict(args.units),
+            sep=sep,
+            table=args.table,
+            strip_prefixes=not args.keep_prefixes,
+            sentinels=args.sentinels,
+            column_sentinels=dict(args.column_sentinels),
+            missing=dict(args.missing),
+            missing_default=args.missing_default,
+            test_catalogs=args.test_catalog,
+            split_fractions=_catalog_splits(args),
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+
+    return _exit_status("catalog", ingest)
+
+
+def _catalog_splits(args: argparse.Namespace):
+    from astroreg.ingest._images import DEFAULT_SPLITS
+
+    if args.no_splits:
+        return None
+    return args.splits if args.splits is not None else DEFAULT_SPLITS
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE, e.g. MAG_U=limit:26.0, got {text!r}")
+    return name.strip(), value.strip()

@@ -55,6 +55,7 @@ def read_catalog(
     columns: Sequence[str] | None = None,
     *,
     hdu: int | str | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """Read a catalogue of objects into a DataFrame, one row per object.
 
@@ -69,6 +70,9 @@ def read_catalog(
         Read only these columns, in this order. All columns when ``None``.
     hdu : int or str, optional
         FITS only: index or EXTNAME of the table HDU. Default: the first table HDU.
+    sep : str, optional
+        Text tables only: the field delimiter (e.g. ``";"``; ``r"\s+"`` for whitespace).
+        Default: sniffed.
 
     Returns
     -------
@@ -102,9 +106,11 @@ def read_catalog(
         raise ValueError(f"catalogue {path} is empty (0 bytes); write the table again or pick another file")
     if hdu is not None and kind != "fits":
         raise ValueError(f"hdu={hdu!r} only applies to FITS tables, but {path.name} is read as {kind}; drop hdu=")
+    if sep is not None and kind != "csv":
+        raise ValueError(f"sep={sep!r} only applies to text tables, but {path.name} is read as {kind}; drop sep=")
     columns = None if columns is None else [str(c) for c in columns]
     if kind == "csv":
-        frame = _read_text(path, columns)
+        frame = _read_text(path, columns, sep)
     elif kind == "fits":
         frame = _read_fits(path, columns, hdu)
     else:
@@ -191,7 +197,7 @@ def _is_numeric_row(fields: Sequence[str]) -> bool:
     return True
 
 
-def _read_text(path: Path, columns: list[str] | None) -> pd.DataFrame:
+def _read_text(path: Path, columns: list[str] | None, sep: str | None = None) -> pd.DataFrame:
     lines = _sample_lines(path)
     if not lines:
         raise ValueError(f"catalogue {path} is empty (only blank lines); write the table again or pick another file")
@@ -200,7 +206,10 @@ def _read_text(path: Path, columns: list[str] | None) -> pd.DataFrame:
         n_comment += 1
     body = lines[n_comment:]
     header_line = lines[n_comment - 1].lstrip().lstrip("#").strip() if n_comment else None
-    delim = _sniff_delimiter(body or [header_line or ""])
+    if sep is None:
+        delim = _sniff_delimiter(body or [header_line or ""])
+    else:
+        delim = None if sep.strip() in ("", r"\s+") else sep
     sep = delim if delim is not None else r"\s+"
 
     def split(line: str) -> list[str]:

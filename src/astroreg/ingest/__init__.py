@@ -8,8 +8,16 @@ dataset of :mod:`astroreg.data`; one that resamples spectra at ingest records it
 - :func:`ingest_image_folder`: image stamps (FITS or NumPy) named by a catalogue.
 - :func:`ingest_sdss_spectra`: SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` files with SSPP-like
   labels, natively or resampled onto a grid (optionally in the rest frame).
+- :func:`ingest_catalog`: object catalogues (CSV, FITS, Parquet, HDF5) of tabular inputs and
+  targets, with sentinels, missing-value policies, duplicates and splits.
 """
 
+from astroreg.ingest._catalog import (
+    DEFAULT_SENTINELS,
+    CatalogIngestReport,
+    MissingPolicy,
+    ingest_catalog,
+)
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     IngestReport,
@@ -31,15 +39,19 @@ from astroreg.ingest._sdss_fits import (
 
 __all__ = [
     "DEFAULT_MIN_GOOD_FRACTION",
+    "DEFAULT_SENTINELS",
     "DEFAULT_SPLITS",
     "PADDING_MASK",
     "SDSS_BAD_PIXEL_BITS",
     "SDSS_ID_COLUMNS",
     "SDSS_LOGLAM_STEP",
     "SSPP_TARGETS",
+    "CatalogIngestReport",
     "IngestReport",
+    "MissingPolicy",
     "NothingIngestedError",
     "SpectraIngestReport",
+    "ingest_catalog",
     "ingest_image_folder",
     "ingest_sdss_spectra",
 ]
