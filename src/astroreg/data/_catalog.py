@@ -71,7 +71,7 @@ def read_catalog(
     hdu : int or str, optional
         FITS only: index or EXTNAME of the table HDU. Default: the first table HDU.
     sep : str, optional
-        Text tables only: the field delimiter (e.g. ``";"``; ``r"\s+"`` for whitespace).
+        Text tables only: the field delimiter (e.g. ``";"``; ``r"\\s+"`` for whitespace).
         Default: sniffed.
 
     Returns

@@ -27,7 +27,12 @@ import pandas as pd
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, _check_fractions, random_splits
 from astroreg.ingest._hdf5_tables import is_hdf5_path, read_hdf5_table
-from astroreg.ingest._images import DEFAULT_SPLITS, REPORT_SUFFIX, IngestReport, finish_ingest
+from astroreg.ingest._images import (
+    DEFAULT_SPLITS,
+    REPORT_SUFFIX,
+    IngestReport,
+    finish_ingest,
+)
 
 DEFAULT_SENTINELS: tuple[float, ...] = (99.0, -99.0, -9999.0)
 """Values read as missing in every used column unless configured otherwise (NaN and +-inf always are)."""
@@ -426,7 +431,8 @@ def ingest_catalog(
 
     # -- missing values
     numeric = [c for c in used if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
-    values = {c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in numeric}
+    # copies: pandas hands out read-only views, and limits are written in place
+    values = {c: np.array(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)) for c in numeric}
     per_col_sent = _match(dict(column_sentinels or {}), numeric, "sentinel column")
     sent = {c: _sentinel_values(per_col_sent[c]) if c in per_col_sent else _sentinel_values(sentinels)
             for c in numeric}
@@ -526,7 +532,7 @@ def ingest_catalog(
         skipped=examples, files=files, n_duplicates=n_duplicates, n_dropped=n_dropped,
         missing={c: m for c, m in report_missing.items()},
         columns=_column_stats(stored, target_units, tab_values, tab_units),
-        splits={k: int(len(v)) for k, v in splits.items()}, renamed=renamed,
+        splits={k: len(v) for k, v in splits.items()}, renamed=renamed,
     )
     settings = {
         "catalogs": [str(p) for p in main_paths], "test_catalogs": [str(p) for p in test_paths],
