@@ -11,7 +11,12 @@ from torch import nn
 from astroreg.config import recipe_from_dict
 from astroreg.data import DatasetWriter
 from astroreg.pipeline import train_recipe
-from astroreg.training import RegressionModule, label_weights, lds_kernel, regularized_parameters
+from astroreg.training import (
+    RegressionModule,
+    label_weights,
+    lds_kernel,
+    regularized_parameters,
+)
 
 # Hand-made labels: 10 bins of width 1 over [0, 10]; counts 6, 3, 0, 1, 0, 0, 0, 0, 0, 2.
 LABELS = np.array([0.1, 0.2, 0.5, 0.5, 0.7, 0.9, 1.5, 1.5, 1.9, 3.2, 9.5, 10.0])

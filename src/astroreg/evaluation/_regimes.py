@@ -185,9 +185,9 @@ def regimes_markdown(table: pd.DataFrame, low_end: Mapping[str, Any], *, unit: s
     lines = [
         "## Regimes of the true value",
         "",
-        f"Low end: objects with a true value at or below its {100 * q:g}th percentile "
-        f"({low['threshold'].iloc[0]:.4g}{u}); MAE, bias (median of pred - true) and NMAD{u}; slope of "
-        "predicted against true (1: resolved, 0: the median predicted).",
+        (f"Low end: objects with a true value at or below its {100 * q:g}th percentile "
+         f"({low['threshold'].iloc[0]:.4g}{u}); MAE, bias (median of pred - true) and NMAD{u}; slope of "
+         "predicted against true (1: resolved, 0: the median predicted)."),
         "",
         markdown_table(low[["model", "target", "n", "mae", "bias", "nmad", "slope"]]),
         "",
@@ -223,7 +223,13 @@ def plot_regimes(
     -------
     pathlib.Path
     """
-    from astroreg.evaluation._plots import _axis_label, _density, _new_figure, _png_path, _save
+    from astroreg.evaluation._plots import (
+        _axis_label,
+        _density,
+        _new_figure,
+        _png_path,
+        _save,
+    )
 
     out = _png_path(path)
     t, p = _check_pair(y_true, y_pred)
