@@ -4,6 +4,7 @@ Subcommands, one per survey:
 
 - ``galaxy-images``: HSC-like bulge + disk galaxies drawn with GalSim (seed paper 002).
 - ``sdss-stars``: SDSS DR12 stellar spectra with SSPP-like labels from a physical emulator (paper 001).
+- ``galaxy-photometry``: a flux-limited ugriz catalogue with true mass, SFR, size and Sigma_SFR (paper 000).
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ ready for `astroreg ingest sdss-spectra`. Spectra: Planck continuum and ~510 abs
 lines whose strengths follow Teff, log g and [Fe/H] (Saha-Boltzmann, curve of growth,
 damping wings), R = 2000, RV within +-300 km/s, S/N per pixel log-normal around 25.
 The same --seed gives the same files whatever --jobs. See docs/sdss-stars-mock.md.
+"""
+
+
+_PHOTOMETRY_EPILOG = """\
+examples:
+  astroreg simulate galaxy-photometry --n 100000 --out data/sigma-sfr.h5 --seed 0
+  astroreg simulate galaxy-photometry --n 100000 --out mock.parquet --out data/sigma-sfr.h5
+
+--out ending in .parquet writes the catalogue (mag_u..mag_z and magerr_*, 99 where a band is
+not detected, redshift, r_e_arcsec, log_mstar, log_sfr, log_sigma_sfr, quenched, and the
+true values *_true, r_e_kpc, a_v, ...); ending in .h5 an astroreg dataset (tabular:
+magnitudes and errors, a non-detection at the band's limit with error 1, z_spec,
+r_e_arcsec; targets: log_sigma_sfr, log_sfr, log_mstar, redshift; random splits). Give
+--out twice for both from one draw. The SDSS filter curves SLOAN_SDSS.{u,g,r,i,z}.dat are
+read from --filters, $ASTROREG_SDSS_FILTERS or ../shared/data/sdss. 100,000 galaxies take
+a few seconds. See docs/galaxy-photometry-mock.md.
 """
 
 
@@ -141,6 +158,37 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_stars)
 
+    from astroreg.cli._ingest import _splits
+
+    g = surveys.add_parser(
+        "galaxy-photometry",
+        help="flux-limited ugriz galaxy catalogue with true SFR, mass, size and Sigma_SFR (paper 000)",
+        description="Draw a flux-limited mock SDSS ugriz galaxy catalogue from published scaling relations\n"
+                    "(mass function, main sequence, quenching, sizes) and empirical templates.",
+        epilog=_PHOTOMETRY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("--n", type=positive_int, required=True, metavar="N", help="galaxies in the catalogue")
+    g.add_argument("--out", required=True, action="append", metavar="FILE",
+                   help="a .parquet catalogue or a .h5 dataset; give it twice for both")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous output of the same kind (a galaxy-photometry catalogue, "
+                        "an astroreg dataset) once the new one is complete; any other file is refused")
+    g.add_argument("--seed", type=int, default=0, help="seed of the draws and of the splits (default: %(default)s)")
+    g.add_argument("--z-min", type=float, default=0.02, help="lowest redshift (default: %(default)s)")
+    g.add_argument("--z-max", type=float, default=0.3, help="highest redshift, at most 0.5 (default: %(default)s)")
+    g.add_argument("--r-limit", type=float, default=20.5, metavar="MAG",
+                   help="flux limit: measured r at most this (default: %(default)s)")
+    g.add_argument("--detection-snr", type=float, default=3.0, metavar="SNR",
+                   help="measured S/N below which a band is not detected (default: %(default)s)")
+    g.add_argument("--filters", default=None, metavar="DIR",
+                   help="folder of SLOAN_SDSS.{u,g,r,i,z}.dat (default: $ASTROREG_SDSS_FILTERS or ../shared/data/sdss)")
+    splits = g.add_mutually_exclusive_group()
+    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
+                        help="random splits stored in a .h5 output (default: train=0.6,val=0.15,test=0.25)")
+    splits.add_argument("--no-splits", action="store_true", help="store no splits")
+    g.set_defaults(func=run_photometry)
+
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate galaxy-images``; returns the exit status."""
@@ -192,4 +240,45 @@ def run_stars(args: argparse.Namespace) -> int:
                                  labels_path=out / survey.labels_path.relative_to(built))
     print(f"wrote {survey.n_spectra} spectra to {survey.spectra_dir} and their labels to {survey.labels_path}")
     print(f"next: {survey.ingest_command()}")
+    return 0
+
+
+def run_photometry(args: argparse.Namespace) -> int:
+    """Handle ``astroreg simulate galaxy-photometry``; returns the exit status."""
+    from astroreg.data import check_output_file
+
+    outs = [Path(p) for p in args.out]
+    if len({p.resolve() for p in outs}) < len(outs):
+        raise ValueError(f"--out names one file twice ({', '.join(map(str, outs))}); give different files")
+    kinds = [p.suffix.lower() for p in outs]
+    if len(set(kinds)) < len(kinds):
+        raise ValueError(f"--out gives two files of one kind ({', '.join(map(str, outs))}); give at most one "
+                         ".parquet and one .h5")
+    from astroreg.sim._galaxy_photometry import (
+        UNITS, check_catalog_output, simulate_galaxy_photometry, write_photometry_catalog, write_photometry_dataset)
+
+    for out in outs:
+        if out.suffix.lower() in _DATASET_SUFFIXES:
+            check_output_file(out, kind="dataset", overwrite=args.overwrite, needed_bytes=args.n * 8 * 20)
+        else:
+            check_catalog_output(out, overwrite=args.overwrite, n=args.n)
+    if args.no_splits:
+        fractions = None
+    else:
+        from astroreg.ingest._images import DEFAULT_SPLITS
+
+        fractions = args.splits if args.splits is not None else dict(DEFAULT_SPLITS)
+    settings = {"seed": args.seed, "z_range": [args.z_min, args.z_max], "r_limit": args.r_limit,
+                "detection_snr": args.detection_snr}
+    cat = simulate_galaxy_photometry(args.n, seed=args.seed, z_range=(args.z_min, args.z_max),
+                                     r_limit=args.r_limit, detection_snr=args.detection_snr,
+                                     filter_dir=args.filters)
+    for out in outs:
+        if out.suffix.lower() in _DATASET_SUFFIXES:
+            write_photometry_dataset(cat, out, split_fractions=fractions, seed=args.seed,
+                                     detection_snr=args.detection_snr, settings=settings)
+            print(f"wrote {len(cat)} galaxies to the dataset {out}")
+        else:
+            write_photometry_catalog(cat, out, settings=settings)
+            print(f"wrote {len(cat)} galaxies ({len(UNITS)} columns with units) to the catalogue {out}")
     return 0

@@ -8,6 +8,10 @@ an astroreg HDF5 dataset.
 physical emulator (Planck continuum, Saha-Boltzmann line strengths, R = 2000) with an
 SSPP-like label catalogue, as in the stellar-parameter seed paper 001.
 
+``simulate_galaxy_photometry`` draws a flux-limited ugriz catalogue with true stellar
+mass, SFR, size and star-formation-rate surface density, as for seed paper 000, written by
+``write_photometry_catalog`` (Parquet) or ``write_photometry_dataset`` (astroreg HDF5).
+
 Members are imported on first use, so that the command line starts without GalSim.
 """
 
@@ -15,6 +19,8 @@ from astroreg._lazy import lazy_members
 
 _WHERE = {
     "FAST_GSPARAMS": "astroreg.sim._galaxy_images",
+    "PHOTOMETRY_BANDS": "astroreg.sim._galaxy_photometry",
+    "SDSS_DEPTH_5SIGMA": "astroreg.sim._galaxy_photometry",
     "PAPER_COLUMNS": "astroreg.sim._galaxy_catalog",
     "REQUIRED_COLUMNS": "astroreg.sim._galaxy_catalog",
     "StarSurvey": "astroreg.sim._stars",
@@ -26,9 +32,14 @@ _WHERE = {
     "loglam_grid": "astroreg.sim._star_lines",
     "observe_star": "astroreg.sim._stars",
     "render_galaxy": "astroreg.sim._galaxy_images",
+    "sdss_filters": "astroreg.sim._galaxy_photometry",
+    "sigma_sfr": "astroreg.sim._galaxy_photometry",
+    "simulate_galaxy_photometry": "astroreg.sim._galaxy_photometry",
     "simulate_galaxy_images": "astroreg.sim._galaxy_images",
     "simulate_sdss_stars": "astroreg.sim._stars",
     "synthesize": "astroreg.sim._star_lines",
+    "write_photometry_catalog": "astroreg.sim._galaxy_photometry",
+    "write_photometry_dataset": "astroreg.sim._galaxy_photometry",
 }
 
 __all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)
