@@ -14,20 +14,27 @@ from astropy.cosmology import Planck18
 
 from astroreg.cli import main
 from astroreg.data import Dataset
-from astroreg.sim import sigma_sfr, simulate_galaxy_photometry, write_photometry_catalog, write_photometry_dataset
+from astroreg.sim import (
+    sigma_sfr,
+    simulate_galaxy_photometry,
+    write_photometry_catalog,
+    write_photometry_dataset,
+)
 from astroreg.sim._galaxy_photometry import (
     BANDS,
-    DATASET_MISSING_ERROR,
-    DATASET_TABULAR,
     DEPTH_5SIGMA,
     MISSING,
     calzetti_k,
-    dataset_columns,
     magnitude_error,
     main_sequence,
     model_magnitudes,
     sdss_filters,
     sed_grid,
+)
+from astroreg.sim._galaxy_photometry_output import (
+    DATASET_MISSING_ERROR,
+    DATASET_TABULAR,
+    dataset_columns,
 )
 
 

@@ -254,8 +254,12 @@ def run_photometry(args: argparse.Namespace) -> int:
     if len(set(kinds)) < len(kinds):
         raise ValueError(f"--out gives two files of one kind ({', '.join(map(str, outs))}); give at most one "
                          ".parquet and one .h5")
-    from astroreg.sim._galaxy_photometry import (
-        UNITS, check_catalog_output, simulate_galaxy_photometry, write_photometry_catalog, write_photometry_dataset)
+    from astroreg.sim._galaxy_photometry import UNITS, simulate_galaxy_photometry
+    from astroreg.sim._galaxy_photometry_output import (
+        check_catalog_output,
+        write_photometry_catalog,
+        write_photometry_dataset,
+    )
 
     for out in outs:
         if out.suffix.lower() in _DATASET_SUFFIXES:

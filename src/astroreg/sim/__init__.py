@@ -38,8 +38,8 @@ _WHERE = {
     "simulate_galaxy_images": "astroreg.sim._galaxy_images",
     "simulate_sdss_stars": "astroreg.sim._stars",
     "synthesize": "astroreg.sim._star_lines",
-    "write_photometry_catalog": "astroreg.sim._galaxy_photometry",
-    "write_photometry_dataset": "astroreg.sim._galaxy_photometry",
+    "write_photometry_catalog": "astroreg.sim._galaxy_photometry_output",
+    "write_photometry_dataset": "astroreg.sim._galaxy_photometry_output",
 }
 
 __all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)
