@@ -265,3 +265,11 @@ def test_a_recipe_trains_and_predicts_it_through_the_engine(tmp_path):
     out = predict(run, tmp_path / "d.h5", tmp_path / "pred.parquet", split="test", chunk_size=50, progress=False)
     np.testing.assert_allclose(pd.read_parquet(out)["y_pred"], pd.read_parquet(run / "predictions.parquet")["y_pred"],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_training_l2_takes_the_networks_own_kernels_through_the_adapter():
+    from astroreg.training import regularized_parameters
+
+    net = create_model("residual_cnn1d", input_shapes={"photometry": (14,)}, n_outputs=1)
+    inner = unwrap_single(net)[1]
+    assert [id(p) for p in regularized_parameters(net)] == [id(p) for p in inner.regularized_parameters()]
