@@ -30,7 +30,9 @@ TargetTransform = Literal["none", "log10", "ln", "asinh"]
 OPTIMIZER_NAMES = ("adam", "adamw", "adamax")
 SCHEDULER_NAMES = ("none", "plateau", "warmup_cosine")
 CLASSICAL_BASELINE_KINDS = ("mean", "linear_regression", "ridge", "random_forest", "decision_tree", "lightgbm",
-                            "logistic_regression", "random_forest_classifier")
+                            "logistic_regression", "random_forest_classifier", "knn", "hist_gradient_boosting")
+# Baselines that can stop early on the validation split (boosted trees: the number of trees).
+EARLY_STOPPING_BASELINE_KINDS = ("lightgbm", "hist_gradient_boosting")
 CLASSIFIER_KINDS = frozenset({"logistic_regression", "random_forest_classifier"})
 
 
@@ -239,6 +241,12 @@ class TrainingConfig(_Strict):
         return self
 
 
+class BaselineEarlyStopping(_Strict):
+    """Early stopping of a boosted-tree baseline on the validation split."""
+
+    rounds: int = Field(default=50, ge=1, description="stop after this many iterations without a better val loss")
+
+
 class FeatureSelection(_Strict):
     """Tabular columns for a baseline: ``include`` (default all) minus ``exclude``."""
 
@@ -270,6 +278,35 @@ class BaselineConfig(_Strict):
     )
     model: ModelConfig | None = Field(default=None, description="kind network: the registered network to train")
     training: dict[str, Any] = Field(default_factory=dict, description="kind network: overrides of training.*")
+    early_stopping: BaselineEarlyStopping | None = Field(
+        default=None, description=f"stop adding trees when the validation loss has not improved for rounds "
+        f"iterations (kinds {list(EARLY_STOPPING_BASELINE_KINDS)}); the number chosen is recorded"
+    )
+    refit: Literal["train", "train+val"] = Field(
+        default="train", description="train+val: after early stopping, fit again on train + val with the "
+        "number of trees chosen on val"
+    )
+
+    @model_validator(mode="after")
+    def _early_stopping(self) -> BaselineConfig:
+        if self.early_stopping is not None and self.kind not in EARLY_STOPPING_BASELINE_KINDS:
+            raise ValueError(
+                f"baseline {self.name!r} ({self.kind}) cannot stop early; kinds that can are "
+                f"{list(EARLY_STOPPING_BASELINE_KINDS)}; remove early_stopping"
+            )
+        if self.refit == "train+val" and self.early_stopping is None:
+            raise ValueError(
+                f"baseline {self.name!r}: refit: train+val refits with the number of trees chosen on the "
+                "validation split; add early_stopping: {rounds: 50} or remove refit"
+            )
+        own = sorted(set(self.params) & {"early_stopping_round", "early_stopping_rounds", "early_stopping",
+                                         "n_iter_no_change", "callbacks", "eval_set"})
+        if self.early_stopping is not None and own:
+            raise ValueError(
+                f"baseline {self.name!r}: params {own} set early stopping a second way; keep early_stopping: "
+                "{rounds: N} and remove them from params"
+            )
+        return self
 
     @model_validator(mode="after")
     def _network_fields(self) -> BaselineConfig:

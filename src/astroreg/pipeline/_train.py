@@ -321,9 +321,10 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
             n_timed = len(speed_rows)
         else:
             res = run_baseline(cfg, ds, y_all, splits["train"], rows, model_inputs=model_inputs,
-                               default_inputs=default)
+                               default_inputs=default, val_rows=splits["val"])
             n_timed = len(rows)
-        model_info[cfg.name] = _model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed)
+        model_info[cfg.name] = {**_model_info(cfg.kind, res.parameters, res.predict_objects_per_s, n_timed),
+                                **res.fit_info}
         if cfg.is_classifier:
             cm = classification_metrics(res.truth_labels, res.predictions, labels=res.labels)
             classifiers[cfg.name] = {**cm, "labels": res.labels, "features": res.features}
