@@ -423,7 +423,7 @@ def ingest_catalog(
     # -- exact duplicates: keep the first copy, but the test copy over a main one
     order = np.concatenate([np.flatnonzero(is_test), np.flatnonzero(~is_test)]) if test_paths else np.arange(len(frame))
     dup = np.zeros(len(frame), bool)
-    dup[order] = frame.iloc[order].duplicated(keep="first").to_numpy()
+    dup[order] = _duplicated(frame.iloc[order])
     n_duplicates = int(dup.sum())
 
     # -- ids
@@ -520,8 +520,9 @@ def ingest_catalog(
     for t in target_units:
         if policies.get(t) and policies[t].action == "keep":
             report_missing[t]["kept"] = int(miss[t][rows].sum())
-    stored_ids = [ids[i] for i in rows]
-    _check_ids(stored_ids, id_column, source)
+    stored_ids = ids[rows]
+    if id_column is not None:  # generated ids are unique by construction
+        _check_ids(stored_ids, id_column, source)
 
     n_ok = len(rows)
     if n_ok:
@@ -619,17 +620,29 @@ def _units(units, used, file_units) -> dict[str, str]:
     return out
 
 
-def _make_ids(frame, id_column, id_style, files, file_of, row_in_file) -> list[str]:
+def _make_ids(frame, id_column, id_style, files, file_of, row_in_file) -> np.ndarray:
+    """Object ids, an object array of str of shape (n_rows,)."""
     if id_column is not None:
-        return ["" if pd.isna(v) else str(v).strip() for v in frame[id_column]]
+        return np.asarray(["" if pd.isna(v) else str(v).strip() for v in frame[id_column]], dtype=object)
     if id_style == "row":
-        return [f"row{i}" for i in range(len(frame))]
+        return np.asarray([f"row{i}" for i in range(len(frame))], dtype=object)
     stems = [_stem(f["file"]) for f in files]
     if len(set(stems)) < len(stems):
         clash = sorted({s for s in stems if stems.count(s) > 1})
         raise ValueError(f"catalogues {clash} share a file name, so file-based ids would repeat; use "
                          "id_style='row' (CLI: --id-style row) or an id column (--id)")
-    return [f"{stems[f]}:{r}" for f, r in zip(file_of, row_in_file)]
+    prefix = [s + ":" for s in stems]
+    return np.asarray([prefix[f] + str(r) for f, r in zip(file_of.tolist(), row_in_file.tolist())], dtype=object)
+
+
+def _duplicated(frame: pd.DataFrame) -> np.ndarray:
+    """``frame.duplicated(keep="first")``, exact, but compared in full only among rows whose hashes repeat."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    candidates = np.flatnonzero(pd.Series(hashes).duplicated(keep=False).to_numpy())
+    dup = np.zeros(len(frame), bool)
+    if candidates.size:
+        dup[candidates] = frame.iloc[candidates].duplicated(keep="first").to_numpy()
+    return dup
 
 
 def _stem(name: str) -> str:
@@ -640,8 +653,8 @@ def _stem(name: str) -> str:
     return Path(base).stem
 
 
-def _check_ids(ids: list[str], id_column: str | None, source: str) -> None:
-    if "" in ids:
+def _check_ids(ids: np.ndarray, id_column: str | None, source: str) -> None:
+    if (ids == "").any():
         raise ValueError(f"empty id in column {id_column!r} of {source}; fill it or drop --id to generate ids")
     if len(set(ids)) < len(ids):
         seen, repeated = set(), []
