@@ -44,7 +44,7 @@ def test_early_stopping_picks_fewer_trees_and_beats_the_full_model(noisy, kind, 
         full = make_estimator(BaselineConfig(name="f", kind=kind, params=params), targets).fit(
             xt, yt if targets > 1 else yt[:, 0])
     trees = info["early_stopping"]["trees"]
-    assert len(trees) == targets and info["early_stopping"]["max_trees"] == list(params.values())[0]
+    assert len(trees) == targets and info["early_stopping"]["max_trees"] == next(iter(params.values()))
     assert max(trees) < 0.3 * info["early_stopping"]["max_trees"], trees
     stopped, grown = _mse(est, xs, ys), _mse(full, xs, ys)
     # Unit noise on 800 rows: the model grown to the maximum fits the noise; stopping on val
@@ -53,7 +53,7 @@ def test_early_stopping_picks_fewer_trees_and_beats_the_full_model(noisy, kind, 
 
 
 def test_refit_uses_train_and_val_with_the_chosen_trees(noisy):
-    (xt, yt), (xv, yv), (xs, ys) = noisy
+    (xt, yt), (xv, yv), _ = noisy
     cfg = BaselineConfig(name="b", kind="lightgbm", params=LGBM, early_stopping={"rounds": 30}, refit="train+val")
     est, info = fit_early_stopped(cfg, xt, yt, xv, yv)
     only_train, info_t = fit_early_stopped(cfg.model_copy(update={"refit": "train"}), xt, yt, xv, yv)
@@ -114,6 +114,8 @@ def test_a_recipe_records_the_trees_and_knn_beats_the_mean(tmp_path):
             {"name": "knn", "kind": "knn", "params": {"n_neighbors": 15}},
             {"name": "lgbm_es", "kind": "lightgbm", "params": LGBM, "early_stopping": {"rounds": 30},
              "refit": "train+val"},
+            {"name": "lgbm_model_inputs", "kind": "lightgbm", "inputs": "model", "params": LGBM,
+             "early_stopping": {"rounds": 30}},
         ]},
     }, source="test")
     run = train_recipe(recipe, runs_root=tmp_path, progress=False)
@@ -124,3 +126,6 @@ def test_a_recipe_records_the_trees_and_knn_beats_the_mean(tmp_path):
     # y's signal variance is ~0.35 under unit noise; knn on 450 rows must take a third of it off the mean's MSE
     assert metrics["knn"]["y"]["mse"] < metrics["mean"]["y"]["mse"] - 0.1, metrics
     assert metrics["lgbm_es"]["y"]["mse"] < metrics["mean"]["y"]["mse"] - 0.1, metrics
+    # the same model on the recipe's preprocessed inputs (scaled columns) stops on val too
+    assert len(info["lgbm_model_inputs"]["early_stopping"]["trees"]) == 2
+    assert metrics["lgbm_model_inputs"]["y"]["mse"] < metrics["mean"]["y"]["mse"] - 0.1, metrics

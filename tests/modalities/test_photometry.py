@@ -10,7 +10,11 @@ import pytest
 from astroreg.config import TabularInput, recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter
 from astroreg.modalities import RecipePreprocessor
-from astroreg.modalities.tabular import Tabular, asinh_magnitudes, magnitudes_to_nanomaggies
+from astroreg.modalities.tabular import (
+    Tabular,
+    asinh_magnitudes,
+    magnitudes_to_nanomaggies,
+)
 from astroreg.pipeline import Run, train_recipe
 from astroreg.preprocess import FeatureScaler
 
@@ -191,7 +195,8 @@ def test_a_recipe_trains_on_colours_and_beats_the_mean(tmp_path):
     run = train_recipe(_recipe(path, PHOT), runs_root=tmp_path, progress=False)
     metrics = Run.open(run).metrics["models"]
     net, mean = metrics["mlp"]["z"]["mse"], metrics["mean"]["z"]["mse"]
-    # z is uniform on 0.05-0.8 (variance 0.047); the colours give it to ~0.03: the network must take 80 %
-    assert net < 0.2 * mean, (net, mean)
+    # z is uniform on 0.05-0.8 (variance 0.047) and the colours fix it to ~0.03 (measured: the network
+    # reaches 1.3 % of the mean predictor's MSE); it must reach 5 %
+    assert net < 0.05 * mean, (net, mean)
     pred = pd.read_parquet(run / "predictions.parquet")
     assert np.isfinite(pred["z_pred"]).all()

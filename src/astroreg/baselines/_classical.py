@@ -19,7 +19,11 @@ import sklearn
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyRegressor
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsRegressor
@@ -29,7 +33,10 @@ from sklearn.tree import DecisionTreeRegressor
 
 from astroreg.baselines._inputs import ModelInputs, count_parameters, timed
 from astroreg.config import BaselineConfig
-from astroreg.config._recipe import CLASSICAL_BASELINE_KINDS, EARLY_STOPPING_BASELINE_KINDS
+from astroreg.config._recipe import (
+    CLASSICAL_BASELINE_KINDS,
+    EARLY_STOPPING_BASELINE_KINDS,
+)
 from astroreg.data import Dataset
 
 
