@@ -370,7 +370,7 @@ dropped, 2 for bad arguments, files or columns.
 
 
 def _register_catalog(layouts: Any) -> None:
-    from astroreg.ingest._catalog import DEFAULT_SENTINELS
+    from astroreg.ingest._missing import DEFAULT_SENTINELS
 
     p = layouts.add_parser(
         "catalog",

@@ -12,18 +12,14 @@ dataset of :mod:`astroreg.data`; one that resamples spectra at ingest records it
   targets, with sentinels, missing-value policies, duplicates and splits.
 """
 
-from astroreg.ingest._catalog import (
-    DEFAULT_SENTINELS,
-    CatalogIngestReport,
-    MissingPolicy,
-    ingest_catalog,
-)
+from astroreg.ingest._catalog import CatalogIngestReport, ingest_catalog
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     IngestReport,
     NothingIngestedError,
     ingest_image_folder,
 )
+from astroreg.ingest._missing import DEFAULT_SENTINELS, MissingPolicy
 from astroreg.ingest._sdss import (
     DEFAULT_MIN_GOOD_FRACTION,
     SDSS_ID_COLUMNS,

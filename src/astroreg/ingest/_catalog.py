@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,89 +23,27 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from astroreg.data._catalog import read_catalog, require_columns
+from astroreg.data._catalog import require_columns
 from astroreg.data._dataset import DatasetWriter, _check_fractions, random_splits
-from astroreg.ingest._hdf5_tables import is_hdf5_path, read_hdf5_table
+from astroreg.ingest._catalog_read import read_all
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
     IngestReport,
     finish_ingest,
 )
-
-DEFAULT_SENTINELS: tuple[float, ...] = (99.0, -99.0, -9999.0)
-"""Values read as missing in every used column unless configured otherwise (NaN and +-inf always are)."""
-
-ANNZ_TYPE_PREFIXES: tuple[str, ...] = ("US", "UI", "UL", "B", "F", "D", "C", "S", "I", "L")
-"""ANNz column type prefixes (``F:MAG_U`` is a float column ``MAG_U``), stripped from names."""
+from astroreg.ingest._missing import (
+    DEFAULT_SENTINELS,
+    MissingPolicy,
+    match_columns,
+    sentinel_values,
+)
 
 DEFAULT_SPLITS_WITH_TEST: Mapping[str, float] = types.MappingProxyType({"train": 0.8, "val": 0.2})
 """Split fractions of the main catalogues when a test catalogue gives the test split."""
 
-_PREFIX = re.compile(r"^(?:" + "|".join(ANNZ_TYPE_PREFIXES) + r"):(.+)$")
 _EXAMPLES = 20
 _CHUNK = 65536
-
-
-@dataclass(frozen=True)
-class MissingPolicy:
-    """What to do with a column's missing values.
-
-    Parameters
-    ----------
-    action : {"drop", "limit", "flag", "keep"}
-        ``drop`` the row; replace by a ``limit`` value; ``flag``: add a 0/1 column
-        ``<column>_missing`` and fill the value (``value``, default the median of the
-        training rows); ``keep`` NaN.
-    value : float, optional
-        The limit (required for ``limit``) or the fill value of ``flag``.
-    error_column : str, optional
-        ``limit`` only: a column (e.g. the magnitude error) set to ``error_value`` where
-        the limit was used.
-    error_value : float, optional
-        The value written into ``error_column``.
-
-    Examples
-    --------
-    >>> MissingPolicy.parse("limit:25.3:MAGERR_U=1.0")
-    MissingPolicy(action='limit', value=25.3, error_column='MAGERR_U', error_value=1.0)
-    """
-
-    action: Literal["drop", "limit", "flag", "keep"] = "drop"
-    value: float | None = None
-    error_column: str | None = None
-    error_value: float | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> MissingPolicy:
-        """Parse ``drop``, ``keep``, ``flag[:VALUE]`` or ``limit:VALUE[:ERRCOL=ERRVALUE]``."""
-        how = "expected drop, keep, flag[:VALUE] or limit:VALUE[:ERRCOL=ERRVALUE], e.g. limit:25.3:MAGERR_U=1.0"
-        parts = str(text).strip().split(":", 2)
-        action = parts[0].strip().lower()
-        try:
-            if action in ("drop", "keep") and len(parts) == 1:
-                return cls(action)
-            if action == "flag" and len(parts) <= 2:
-                return cls("flag", float(parts[1]) if len(parts) == 2 else None)
-            if action == "limit" and len(parts) >= 2:
-                err_col = err_val = None
-                if len(parts) == 3:
-                    err_col, sep, val = parts[2].partition("=")
-                    if not sep or not err_col.strip():
-                        raise ValueError
-                    err_col, err_val = err_col.strip(), float(val)
-                return cls("limit", float(parts[1]), err_col, err_val)
-        except ValueError:
-            pass
-        raise ValueError(f"missing-value policy {text!r} not understood; {how}")
-
-    def __str__(self) -> str:
-        if self.action == "limit":
-            err = f":{self.error_column}={self.error_value:g}" if self.error_column else ""
-            return f"limit:{self.value:g}{err}"
-        if self.action == "flag" and self.value is not None:
-            return f"flag:{self.value:g}"
-        return self.action
 
 
 @dataclass(frozen=True)
@@ -174,115 +111,6 @@ class CatalogIngestReport(IngestReport):
         if not self.n_ok:
             return f"ingested none of {self.n_rows} catalogue rows"
         return f"ingested {self.n_ok} of {self.n_rows} catalogue rows into {self.out}"
-
-
-def strip_type_prefixes(names: Sequence[str]) -> dict[str, str]:
-    """Map names with an ANNz type prefix (``F:MAG_U``) to the bare name (``MAG_U``).
-
-    Raises
-    ------
-    ValueError
-        If stripping makes two names equal.
-    """
-    renamed = {n: m.group(1).strip() for n in names if (m := _PREFIX.match(str(n)))}
-    final = [renamed.get(n, n) for n in names]
-    clash = sorted({n for n in final if final.count(n) > 1})
-    if clash:
-        raise ValueError(f"stripping ANNz type prefixes makes columns {clash} appear twice; keep the prefixes "
-                         "(strip_prefixes=False, CLI: --keep-prefixes)")
-    return renamed
-
-
-def read_table(path: str | os.PathLike, *, sep: str | None = None, table: str | int | None = None) -> pd.DataFrame:
-    """One catalogue file as a DataFrame: text, FITS and Parquet via :func:`astroreg.data.read_catalog`, HDF5 here.
-
-    ``table`` is the FITS HDU (index or EXTNAME) or the path of the table inside an HDF5 file.
-    """
-    path = Path(path)
-    if is_hdf5_path(path):
-        if not path.exists():
-            raise FileNotFoundError(f"catalogue {path} does not exist; check the path")
-        if path.stat().st_size == 0:
-            raise ValueError(f"catalogue {path} is empty (0 bytes); write the table again or pick another file")
-        if sep is not None:
-            raise ValueError(f"sep={sep!r} only applies to text tables, but {path.name} is HDF5; drop sep=")
-        frame = read_hdf5_table(path, None if table is None else str(table))
-        if len(frame) == 0:
-            raise ValueError(f"catalogue {path} is empty: it has columns {list(frame.columns)[:20]} but no rows")
-        return frame
-    hdu = int(table) if isinstance(table, str) and table.isdigit() else table
-    frame = read_catalog(path, hdu=hdu, sep=sep)
-    names = [str(c) for c in frame.columns]
-    if names and all(_is_number(n) for n in names):
-        raise ValueError(f"catalogue {path} has no header line (its first line is numbers: {names[:4]}); add a "
-                         "line of column names, e.g. '#F:MAG_U;F:MAGERR_U;...;D:Z' as ANNz files have")
-    return frame
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_all(paths: Sequence, role: str, sep, table, strip: bool, renamed: dict) -> tuple[pd.DataFrame, list]:
-    frames, info, first_cols, first_name = [], [], None, None
-    units: dict[str, str] = {}
-    for p in paths:
-        frame = read_table(p, sep=sep, table=table)
-        file_units = dict(frame.attrs.get("units", {}))
-        if strip:
-            names = strip_type_prefixes([str(c) for c in frame.columns])
-            renamed.update(names)
-            frame = frame.rename(columns=names)
-            file_units = {names.get(k, k): v for k, v in file_units.items()}
-        cols = [str(c) for c in frame.columns]
-        if first_cols is None:
-            first_cols, first_name = cols, Path(p).name
-        elif set(cols) != set(first_cols):
-            missing = [c for c in first_cols if c not in cols]
-            extra = [c for c in cols if c not in first_cols]
-            raise ValueError(
-                f"catalogue {p} has different columns from {first_name}: missing {missing}, extra {extra}; "
-                "concatenated catalogues need the same columns"
-            )
-        else:
-            frame = frame[first_cols]
-        for k, v in file_units.items():
-            units.setdefault(k, v)
-        frames.append(frame)
-        info.append({"file": str(p), "rows": len(frame), "role": role})
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    out.attrs["units"] = units
-    return out, info
-
-
-def _match(patterns: Mapping[str, object], columns: Sequence[str], what: str) -> dict[str, object]:
-    """Per column the value of its exact name, else of the first glob pattern that matches it."""
-    out: dict[str, object] = {}
-    for pat, value in patterns.items():
-        hits = [c for c in columns if c == pat] or [c for c in columns if fnmatch.fnmatchcase(c, pat)]
-        if not hits:
-            raise ValueError(f"{what} {pat!r} matches no used column; used columns are: {', '.join(columns)}")
-        for c in hits:
-            if c == pat or c not in out:
-                out[c] = value
-    return out
-
-
-def _sentinel_values(values) -> tuple[float, ...]:
-    if values is None:
-        return ()
-    try:
-        if isinstance(values, str):
-            text = values.strip().lower()
-            return () if text in ("", "none") else tuple(float(v) for v in text.split(","))
-        return tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"sentinels {values!r} are not numbers; give comma-separated values such as 99,-99 "
-                         "or 'none'") from None
 
 
 def ingest_catalog(
@@ -396,12 +224,12 @@ def ingest_catalog(
                          "with missing={'COLUMN': 'limit:VALUE'} (CLI: --missing COLUMN=limit:VALUE)")
 
     renamed: dict[str, str] = {}
-    frame, files = _read_all(main_paths, "main", sep, table, strip_prefixes, renamed)
+    frame, files = read_all(main_paths, "main", sep, table, strip_prefixes, renamed)
     n_main_rows = len(frame)
     file_of = np.repeat(np.arange(len(files)), [f["rows"] for f in files])
     row_in_file = np.concatenate([np.arange(f["rows"]) for f in files])
     if test_paths:
-        test, test_files = _read_all(test_paths, "test", sep, table, strip_prefixes, renamed)
+        test, test_files = read_all(test_paths, "test", sep, table, strip_prefixes, renamed)
         files += test_files
         file_of = np.concatenate([file_of, len(files) - len(test_files)
                                   + np.repeat(np.arange(len(test_files)), [f["rows"] for f in test_files])])
@@ -433,11 +261,11 @@ def ingest_catalog(
     numeric = [c for c in used if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     # copies: pandas hands out read-only views, and limits are written in place
     values = {c: np.array(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)) for c in numeric}
-    per_col_sent = _match(dict(column_sentinels or {}), numeric, "sentinel column")
-    sent = {c: _sentinel_values(per_col_sent[c]) if c in per_col_sent else _sentinel_values(sentinels)
+    per_col_sent = match_columns(dict(column_sentinels or {}), numeric, "sentinel column")
+    sent = {c: sentinel_values(per_col_sent[c]) if c in per_col_sent else sentinel_values(sentinels)
             for c in numeric}
     policies = {c: default_policy for c in numeric}
-    for c, p in _match(dict(missing or {}), numeric, "missing-value column").items():
+    for c, p in match_columns(dict(missing or {}), numeric, "missing-value column").items():
         policies[c] = p if isinstance(p, MissingPolicy) else MissingPolicy.parse(p)
     for t in target_units:
         if t in policies and policies[t].action not in ("drop", "keep"):
@@ -538,7 +366,7 @@ def ingest_catalog(
     settings = {
         "catalogs": [str(p) for p in main_paths], "test_catalogs": [str(p) for p in test_paths],
         "targets": target_units, "tabular": list(tab_values), "id_column": id_column, "id_style": id_style,
-        "sep": sep, "table": table, "strip_prefixes": strip_prefixes, "sentinels": list(_sentinel_values(sentinels)),
+        "sep": sep, "table": table, "strip_prefixes": strip_prefixes, "sentinels": list(sentinel_values(sentinels)),
         "missing_default": str(default_policy),
         "split_fractions": None if fractions is None else dict(fractions), "seed": seed,
     }
@@ -609,7 +437,7 @@ def _resolve(frame, source, targets, tabular, exclude, id_column, file_units):
 
 def _units(units, used, file_units) -> dict[str, str]:
     out = {c: str(file_units.get(c, "") or "") for c in used}
-    for c, u in _match(dict(units or {}), used, "unit column").items():
+    for c, u in match_columns(dict(units or {}), used, "unit column").items():
         out[c] = str(u)
     from astropy import units as au
 
