@@ -281,12 +281,38 @@ def test_limit_flag_keep_and_per_column_sentinels(holes, tmp_path):
     train_g = frame.drop(index=[5, 8])["MAG_G"][[f"holes:{i}" in train_ids for i in frame.drop(index=[5, 8]).index]]
     assert tab.loc["holes:5", "MAG_G"] == pytest.approx(np.median(train_g))
     assert np.isnan(tab.loc["holes:6", "MAG_R"]) and tab["MAG_R"].isna().sum() == 1
+    ingest_catalog(path, tmp_path / "k.h5", targets=["Z"], missing={"Z": "keep", "MAG*": "keep", "MAGERR_U": "keep"},
+                   split_fractions=None, progress=False)
+    with Dataset(tmp_path / "k.h5") as ds:  # kept missing values are NaN, not the sentinel
+        z, kept = ds.target("Z"), ds.tabular()
+    assert np.isnan(z[8]) and np.isfinite(np.delete(z, 8)).all()
+    assert kept["MAG_U"].isna().sum() == 4 and kept["MAGERR_U"].isna().sum() == 4 and np.isnan(kept["MAG_G"][5])
+    assert not (kept.to_numpy() == 99.0).any()
     assert tab.loc["holes:7", "MAG_I"] == 30.0 and tab.loc["holes:7", "MAG_I_missing"] == 1
     # per-column sentinels 'none': 99 is a value again
     ingest_catalog(path, tmp_path / "p.h5", targets=["Z"], column_sentinels={"MAG*_U": "none"}, split_fractions=None,
                    progress=False)
     with Dataset(tmp_path / "p.h5") as ds:
         assert (ds.tabular(["MAG_U"])["MAG_U"] == 99.0).sum() == 4
+
+
+def test_flag_by_default_leaves_targets_to_drop_and_all_nan_column_in_report(holes, tmp_path):
+    path, frame = holes
+    report = ingest_catalog(path, tmp_path / "o.h5", targets=["Z"], missing_default="flag", split_fractions=None,
+                            missing={"MAG_R": "keep", "MAG_Z": "keep"},
+                            column_sentinels={"MAG_Z": [float(v) for v in frame["MAG_Z"]]},
+                            progress=False)
+    assert report.n_dropped == 1 and report.missing["Z"]["policy"] == "drop"
+    assert report.missing["MAGERR_U"]["flagged"] == 4
+    with Dataset(tmp_path / "o.h5") as ds:
+        assert {"MAG_U_missing", "MAGERR_U_missing", "MAG_G_missing", "MAG_I_missing"} <= set(ds.tabular_columns)
+        assert "MAG_R_missing" not in ds.tabular_columns
+    def no_nan(name):
+        raise AssertionError(f"{name} in the JSON report")
+
+    saved = json.loads((tmp_path / "o.h5.ingest-report.json").read_text(), parse_constant=no_nan)
+    assert saved["columns"]["MAG_Z"]["min"] is None and saved["columns"]["MAG_Z"]["n_nan"] == 19
+    assert saved["missing"]["MAG_Z"]["kept"] == 19
 
 
 def test_policy_parsing_and_bad_policies(holes, tmp_path):

@@ -102,7 +102,8 @@ class CatalogIngestReport(IngestReport):
             lines.append("  splits: " + ", ".join(f"{k} {v}" for k, v in self.splits.items()))
         width = max((len(c) for c in self.columns), default=0)
         for name, c in self.columns.items():
-            lines.append(f"  {name:<{width}}  {c['role']:<7} min {c['min']:<12.6g} max {c['max']:<12.6g}"
+            lo, hi = (f"{c[k]:<12.6g}" if c[k] is not None else f"{'-':<12}" for k in ("min", "max"))
+            lines.append(f"  {name:<{width}}  {c['role']:<7} min {lo} max {hi}"
                          + (f" NaN {c['n_nan']}" if c["n_nan"] else "") + (f"  [{c['unit']}]" if c["unit"] else ""))
         lines.append(f"report: {self.report_path}")
         return "\n".join(lines)
@@ -264,7 +265,9 @@ def ingest_catalog(
     per_col_sent = match_columns(dict(column_sentinels or {}), numeric, "sentinel column")
     sent = {c: sentinel_values(per_col_sent[c]) if c in per_col_sent else sentinel_values(sentinels)
             for c in numeric}
-    policies = {c: default_policy for c in numeric}
+    # a target takes the default only when it is drop or keep: a flag or limit would invent targets
+    target_default = default_policy if default_policy.action in ("drop", "keep") else MissingPolicy("drop")
+    policies = {c: target_default if c in target_units else default_policy for c in numeric}
     for c, p in match_columns(dict(missing or {}), numeric, "missing-value column").items():
         policies[c] = p if isinstance(p, MissingPolicy) else MissingPolicy.parse(p)
     for t in target_units:
@@ -305,6 +308,8 @@ def ingest_catalog(
                              f"{c} missing (value {frame[c].iloc[i]})"))
         dropped |= rows
     keep &= ~dropped
+    for c in numeric:  # what is still missing (kept or flagged) is stored as NaN, never as the sentinel
+        values[c][miss[c]] = np.nan
     n_dropped = int(dropped.sum())
     rows = np.flatnonzero(keep)
     n_main_kept = int((keep & ~is_test).sum())
@@ -509,8 +514,8 @@ def _column_stats(targets, target_units, tab_values, tab_units) -> dict:
             f = v.astype(np.float64)
             finite = f[np.isfinite(f)]
             out[c] = {"role": role, "unit": units.get(c, ""),
-                      "min": float(finite.min()) if finite.size else float("nan"),
-                      "max": float(finite.max()) if finite.size else float("nan"),
+                      "min": float(finite.min()) if finite.size else None,
+                      "max": float(finite.max()) if finite.size else None,
                       "n_nan": int((~np.isfinite(f)).sum())}
     return out
 
