@@ -368,6 +368,12 @@ def test_bad_input_gets_one_clear_line(tmp_path):
     (tmp_path / "bad.h5").write_bytes(np.random.default_rng(0).bytes(300))
     with pytest.raises(ValueError, match="could not read catalogue .*bad.h5 as HDF5"):
         ingest_catalog(tmp_path / "bad.h5", tmp_path / "o.h5", targets=["Z"], progress=False)
+    _write_pandas_table(tmp_path / "full.h5", _frame(50), data_columns=False)
+    whole = (tmp_path / "full.h5").read_bytes()
+    for cut in (len(whole) // 3, len(whole) - 200):
+        (tmp_path / "cut.h5").write_bytes(whole[:cut])
+        with pytest.raises(ValueError, match="cut.h5"):
+            ingest_catalog(tmp_path / "cut.h5", tmp_path / "o.h5", targets=["Z"], progress=False)
     (tmp_path / "noheader.csv").write_text("1.0,2.0,3.0\n4.0,5.0,6.0\n")
     with pytest.raises(ValueError, match="has no header line"):
         ingest_catalog(tmp_path / "noheader.csv", tmp_path / "o.h5", targets=["Z"], progress=False)

@@ -93,9 +93,9 @@ def read_hdf5_table(path: str | Path, key: str | None = None) -> pd.DataFrame:
                 frame = None
         if frame is None:
             frame = _read_compound(path, chosen.path)
-    except ValueError:
-        raise
-    except Exception as err:  # damaged metadata: OSError, KeyError, RuntimeError from h5py
+    except Exception as err:  # damaged metadata: OSError, KeyError, RuntimeError, ValueError from h5py
+        if isinstance(err, ValueError) and str(path) in str(err):
+            raise  # one of the messages above
         raise ValueError(f"could not read catalogue {path} as HDF5 ({_oneline(err)}); is the file complete?") from None
     frame.attrs["hdf5_table"] = chosen.path
     return frame
