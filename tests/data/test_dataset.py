@@ -353,3 +353,21 @@ def test_row_view_refuses_compressed_arrays(tmp_path, monkeypatch):
     with Dataset(tmp_path / "c.h5") as ds:
         assert ds.row_view("spectra/flux", slice(0, 512)) is None
         np.testing.assert_array_equal(ds.spectra["flux"][...], flux)
+
+
+def test_a_written_dataset_and_file_have_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    """Datasets are shared within a group: the published file gets 0666 less the umask, not 0600."""
+    import os
+    import stat
+
+    from astroreg.data import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        with DatasetWriter(tmp_path / "d.h5", targets={"y": ""}, tabular={"x": ""}) as w:
+            w.append(["a", "b"], targets={"y": np.array([1.0, 2.0])}, tabular={"x": np.array([0.5, 0.7])})
+        text = atomic_write_text(tmp_path / "t.json", "{}")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "d.h5", text):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, oct(path.stat().st_mode)

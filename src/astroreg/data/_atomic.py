@@ -117,6 +117,19 @@ def part_path(path: str | os.PathLike, *, suffix: str = PART_SUFFIX, always_swee
     return Path(tmp_name)
 
 
+def publish(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Move a finished temporary file (from :func:`part_path`) to ``final``, with the usual permissions.
+
+    mkstemp creates the file private (0600); the published file gets ``0666`` less the
+    umask, like any file the user creates, so that a dataset or a predictions table can
+    be shared with the group.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = PART_SUFFIX) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that replaces it on success.
@@ -145,11 +158,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = PART_SUFFIX) -> Iterat
     tmp = part_path(final, suffix=suffix)
     try:
         yield tmp
-        # mkstemp creates the file private (0600); give it the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
+        publish(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

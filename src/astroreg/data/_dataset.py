@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from astroreg.data._atomic import part_path
+from astroreg.data._atomic import part_path, publish
 
 FORMAT_NAME = "astroreg-dataset"
 FORMAT_VERSION = 1
@@ -340,7 +340,7 @@ class DatasetWriter:
             f.attrs["n_objects"] = self._n
             f.close()
             self._file = None
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except BaseException as err:
             # A failed close (bad split indices, full disk) must not leave the .part file behind.
             self.abort()
