@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from astroreg.cli._common import add_command, add_threads, check_dataset, recipe_overrides
+from astroreg.cli._common import add_command, add_threads, check_recipe_outputs
 
 
 def register(sub) -> None:
@@ -26,17 +26,8 @@ def register(sub) -> None:
 
 
 def _ablate(args) -> int:
-    from astroreg.config import load_recipe
-
     # Everything that needs no torch is checked before the training stack is loaded (seconds).
-    recipe = load_recipe(args.recipe, recipe_overrides(args))
-    from astroreg.data import check_output_dir, check_writable_folder
-
-    data = check_dataset(args.data or recipe.dataset.path)
-    if args.out is not None:
-        check_output_dir(args.out, kind="ablation", inputs=[data], overwrite=args.overwrite)
-    else:
-        check_writable_folder(args.runs)
+    recipe = check_recipe_outputs(args, args.out, "ablation")
     from astroreg.evaluation import format_table
     from astroreg.pipeline import ablate_recipe, read_ablation
 

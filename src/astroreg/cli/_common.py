@@ -156,6 +156,26 @@ def check_dataset(path: str | os.PathLike) -> Path:
         return ds.path
 
 
+def check_recipe_outputs(args: argparse.Namespace, out: str | os.PathLike | None, kind: str):
+    """The recipe of a training command, its dataset and its output place, all checked before torch loads.
+
+    Loads ``args.recipe`` with ``--set``/``--threads`` (:func:`recipe_overrides`), opens the
+    dataset (``args.data`` or the recipe's) and checks the output: the exact folder
+    ``out`` (of ``kind``, e.g. ``run`` or ``ablation``), or else that ``args.runs`` is
+    writable. Returns the recipe.
+    """
+    from astroreg.config import load_recipe
+    from astroreg.data import check_output_dir, check_writable_folder
+
+    recipe = load_recipe(args.recipe, recipe_overrides(args))
+    data = check_dataset(args.data or recipe.dataset.path)
+    if out is not None:
+        check_output_dir(out, kind=kind, inputs=[data], overwrite=args.overwrite)
+    else:
+        check_writable_folder(args.runs)
+    return recipe
+
+
 def check_run_folder(path: str | os.PathLike) -> Path:
     """Refuse a path that is not a finished run folder, by its files, before torch is loaded.
 

@@ -8,9 +8,9 @@ from astroreg.cli._common import (
     add_command,
     add_threads,
     check_dataset,
+    check_recipe_outputs,
     check_run_folder,
     positive_int,
-    recipe_overrides,
 )
 
 
@@ -86,17 +86,8 @@ def print_comparison(run_dir: Path) -> None:
 
 
 def _train(args) -> int:
-    from astroreg.config import load_recipe
-
     # Everything that needs no torch is checked before the training stack is loaded (seconds).
-    recipe = load_recipe(args.recipe, recipe_overrides(args))
-    from astroreg.data import check_output_dir, check_writable_folder
-
-    data = check_dataset(args.data or recipe.dataset.path)
-    if args.run_dir is not None:
-        check_output_dir(args.run_dir, kind="run", inputs=[data], overwrite=args.overwrite)
-    else:
-        check_writable_folder(args.runs)
+    recipe = check_recipe_outputs(args, args.run_dir, "run")
     from astroreg.pipeline import train_recipe
 
     run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet,
