@@ -445,7 +445,7 @@ def test_grid_mappings_units_segments_and_json_round_trip():
     ([3.6, 3.9, 1], r"integer n >= 2"),
     ([3.6, 3.9], r"grid is \[3.6, 3.9\].*valid grids: \[3.5754, 3.9670, 4000\]"),
     ("3.6 3.9 10", r"grid is '3.6 3.9 10'.*valid grids"),
-    ({"scale": "cubic", "start": 1, "stop": 2, "n": 3}, r"scale is 'cubic'; allowed: \['log', 'linear'\]"),
+    ({"scale": "cubic", "start": 1, "stop": 2, "n": 3}, r"scale is 'cubic'; allowed: \['log', 'linear', 'table'\]"),
     ({"start": 3800, "stop": 9200}, r"lacks \['n'\].*valid grids"),
     ({"start": 3800, "stop": 9200, "n": 10, "unit": "um"}, r"unit is 'um'; allowed: \['Angstrom', 'nm'\]"),
     ({"start": 3800, "stop": 9200, "n": 10, "step": 2}, r"unknown keys \['step'\]; allowed"),

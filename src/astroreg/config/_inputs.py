@@ -167,13 +167,16 @@ class SpectraInput(InputSettings):
 
     ``grid`` is ``[loglam_min, loglam_max, n_pixels]`` in ``log10(wavelength / Angstrom)``;
     the default is paper 001's 4000 points over 3.5754-3.9670 (3762-9268 Angstrom).
+    ``scaling`` then scales every pixel with statistics of the training split (paper 004's
+    min-max scaling of the Gaia XP fluxes: ``resample: false, standardize: false, scaling: minmax``).
     """
 
     kind: Literal["spectra"] = "spectra"
     grid: Any = Field(
         default=(3.5754, 3.9670, 4000),
         description="the common wavelength grid: [loglam_min, loglam_max, n_pixels], "
-        "{scale: log|linear, start, stop, n, unit: Angstrom|nm}, or a list of such segments",
+        "{scale: log|linear, start, stop, n, unit: Angstrom|nm}, {scale: table, wavelength: [...]}, "
+        "a list of such segments, or gaia-xp (paper 004's 80 BP + 106 RP samples, 366-996 nm)",
     )
     bad_pixels: Literal["interpolate", "mask"] = Field(
         default="interpolate", description="spline over bad pixels, or mask them (0 after standardising)"
@@ -193,6 +196,12 @@ class SpectraInput(InputSettings):
         "(checked), only bad pixels and standardising are applied",
     )
     standardize: bool = Field(default=True, description="subtract each spectrum's mean, divide by its std")
+    scaling: Literal["none", "minmax", "standard", "robust"] = Field(
+        default="none",
+        description="per-pixel scaling fitted on the training split, after the per-spectrum steps: none, minmax "
+        "((x - min) / (max - min) of each pixel, a constant pixel -> 0; paper 004), standard (mean, std) or robust "
+        "(median, inter-quartile range)",
+    )
     missing_rv: Literal["redshift", "error"] = Field(
         default="redshift",
         description="objects without a radial velocity: use the pipeline redshift column Z "
@@ -204,9 +213,11 @@ class SpectraInput(InputSettings):
     @classmethod
     def _valid_grid(cls, v: Any) -> Any:
         try:
-            from astroreg.preprocess._wavelength import parse_grid
+            from astroreg.preprocess._wavelength import NAMED_GRIDS, parse_grid
         except ImportError:  # pragma: no cover - the generic grids arrive with the spectra slice
             return _old_grid(v)
+        if isinstance(v, str) and v in NAMED_GRIDS:
+            return v  # built when the input is fitted: a named grid may need a survey package (GaiaXPy)
         return canonical_grid(parse_grid(v), v)
 
 
@@ -226,6 +237,8 @@ def _old_grid(v: Any) -> tuple[float, float, int]:
 
 def canonical_grid(grid: Any, given: Any) -> Any:
     """The recipe's grid as it is stored: the old ``(lo, hi, n)`` tuple stays one, others as plain data."""
+    if isinstance(given, str):
+        return given  # a named grid (gaia-xp) stays its name
     if isinstance(given, (list, tuple)) and len(given) == 3 and not isinstance(given[0], dict):
         lo, hi, n = given
         return (float(lo), float(hi), int(n))

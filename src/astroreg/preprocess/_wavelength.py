@@ -26,20 +26,24 @@ PAPER_LOGLAM_GRID: tuple[float, float, int] = (3.5754, 3.9670, 4000)
 SPEED_OF_LIGHT_KMS = 299_792.458
 """Speed of light in vacuum, km/s."""
 
-SCALES = ("log", "linear")
-"""Spacing of a segment's pixels: uniform in ``log10(wavelength)`` or in wavelength."""
+SCALES = ("log", "linear", "table")
+"""Spacing of a segment's pixels: uniform in ``log10(wavelength)``, uniform in wavelength, or tabulated
+(``wavelength: [...]``, any increasing values, e.g. Gaia XP samples equidistant in pseudo-wavelength)."""
 
 UNITS = ("Angstrom", "nm")
 """Wavelength units a grid mapping may be given in (converted to Angstrom)."""
 
-_SEGMENT_KEYS = ("scale", "start", "stop", "n", "unit", "name")
+NAMED_GRIDS = ("gaia-xp",)
+"""Grids a recipe may give by name: ``gaia-xp`` is paper 004's 186 kept Gaia BP/RP samples, 366-996 nm."""
+
+_SEGMENT_KEYS = ("scale", "start", "stop", "n", "unit", "name", "wavelength")
 _LOGLAM_RANGE = (2.0, 6.0)  # log10(Angstrom) of anything from far UV to far IR: 100 A - 100 micron
 
 GRID_EXAMPLES = (
     "[3.5754, 3.9670, 4000] (log10 Angstrom: 4000 pixels uniform in log-wavelength, 3762-9268 Angstrom), "
     "{scale: linear, start: 336, stop: 1020, n: 343, unit: nm}, or a list of segments such as "
     "[{scale: linear, start: 330, stop: 680, n: 176, unit: nm, name: BP}, "
-    "{scale: linear, start: 640, stop: 1050, n: 206, unit: nm, name: RP}]"
+    "{scale: linear, start: 640, stop: 1050, n: 206, unit: nm, name: RP}], or gaia-xp (paper 004's BP/RP samples)"
 )
 """Valid ``grid`` values, for error messages."""
 
@@ -54,11 +58,15 @@ class GridSegment:
         First and last wavelength, Angstrom, ``0 < start < stop``.
     n : int
         Pixels, at least 2.
-    scale : {"log", "linear"}
+    scale : {"log", "linear", "table"}
         ``"log"``: uniform in ``log10(wavelength)`` (SDSS, BOSS, LAMOST); ``"linear"``:
-        uniform in wavelength (Gaia XP, DESI).
+        uniform in wavelength (DESI, Gaia XP calibrated sampling); ``"table"``: the pixel
+        wavelengths are ``values`` (Gaia XP's BP/RP samples, equidistant in pseudo-wavelength).
     name : str, optional
         A label, e.g. ``"BP"``.
+    values : tuple of float, optional
+        ``scale="table"`` only: the strictly increasing pixel wavelengths in Angstrom;
+        ``start``, ``stop`` and ``n`` must agree with them (use :meth:`tabulated`).
 
     Examples
     --------
@@ -70,11 +78,35 @@ class GridSegment:
     start: float
     stop: float
     n: int
-    scale: Literal["log", "linear"] = "log"
+    scale: Literal["log", "linear", "table"] = "log"
     name: str | None = None
+    values: tuple[float, ...] | None = None
+
+    @classmethod
+    def tabulated(cls, wavelength: ArrayLike, name: str | None = None) -> GridSegment:
+        """A ``"table"`` segment with the given pixel wavelengths (Angstrom, strictly increasing).
+
+        Examples
+        --------
+        >>> GridSegment.tabulated([3660.0, 3700.5, 3741.0], "BP").describe()
+        'BP: 3 tabulated pixels, 3660.0-3741.0 Angstrom'
+        """
+        w = np.asarray(wavelength, dtype=np.float64).ravel()
+        what = f"grid segment {name!r}" if name else "a tabulated grid segment"
+        if w.size < 2 or not np.all(np.isfinite(w)) or not np.all(np.diff(w) > 0):
+            raise ValueError(f"{what}: 'wavelength' must be at least 2 finite, strictly increasing values, "
+                             f"got {w.size} value(s)")
+        return cls(float(w[0]), float(w[-1]), int(w.size), "table", name, tuple(map(float, w)))
 
     def __post_init__(self) -> None:
         what = f"grid segment {self.name!r}" if self.name else "a grid segment"
+        if (self.scale == "table") != (self.values is not None):
+            raise ValueError(f"{what}: tabulated pixel wavelengths go with scale 'table' and only with it "
+                             f"(scale {self.scale!r}, values {'given' if self.values is not None else 'missing'})")
+        if self.values is not None and (len(self.values) != self.n or self.values[0] != self.start
+                                        or self.values[-1] != self.stop):
+            raise ValueError(f"{what}: start, stop and n must be the first, last and number of the tabulated "
+                             "wavelengths; build it with GridSegment.tabulated(wavelength)")
         try:
             start, stop = float(self.start), float(self.stop)
         except (TypeError, ValueError):
@@ -102,6 +134,8 @@ class GridSegment:
         """
         if self.scale == "log":
             return np.linspace(math.log10(self.start), math.log10(self.stop), self.n)
+        if self.scale == "table":
+            return np.array(self.values, dtype=np.float64)
         return np.linspace(self.start, self.stop, self.n)
 
     def wavelength(self) -> NDArray[np.float64]:
@@ -110,7 +144,9 @@ class GridSegment:
         return 10.0 ** x if self.scale == "log" else x
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{"scale", "start", "stop", "n", "unit", "name"}`` (Angstrom)."""
+        """JSON-ready ``{"scale", "start", "stop", "n", "unit", "name"}`` (Angstrom); a table adds ``wavelength``."""
+        if self.scale == "table":
+            return {"scale": "table", "wavelength": list(self.values), "unit": "Angstrom", "name": self.name}
         return {"scale": self.scale, "start": self.start, "stop": self.stop, "n": self.n, "unit": "Angstrom",
                 "name": self.name}
 
@@ -118,6 +154,8 @@ class GridSegment:
         """One line: ``"BP: 176 pixels linear in wavelength, 3300.0-6800.0 Angstrom"``."""
         how = "log-wavelength" if self.scale == "log" else "wavelength"
         label = f"{self.name}: " if self.name else ""
+        if self.scale == "table":
+            return f"{label}{self.n} tabulated pixels, {self.start:.1f}-{self.stop:.1f} Angstrom"
         return f"{label}{self.n} pixels uniform in {how}, {self.start:.1f}-{self.stop:.1f} Angstrom"
 
 
@@ -202,7 +240,9 @@ def parse_grid(value: Any) -> WavelengthGrid:
         - a mapping ``{scale: log | linear, start, stop, n, unit: Angstrom | nm, name}``
           (``unit`` defaults to Angstrom, ``scale`` to log, ``name`` to none);
         - a list of such mappings, the segments in order (overlaps allowed);
-        - ``{"segments": [...]}``, as :meth:`WavelengthGrid.to_dict` writes it.
+        - ``{"segments": [...]}``, as :meth:`WavelengthGrid.to_dict` writes it;
+        - a name in :data:`NAMED_GRIDS`: ``"gaia-xp"`` is paper 004's 80 BP + 106 RP Gaia XP
+          samples (:mod:`astroreg.preprocess._xp_layout`).
 
     Returns
     -------
@@ -220,6 +260,10 @@ def parse_grid(value: Any) -> WavelengthGrid:
     """
     if isinstance(value, WavelengthGrid):
         return value
+    if isinstance(value, str) and value in NAMED_GRIDS:
+        from astroreg.preprocess import _xp_layout  # imported here: it needs GaiaXPy's dispersion function
+
+        return _xp_layout.xp_grid()
     if isinstance(value, GridSegment):
         return WavelengthGrid((value,))
     if isinstance(value, Mapping):
@@ -294,6 +338,8 @@ def _segment(value: Any, index: int | None) -> GridSegment:
     if unknown:
         raise ValueError(f"{where} has unknown keys {unknown}; allowed: {list(_SEGMENT_KEYS)}; "
                          f"valid grids: {GRID_EXAMPLES}")
+    if value.get("scale") == "table" or "wavelength" in value:
+        return _table_segment(value, where)
     missing = [k for k in ("start", "stop", "n") if k not in value]
     if missing:
         raise ValueError(f"{where} {dict(value)!r} lacks {missing}; valid grids: {GRID_EXAMPLES}")
@@ -307,6 +353,31 @@ def _segment(value: Any, index: int | None) -> GridSegment:
         return GridSegment(start, stop, value["n"], value.get("scale", "log"), value.get("name"))
     except ValueError as err:
         raise ValueError(f"{where}: {err}; valid grids: {GRID_EXAMPLES}") from None
+
+
+def _table_segment(value: Mapping, where: str) -> GridSegment:
+    if value.get("scale", "table") != "table" or "wavelength" not in value:
+        raise ValueError(f"{where}: tabulated pixels need scale: table and a 'wavelength' list, got "
+                         f"{ {k: value[k] for k in value if k != 'wavelength'} !r}")
+    extra = sorted(str(k) for k in ("start", "stop", "n") if k in value)
+    if extra:
+        raise ValueError(f"{where}: a table segment takes its ends and size from 'wavelength'; drop {extra}")
+    unit = value.get("unit", "Angstrom")
+    if unit not in UNITS:
+        raise ValueError(f"{where}: unit is {unit!r}; allowed: {list(UNITS)}")
+    w = value["wavelength"]
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: 'wavelength' must be a list of numbers") from None
+    if unit != "Angstrom":
+        import astropy.units as u
+
+        w = (w * u.Unit(unit)).to_value(u.AA)
+    try:
+        return GridSegment.tabulated(w, value.get("name"))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _to_angstrom(v: Any, unit: str, where: str) -> float:
