@@ -27,7 +27,9 @@ TargetTransform = Literal["none", "log10", "ln", "asinh"]
 
 # The one list of each name family: the training and baseline modules build from these and
 # check at import that they implement exactly them.
-OPTIMIZER_NAMES = ("adam", "adamw", "adamax")
+OPTIMIZER_NAMES = ("adam", "adamw", "adamax", "sgd")
+# Regression losses: mse, mae (L1) and huber, each also weighted per target.
+LOSS_NAMES = ("mse", "mae", "huber", "weighted_mse", "weighted_mae", "weighted_huber")
 SCHEDULER_NAMES = ("none", "plateau", "warmup_cosine")
 CLASSICAL_BASELINE_KINDS = ("mean", "linear_regression", "ridge", "random_forest", "decision_tree", "lightgbm",
                             "logistic_regression", "random_forest_classifier", "knn", "hist_gradient_boosting")
@@ -110,11 +112,25 @@ class ModelConfig(_Strict):
 
 
 class OptimizerConfig(_Strict):
-    """Optimiser choice."""
+    """Optimiser choice.
+
+    ``sgd`` is :class:`torch.optim.SGD` with ``momentum`` and ``nesterov`` (what Keras
+    calls ``SGD(momentum=..., nesterov=...)``); the other optimisers ignore those two
+    keys, so that a tuning space can search ``name`` over all four with one recipe.
+    """
 
     name: Literal[OPTIMIZER_NAMES] = "adam"
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd only: momentum factor (Keras SGD momentum)")
+    nesterov: bool = Field(default=False, description="sgd only: Nesterov momentum (needs momentum > 0)")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerConfig:
+        if self.nesterov and self.momentum <= 0:
+            raise ValueError("training.optimizer.nesterov needs momentum > 0 (e.g. momentum: 0.9); "
+                             "set training.optimizer.momentum or remove nesterov")
+        return self
 
 
 class SchedulerConfig(_Strict):
@@ -209,7 +225,9 @@ class TrainingConfig(_Strict):
 
     epochs: int = Field(default=10, ge=1)
     batch_size: int = Field(default=64, ge=1)
-    loss: Literal["mse", "huber", "weighted_huber", "weighted_mse"] = "mse"
+    loss: Literal[LOSS_NAMES] = Field(
+        default="mse", description="mse, mae (L1) or huber; weighted_* weigh each target by 1 / its training variance"
+    )
     huber_delta: float = Field(default=1.0, gt=0)
     optimizer: OptimizerConfig = OptimizerConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
@@ -397,6 +415,12 @@ class SearchDimension(_Strict):
 
     ``int`` and ``float`` take ``low``, ``high`` and optionally ``step`` or ``log``;
     ``categorical`` takes ``choices`` (any YAML values, lists included).
+
+    ``per_layer`` names another key of the same space, an ``int`` dimension that counts
+    layers (e.g. ``model.params.n_conv``): this dimension is then drawn once per layer,
+    ``i < count``, as the Optuna parameters ``<key>.0``, ``<key>.1``, ..., and the recipe
+    value is the list of the draws (``[64, 128, 256]``). Only the layers a trial has are
+    drawn (define-by-run), and the count is always drawn first.
     """
 
     type: Literal["int", "float", "categorical"]
@@ -405,6 +429,10 @@ class SearchDimension(_Strict):
     step: float | None = None
     log: bool = False
     choices: list[Any] | None = None
+    per_layer: str | None = Field(
+        default=None, description="dotted key of an int dimension of this space that counts the layers; "
+        "draw this dimension once per layer and set the list"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> SearchDimension:
@@ -419,13 +447,36 @@ class SearchDimension(_Strict):
         return self
 
 
+OBJECTIVE_DIRECTIONS = ("minimize", "maximize")
+
+
+class ObjectiveConfig(_Strict):
+    """A tuning objective computed from the validation predictions, in the target's physical units.
+
+    ``metric`` is one of the metrics the evaluation reports for ``target`` (``mae``,
+    ``rmse``, ``nmad``, ...; for a ``kind: redshift`` target also ``sigma_nmad_ez``,
+    ``catastrophic_rate``, ...); the names are checked before any trial runs.
+    """
+
+    metric: str
+    target: str | None = Field(default=None, description="target scored (default: the first)")
+    direction: Literal[OBJECTIVE_DIRECTIONS] | None = Field(
+        default=None, description="default: the metric's natural one (maximize r2, minimize the others)"
+    )
+
+
 class TuningConfig(_Strict):
     """Hyper-parameter search with Optuna (``astroreg tune``).
 
     ``space`` maps dotted recipe keys (``model.params.stem``, ``training.optimizer.lr``;
-    an integer part indexes a list, e.g. ``model.params.heads.0``) to dimensions.
-    Trials minimise the best validation loss; the study lives in ``storage``
-    (SQLite, default ``runs/<recipe name>-tuning.db``) and resumes from there.
+    an integer part indexes a list, e.g. ``model.params.heads.0``) to dimensions; a
+    dimension with ``per_layer`` is drawn once per layer (see :class:`SearchDimension`).
+    ``objective`` is ``val_loss`` (the best validation loss, scaled targets: the default)
+    or ``{metric: NAME, target: TARGET, direction: minimize|maximize}``, a metric of the
+    validation predictions of the trial's best checkpoint (:class:`ObjectiveConfig`).
+    Pruning always follows the per-epoch validation loss, whatever the objective.
+    The study lives in ``storage`` (SQLite, default ``runs/<recipe name>-tuning.db``)
+    and resumes from there.
     """
 
     sampler: Literal["tpe", "gp"] = "tpe"
@@ -437,7 +488,31 @@ class TuningConfig(_Strict):
     storage: str | None = Field(default=None, description="SQLite file or Optuna storage URL")
     study_name: str | None = None
     seed: int = 0
+    objective: Literal["val_loss"] | ObjectiveConfig = Field(
+        default="val_loss", description="val_loss, or {metric: NAME, target: TARGET, direction: ...} on the val split"
+    )
     space: dict[str, SearchDimension] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _per_layer_counts(self) -> TuningConfig:
+        for key, dim in self.space.items():
+            if dim.per_layer is None:
+                continue
+            count = self.space.get(dim.per_layer)
+            if count is None:
+                raise ValueError(
+                    f"tuning.space.{key}: per_layer {dim.per_layer!r} is not a key of tuning.space "
+                    f"(keys: {sorted(self.space)}); add {dim.per_layer} as an int dimension that counts the layers"
+                )
+            if count.type != "int" or count.per_layer is not None or count.low < 0:
+                raise ValueError(
+                    f"tuning.space.{key}: per_layer {dim.per_layer!r} must be a plain int dimension with low >= 0 "
+                    f"(a layer count), got type {count.type}"
+                    + (f" per_layer {count.per_layer!r}" if count.per_layer else "")
+                    + (f" low {count.low:g}" if count.type == "int" and count.low < 0 else "")
+                    + f"; make tuning.space.{dim.per_layer} {{type: int, low: ..., high: ...}}"
+                )
+        return self
 
 
 class Recipe(_Strict):
@@ -499,6 +574,9 @@ class Recipe(_Strict):
                            ("evaluation.regimes.target", self.evaluation.regimes and self.evaluation.regimes.target)):
             if named is not None and named not in targets:
                 raise ValueError(f"{key} {named!r} is not a target; choose one of {targets}")
+        objective = self.tuning.objective if self.tuning is not None else None
+        if isinstance(objective, ObjectiveConfig) and objective.target is not None and objective.target not in targets:
+            raise ValueError(f"tuning.objective.target {objective.target!r} is not a target; choose one of {targets}")
         vnames = [v.name for v in self.variants]
         if len(set(vnames)) != len(vnames):
             raise ValueError(f"variant names must be unique, got {vnames}")

@@ -8,7 +8,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-LOSSES = ("mse", "huber", "weighted_mse", "weighted_huber")
+from astroreg.config._recipe import LOSS_NAMES
+
+# Per-element loss of each kind; ``weighted_<kind>`` uses the same one with target weights.
+_ELEMENTWISE = {
+    "mse": lambda pred, true, delta: F.mse_loss(pred, true, reduction="none"),
+    "mae": lambda pred, true, delta: F.l1_loss(pred, true, reduction="none"),
+    "huber": lambda pred, true, delta: F.huber_loss(pred, true, reduction="none", delta=delta),
+}
+LOSSES = tuple(_ELEMENTWISE) + tuple(f"weighted_{k}" for k in _ELEMENTWISE)
+if set(LOSSES) != set(LOSS_NAMES):  # the recipe schema's list is the one list
+    raise ImportError(f"training losses {sorted(LOSSES)} differ from the recipe's {LOSS_NAMES}")
 
 
 class RegressionLoss(nn.Module):
@@ -20,7 +30,8 @@ class RegressionLoss(nn.Module):
 
     Parameters
     ----------
-    kind : {"mse", "huber", "weighted_mse", "weighted_huber"}
+    kind : {"mse", "mae", "huber", "weighted_mse", "weighted_mae", "weighted_huber"}
+        Per element: squared error, absolute error (L1, Keras ``mae``) or Huber.
         ``weighted_*`` use ``target_weights``; plain kinds weigh targets equally.
     n_targets : int
         Number of targets.
@@ -50,10 +61,7 @@ class RegressionLoss(nn.Module):
         """Loss of predictions ``pred`` against ``true``, both (batch, n_targets)."""
         valid = torch.isfinite(true)
         true = torch.where(valid, true, pred.detach())
-        if self.kind.endswith("huber"):
-            per = F.huber_loss(pred, true, reduction="none", delta=self.huber_delta)
-        else:
-            per = F.mse_loss(pred, true, reduction="none")
+        per = _ELEMENTWISE[self.kind.removeprefix("weighted_")](pred, true, self.huber_delta)
         s = valid.to(pred.dtype)
         if sample_weight is not None:
             s = s * sample_weight.view(-1, 1)

@@ -8,9 +8,10 @@ import lightning as L
 import torch
 from torch import nn
 
-from astroreg.training._losses import RegressionLoss
 from astroreg.config._recipe import OPTIMIZER_NAMES, SCHEDULER_NAMES
+from astroreg.training._losses import RegressionLoss
 from astroreg.training._schedules import warmup_cosine
+
 
 def regularized_parameters(backbone: nn.Module) -> list[nn.Parameter]:
     """The kernels an L2 penalty acts on.
@@ -31,7 +32,8 @@ def regularized_parameters(backbone: nn.Module) -> list[nn.Parameter]:
     return list(unique.values())
 
 
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax,
+               "sgd": torch.optim.SGD}
 if set(_OPTIMIZERS) != set(OPTIMIZER_NAMES):  # the recipe schema's list is the one list
     raise ImportError(f"training optimisers {sorted(_OPTIMIZERS)} differ from the recipe's {OPTIMIZER_NAMES}")
 
@@ -46,14 +48,19 @@ class RegressionModule(L.LightningModule):
     n_targets : int
         Number of outputs.
     loss : str
-        ``mse``, ``huber``, ``weighted_mse`` or ``weighted_huber``.
+        ``mse``, ``mae``, ``huber``, or one of them with target weights (``weighted_mse``,
+        ``weighted_mae``, ``weighted_huber``).
     target_weights : sequence of float, optional
         Per-target loss weights for the weighted losses.
     huber_delta : float
         Huber transition, in scaled-target units.
-    optimizer : {"adam", "adamw", "adamax"}
+    optimizer : {"adam", "adamw", "adamax", "sgd"}
     lr, weight_decay : float
         Peak learning rate and decoupled (AdamW) or L2 weight decay.
+    momentum : float
+        SGD momentum (Keras ``SGD(momentum=...)``); ignored by the other optimisers.
+    nesterov : bool
+        SGD with Nesterov momentum (needs ``momentum > 0``); ignored by the others.
     scheduler : {"none", "plateau", "warmup_cosine"}
     total_steps : int
         Optimiser steps in the whole training (for the cosine schedule).
@@ -82,6 +89,8 @@ class RegressionModule(L.LightningModule):
         optimizer: str = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        nesterov: bool = False,
         scheduler: str = "none",
         total_steps: int = 1,
         warmup_fraction: float = 0.05,
@@ -93,6 +102,9 @@ class RegressionModule(L.LightningModule):
         super().__init__()
         if optimizer not in _OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {sorted(_OPTIMIZERS)}")
+        if optimizer == "sgd" and nesterov and momentum <= 0:
+            raise ValueError(f"sgd with nesterov=True needs momentum > 0, got momentum={momentum}; "
+                             "set training.optimizer.momentum (e.g. 0.9) or nesterov: false")
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
         if l2 < 0:
@@ -133,7 +145,10 @@ class RegressionModule(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         kwargs = {"lr": hp.lr, "weight_decay": hp.weight_decay}
-        if hp.optimizer in ("adam", "adamw") and not torch.cuda.is_available():
+        if hp.optimizer == "sgd":
+            # Checkpoints written before SGD existed carry no momentum in their hyper-parameters.
+            kwargs.update(momentum=hp.get("momentum", 0.0), nesterov=hp.get("nesterov", False))
+        if hp.optimizer in ("adam", "adamw", "sgd") and not torch.cuda.is_available():
             kwargs["foreach"] = True
         opt = _OPTIMIZERS[hp.optimizer](self.parameters(), **kwargs)
         if hp.scheduler == "warmup_cosine":

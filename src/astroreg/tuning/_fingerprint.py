@@ -28,6 +28,11 @@ _IGNORED = ("name", "description", "evaluation", "variants", "dataset.path", "tu
             "tuning.study_name", "tuning.sampler", "tuning.pruner", "tuning.seed", "tuning.startup_trials",
             "training.threads")
 _SHOWN = 3  # differing keys listed in a refusal
+# Keys added to the recipe after studies were first recorded, with the value that means
+# what the older recipes did: left out at that value, so that an older study still matches.
+_LATER_DEFAULTS = {"training.optimizer.momentum": 0.0, "training.optimizer.nesterov": False,
+                   "tuning.objective": "val_loss"}
+_LATER_SUFFIX_DEFAULTS = {".per_layer": None}  # of every tuning.space dimension
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -52,10 +57,19 @@ def recipe_settings(base: Recipe) -> dict[str, Any]:
     -------
     dict
         ``{"training.optimizer.lr": 0.003, "tuning.space.model.params.stem.high": 24, ...}``;
-        lists stay whole values.
+        lists stay whole values. Keys added to recipes later (SGD momentum, ``tuning.objective``,
+        ``per_layer``) are left out while they hold the value that means the older behaviour.
     """
     flat = _flatten(base.model_dump(mode="json"))
-    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in _IGNORED)}
+    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in _IGNORED)
+            and not _later_default(k, v)}
+
+
+def _later_default(key: str, value: Any) -> bool:
+    if key in _LATER_DEFAULTS:
+        return value == _LATER_DEFAULTS[key] and type(value) is type(_LATER_DEFAULTS[key])
+    return key.startswith("tuning.space.") and any(
+        key.endswith(suffix) and value == default for suffix, default in _LATER_SUFFIX_DEFAULTS.items())
 
 
 def dataset_fingerprint(ds: Dataset) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 A trial is the recipe with sampled values applied through :meth:`Recipe.with_overrides`,
 fitted by :func:`astroreg.pipeline.fit_run` (as `train` fits a run) for ``tuning.epochs`` epochs in a
-temporary folder; its value is the best validation loss (scaled targets). The study
+temporary folder; its value is the best validation loss (scaled targets), or with
+``tuning.objective: {metric: ...}`` that metric of its validation predictions
+(:mod:`astroreg.tuning._objective`). Dimensions with ``per_layer`` are drawn once per
+layer of a count drawn first (:func:`sample_space`). The study
 lives in an Optuna RDB storage (SQLite by default), so an interrupted study resumes
 and several processes, on one machine or many, can work on the same study.
 """
@@ -31,13 +34,14 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from astroreg.config import Recipe, recipe_to_yaml
-from astroreg.config._recipe import SearchDimension
-from astroreg.data import Dataset, atomic_path, atomic_write_text
-from astroreg.models import get_model_entry
 from astroreg.config._recipe import require_tuning_space
+from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.modalities import RecipePreprocessor, check_targets_present
+from astroreg.models import get_model_entry
 from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
+from astroreg.tuning._objective import Objective, resolve_objective, score_run
 from astroreg.tuning._sampler import make_sampler
+from astroreg.tuning._space import _probe_value, _values_from_params, sample_space
 from astroreg.tuning._storage import is_file_fault, resolve_storage, storage_error, storage_errors, storage_name
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ GRACE_S = 30
 # Pruning starts after this many epochs: the first epochs of a warm-up schedule are noisy.
 PRUNE_WARMUP_EPOCHS = 2
 OVERRIDES_ATTR = "overrides"
+OBJECTIVE_ATTR = "objective"
 # Sections that the preprocessor and the splits depend on; a trial that changes none of
 # them reuses the study's fitted preprocessor.
 _DATA_KEYS = ("dataset", "inputs", "targets", "preprocess")
@@ -102,51 +107,6 @@ class PruningCallback(L.Callback):
                                      f"{self.monitor} {float(score):.4g}")
 
 
-def _is_primitive(v: Any) -> bool:
-    return v is None or isinstance(v, (bool, int, float, str))
-
-
-def _choice_labels(choices: list[Any]) -> list[Any]:
-    """Optuna's categorical choices must be primitives: lists and mappings become JSON strings."""
-    if all(_is_primitive(c) for c in choices):
-        return list(choices)
-    return [json.dumps(c) for c in choices]
-
-
-def suggest(trial: optuna.Trial, key: str, dim: SearchDimension) -> Any:
-    """Sample one dimension; return the recipe value (a list for list-valued choices).
-
-    Parameters
-    ----------
-    trial : optuna.Trial
-    key : str
-        Dotted recipe key, used as the Optuna parameter name.
-    dim : SearchDimension
-
-    Returns
-    -------
-    Any
-        ``int``, ``float`` or one of ``dim.choices`` itself (e.g. ``[64, 32]``).
-    """
-    if dim.type == "categorical":
-        labels = _choice_labels(dim.choices)
-        label = trial.suggest_categorical(key, labels)
-        return dim.choices[labels.index(label)]
-    if dim.type == "int":
-        step = 1 if dim.step is None else dim.step
-        bounds = (dim.low, dim.high, step)
-        if any(float(b) != int(b) for b in bounds):
-            raise ValueError(f"tuning.space.{key}: an int dimension needs whole low, high and step, got {bounds}")
-        return trial.suggest_int(key, int(dim.low), int(dim.high), step=int(step), log=dim.log)
-    return trial.suggest_float(key, float(dim.low), float(dim.high), step=dim.step, log=dim.log)
-
-
-def _probe_value(dim: SearchDimension) -> Any:
-    if dim.type == "categorical":
-        return dim.choices[0]
-    return int(dim.low) if dim.type == "int" else float(dim.low)
-
-
 def tuning_base(recipe: Recipe) -> Recipe:
     """The recipe a trial starts from: ``tuning.epochs`` and ``tuning.max_train_objects`` applied.
 
@@ -165,7 +125,7 @@ def tuning_base(recipe: Recipe) -> Recipe:
     base = recipe.with_overrides(fixed) if fixed else recipe
     for key, dim in tc.space.items():
         try:
-            base.with_overrides({key: _probe_value(dim)})
+            base.with_overrides({key: _probe_value(dim, tc.space)})
         except ValueError as err:
             raise ValueError(f"tuning.space key {key!r} does not fit recipe {recipe.name!r}: {err}; "
                              "fix or remove that key under tuning.space") from None
@@ -179,8 +139,12 @@ def tuning_base(recipe: Recipe) -> Recipe:
 
 
 def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSampler | None = None,
-               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+               pruner: optuna.pruners.BasePruner | None = None,
+               direction: Literal["minimize", "maximize"] = "minimize") -> optuna.Study:
     """Create or load a study in an RDB storage with heartbeats, and fail the stale trials of dead processes.
+
+    ``direction`` is that of a new study; an existing study keeps the one it was made with
+    (:func:`tune_recipe` refuses to join it with another).
 
     Raises
     ------
@@ -195,7 +159,7 @@ def open_study(url: str, study_name: str, *, sampler: optuna.samplers.BaseSample
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
                                                      heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-                study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize",
+                study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
                                             sampler=sampler, pruner=pruner, load_if_exists=True)
                 optuna.storages.fail_stale_trials(study)
             return study
@@ -228,18 +192,33 @@ def n_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
-                   ) -> Callable[[optuna.Trial], float]:
-    """The study's objective: train one sampled recipe, return its best validation loss.
+def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False,
+                   objective: Objective | None = None) -> Callable[[optuna.Trial], float]:
+    """The study's objective: train one sampled recipe, return its score.
 
+    The score is the best validation loss, or with a metric ``objective`` that metric of
+    the validation predictions of the trial's best checkpoint (in the target's units,
+    through :func:`astroreg.tuning._objective.score_run`); the per-epoch validation loss
+    is what the pruner sees either way. A trial whose score is not finite is pruned.
     The preprocessor and the splits are fitted once and reused while the sampled values
     leave ``dataset``, ``inputs``, ``targets``, ``preprocess``, ``training.seed`` and
     ``training.max_train_objects`` alone; otherwise they are refitted for the trial.
+
+    Parameters
+    ----------
+    base : Recipe
+        The trial base (:func:`tuning_base`).
+    dataset : Dataset
+        The open dataset.
+    progress : bool
+    objective : Objective, optional
+        Default: :func:`resolve_objective` of ``base``.
     """
     from astroreg.pipeline._fit import fit_run
     from astroreg.pipeline._train import resolve_splits
 
     space = base.tuning.space
+    objective = resolve_objective(base) if objective is None else objective
     cache: dict[str, tuple] = {}
 
     def fitted(recipe: Recipe) -> tuple:
@@ -250,8 +229,8 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
             cache[sig] = (splits, RecipePreprocessor.fit(recipe, dataset, splits["train"]))
         return cache[sig]
 
-    def objective(trial: optuna.Trial) -> float:
-        overrides = {key: suggest(trial, key, dim) for key, dim in space.items()}
+    def run_trial(trial: optuna.Trial) -> float:
+        overrides = sample_space(trial, space)
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         recipe = base.with_overrides(overrides)
         splits, pre = fitted(recipe)
@@ -259,12 +238,18 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False
         with tempfile.TemporaryDirectory(prefix=f"astroreg-trial{trial.number}-") as tmp:
             fit = fit_run(recipe, dataset, splits, tmp, preprocessor=pre, domain=False, progress=progress,
                           callbacks=callbacks).fit
-        trial.set_user_attr("epochs_run", fit.epochs_run)
-        if not math.isfinite(fit.best_val_loss):
-            raise optuna.TrialPruned(f"trial {trial.number}: validation loss is not finite (diverged)")
-        return fit.best_val_loss
+            trial.set_user_attr("epochs_run", fit.epochs_run)
+            if not math.isfinite(fit.best_val_loss):
+                raise optuna.TrialPruned(f"trial {trial.number}: validation loss is not finite (diverged)")
+            if objective.is_val_loss:
+                return fit.best_val_loss
+            trial.set_user_attr("best_val_loss", fit.best_val_loss)
+            value = score_run(objective, tmp, dataset, splits["val"])
+        if not math.isfinite(value):
+            raise optuna.TrialPruned(f"trial {trial.number}: {objective.label} is not finite ({value})")
+        return value
 
-    return objective
+    return run_trial
 
 
 def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -273,7 +258,8 @@ def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
                        + (f"{v:.3g}" if isinstance(v, float) else json.dumps(v))
                        for k, v in trial.user_attrs.get(OVERRIDES_ATTR, {}).items())
     if trial.state == TrialState.COMPLETE:
-        what = f"val loss {trial.value:.4g}" + (" (best)" if study.best_trial.number == trial.number else "")
+        what = (f"{study_objective(study).label.replace('_', ' ')} {trial.value:.4g}"
+                + (" (best)" if study.best_trial.number == trial.number else ""))
     elif trial.state == TrialState.PRUNED:
         what = f"pruned after epoch {max(trial.intermediate_values, default=0) + 1}"
     else:
@@ -281,14 +267,28 @@ def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     tqdm.write(f"trial {trial.number}: {what} | {values}")
 
 
+def study_objective(study: optuna.Study) -> Objective:
+    """The objective recorded on a study (``val_loss`` for a study made before objectives were recorded)."""
+    attr = study.user_attrs.get(OBJECTIVE_ATTR)
+    if not isinstance(attr, dict) or "metric" not in attr:
+        return Objective("val_loss", None, "minimize")
+    return Objective(attr["metric"], attr.get("target"), attr.get("direction", "minimize"))
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration and the recipe value of every searched key."""
+    """One row per trial: number, state, value, objective, duration and the recipe value of every searched key.
+
+    ``value`` is the trial's score; the ``objective`` column names what it is
+    (``val_loss``, or ``val_<metric>_<target>`` such as ``val_sigma_nmad_ez_z``). A
+    per-layer key holds the JSON list of its layers' values (``[64, 128]``).
+    """
+    label = study_objective(study).label
     rows = []
     for t in study.get_trials(deepcopy=False):
         duration = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else float("nan")
-        row = {"number": t.number, "state": t.state.name, "value": t.value, "duration_s": duration,
-               "epochs": len(t.intermediate_values) or t.user_attrs.get("epochs_run")}
+        row = {"number": t.number, "state": t.state.name, "value": t.value, "objective": label,
+               "duration_s": duration, "epochs": len(t.intermediate_values) or t.user_attrs.get("epochs_run")}
         for k, v in t.user_attrs.get(OVERRIDES_ATTR, t.params).items():
             row[k] = json.dumps(v) if isinstance(v, (list, dict)) else v
         rows.append(row)
@@ -296,17 +296,25 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def plot_history(study: optuna.Study, path: str | os.PathLike) -> Path:
-    """Objective per trial with the running best; pruned trials at their last reported loss."""
+    """Objective per trial with the running best; pruned trials at their last reported loss.
+
+    With a metric objective the pruned trials are left out: they reported validation
+    losses, not the metric.
+    """
+    objective = study_objective(study)
     path = Path(path)
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    if not objective.is_val_loss:
+        pruned = []
     if done:
         n = np.array([t.number for t in done])
         v = np.array([t.value for t in done])
         ax.scatter(n, v, s=22, color="C0", label="complete", zorder=3)
-        ax.step(n, np.minimum.accumulate(v), where="post", color="C3", label="best so far", zorder=2)
+        running = np.maximum.accumulate(v) if objective.direction == "maximize" else np.minimum.accumulate(v)
+        ax.step(n, running, where="post", color="C3", label="best so far", zorder=2)
     if pruned:
         last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
         ax.scatter([t.number for t in pruned], last, marker="x", s=28, color="0.5",
@@ -315,7 +323,7 @@ def plot_history(study: optuna.Study, path: str | os.PathLike) -> Path:
     if values and min(values) > 0 and max(values) / min(values) > 20:
         ax.set_yscale("log")
     ax.set_xlabel("trial")
-    ax.set_ylabel("best validation loss (scaled targets)")
+    ax.set_ylabel(objective.description)
     ax.set_title(f"optimisation history: {study.study_name}")
     if done or pruned:
         ax.legend(frameon=False)
@@ -354,12 +362,9 @@ def best_recipe(recipe: Recipe, study: optuna.Study) -> tuple[Recipe, dict[str, 
     best = study.best_trial
     overrides = best.user_attrs.get(OVERRIDES_ATTR)
     if overrides is None:  # a trial written by other code: map the params back through the space
-        overrides = {}
-        for key, dim in recipe.tuning.space.items():
-            v = best.params[key]
-            overrides[key] = dim.choices[_choice_labels(dim.choices).index(v)] if dim.type == "categorical" else v
+        overrides = _values_from_params(recipe.tuning.space, best.params)
     desc = (f"{recipe.description} [tuned: study {study.study_name!r}, trial {best.number}, "
-            f"validation loss {best.value:.4g}]").strip()
+            f"{study_objective(study).label.replace('_', ' ')} {best.value:.4g}]").strip()
     return recipe.with_overrides({**overrides, "description": desc}), overrides
 
 
@@ -376,10 +381,30 @@ def write_outputs(recipe: Recipe, study: optuna.Study, out_dir: str | os.PathLik
     paths["best_recipe"] = None
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         tuned, _ = best_recipe(recipe, study)
-        header = (f"# best trial {study.best_trial.number} of study {study.study_name!r}: validation loss "
-                  f"{study.best_value:.6g}\n# train it with: astroreg train {out / 'best-recipe.yaml'}\n")
+        header = (f"# best trial {study.best_trial.number} of study {study.study_name!r}: "
+                  f"{study_objective(study).description} {study.best_value:.6g}\n"
+                  f"# train it with: astroreg train {out / 'best-recipe.yaml'}\n")
         paths["best_recipe"] = atomic_write_text(out / "best-recipe.yaml", header + recipe_to_yaml(tuned))
     return paths
+
+
+def _check_objective(study: optuna.Study, objective: Objective, url: str) -> None:
+    """Record the objective on a new study; refuse a study scored another way or in the other direction.
+
+    A different metric or target is also a recipe-settings difference (refused by
+    :func:`check_study` unless forced); a different direction cannot be forced, since a
+    study's direction is fixed when it is made.
+    """
+    wanted = optuna.study.StudyDirection.MAXIMIZE if objective.direction == "maximize" \
+        else optuna.study.StudyDirection.MINIMIZE
+    if study.direction != wanted:
+        raise ValueError(
+            f"study {study.study_name!r} in {storage_name(url)} is made to "
+            f"{study.direction.name.lower()}, but tuning.objective {objective.label} asks to {objective.direction}; "
+            "start a new study (--study-name NEW or another --storage) or set tuning.objective.direction"
+        )
+    if OBJECTIVE_ATTR not in study.user_attrs:
+        study.set_user_attr(OBJECTIVE_ATTR, objective.as_attr())
 
 
 def tune_recipe(
@@ -408,7 +433,10 @@ def tune_recipe(
     is resumed, and a study run again from scratch repeats its random (startup) trials.
     A new study records the recipe settings its trials depend on and a fingerprint of
     the dataset (ids, splits, labels); joining it with different ones is refused unless
-    ``force_resume`` is true.
+    ``force_resume`` is true. It also records its objective (``tuning.objective``, user
+    attribute ``objective``); a metric objective that the recipe's target does not have
+    is refused before the study is opened, and a study cannot be joined with an
+    objective of the other direction even when forced.
 
     Parameters
     ----------
@@ -457,6 +485,7 @@ def tune_recipe(
     if data is not None:
         recipe = recipe.with_overrides({"dataset.path": str(data)})
     base = tuning_base(recipe)
+    objective = resolve_objective(base)  # an unknown metric is refused before any trial
     tc = recipe.tuning
     trials = tc.trials if trials is None else trials
     if trials < 1:
@@ -480,17 +509,18 @@ def tune_recipe(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with Dataset(data_path) as ds, storage_errors(url):
         check_targets_present(base, ds)
-        study = open_study(url, name, sampler=smp, pruner=pruner)
+        study = open_study(url, name, sampler=smp, pruner=pruner, direction=objective.direction)
         check_study(study, recipe_settings(base), dataset_fingerprint(ds), force=force_resume)
+        _check_objective(study, objective, url)
         missing = trials - n_finished(study)
         try:
             if missing > 0:
-                objective = make_objective(base, ds)
+                run_trial = make_objective(base, ds, objective=objective)
                 stop = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*greenlet.*")
                     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-                    study.optimize(objective, n_trials=missing, timeout=timeout,
+                    study.optimize(run_trial, n_trials=missing, timeout=timeout,
                                    callbacks=[stop, _print_trial] if progress else [stop],
                                    show_progress_bar=progress, gc_after_trial=True)
             else:
