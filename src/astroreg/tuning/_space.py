@@ -54,8 +54,13 @@ def _layer_name(key: str, i: int) -> str:
 
 
 def _sampling_order(space: dict[str, SearchDimension]) -> list[str]:
-    """Keys with layer counts before the per-layer keys that depend on them, else in the YAML order."""
-    return [k for k, d in space.items() if d.per_layer is None] + [k for k, d in space.items() if d.per_layer]
+    """The layer counts, then the other plain keys, then the per-layer keys; each group in the YAML order.
+
+    A space without ``per_layer`` is drawn in its YAML order, as before per-layer keys existed.
+    """
+    counts = {d.per_layer for d in space.values() if d.per_layer is not None}
+    return ([k for k in space if k in counts] + [k for k, d in space.items() if k not in counts and d.per_layer is None]
+            + [k for k, d in space.items() if d.per_layer is not None])
 
 
 def sample_space(trial: optuna.Trial, space: dict[str, SearchDimension]) -> dict[str, Any]:

@@ -334,11 +334,18 @@ def plot_history(study: optuna.Study, path: str | os.PathLike) -> Path:
 
 
 def plot_importances(study: optuna.Study, path: str | os.PathLike) -> Path | None:
-    """Bar chart of Optuna's parameter importances (fANOVA); ``None`` with too few complete trials."""
+    """Bar chart of Optuna's parameter importances; ``None`` with too few complete trials.
+
+    A per-layer key appears once per layer (``model.params.dense_units.0``, ...): those
+    parameters exist only in the trials with that many layers.
+    """
     if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 3:
         return None
     try:
-        imp = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            # Per-layer parameters exist only in the trials with that many layers: few trials per regime.
+            warnings.filterwarnings("ignore", message=".*have less than 2 trials.*")
+            imp = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError, ImportError) as err:  # e.g. a single distinct value per parameter
         log.info("no parameter importances: %s", err)
         return None
@@ -349,7 +356,7 @@ def plot_importances(study: optuna.Study, path: str | os.PathLike) -> Path | Non
     fig = Figure(figsize=(7, 0.4 * len(names) + 1.5))
     ax = fig.add_subplot()
     ax.barh(names, [imp[k] for k in names], color="C0")
-    ax.set_xlabel("importance (fANOVA, sums to 1)")
+    ax.set_xlabel("importance (Optuna's default evaluator, sums to 1)")
     ax.set_title(f"parameter importances: {study.study_name}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
