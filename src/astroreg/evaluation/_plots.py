@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from numpy.typing import ArrayLike, NDArray
 
 from astroreg.data._atomic import atomic_path
@@ -49,9 +51,14 @@ def _new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+    # Importing GaiaXPy sets matplotlib's global text.usetex (its plotter module does), and
+    # most machines have no LaTeX: astroreg's figures are drawn with matplotlib's own text.
+    with rc_context({"text.usetex": False}):
+        for text in fig.findobj(Text):
+            text.set_usetex(False)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     return path
 
 

@@ -20,18 +20,23 @@ from astroreg.preprocess._spectra import (
     row_standardization,
     standardize_rows_,
 )
+from astroreg.preprocess._transforms import apply_feature_affine_, fit_feature_affine
 
 
 @register_modality
 @dataclass(eq=False)
 class Spectra(Modality):
-    """Spectra resampled onto the recipe's grid (optionally in the rest frame) and standardised per spectrum.
+    """Spectra resampled onto the recipe's grid (optionally in the rest frame), standardised per spectrum, scaled per pixel.
 
-    Settings: :class:`astroreg.config.SpectraInput`. Nothing is learned from the data
-    but the grid's pixels; :meth:`fit` checks the radial velocities up front. Spectra
-    prepared at ingest for this very grid and frame (the ``prepared_*`` attributes of
-    ``/spectra``, written by a reader that resampled them) are only read, and at
-    prediction a dense network takes the per-spectrum standardisation into its first layer.
+    Settings: :class:`astroreg.config.SpectraInput`. Without ``scaling`` nothing is
+    learned from the data but the grid's pixels; :meth:`fit` checks the radial velocities
+    up front. With ``scaling`` (``minmax``, ``standard``, ``robust``) every pixel is then
+    scaled, ``(x - pixel_offset_) / pixel_scale_``, with statistics of the training split
+    (:func:`astroreg.preprocess._transforms.fit_feature_affine`), stored as two arrays of
+    shape (n_pixels,) in ``preprocessors.json``. Spectra prepared at ingest for this very
+    grid and frame (the ``prepared_*`` attributes of ``/spectra``, written by a reader that
+    resampled them) are only read, and at prediction a dense network takes the
+    per-spectrum standardisation into its first layer when no per-pixel scaling follows it.
     """
 
     kind: ClassVar[str] = "spectra"
@@ -40,8 +45,13 @@ class Spectra(Modality):
     chunk_size: ClassVar[int] = 4096
     baseline_inputs: ClassVar[str] = "model"
 
+    # fields run folders written before them lack: they take their defaults (no per-pixel scaling)
+    added_fields: ClassVar[tuple[str, ...]] = ("pixel_offset_", "pixel_scale_")
+
     spectra: SpectrumResampler | None = None  # a LogLamResampler (its subclass) in older run files
     standardizer: SpectrumStandardizer | None = None
+    pixel_offset_: np.ndarray | None = None  # settings.scaling, shape (n_pixels,), in the unit of the inputs
+    pixel_scale_: np.ndarray | None = None
 
     # -- fitting and reading ---------------------------------------------------------------
     def fit(self, dataset: Dataset, rows: NDArray[np.int64], *, seed: int = 0) -> Spectra:
@@ -59,6 +69,15 @@ class Spectra(Modality):
         # Fail before training, not when the test split is read, on a missing velocity or redshift.
         self._frame(dataset, np.arange(len(dataset)), shifted=False)
         self.shape = (n_pixels,)
+        self.pixel_offset_ = self.pixel_scale_ = None
+        if s.scaling != "none":
+            rows = np.asarray(rows)
+            step = self.chunk_size
+            chunks = (self.transform(dataset, rows[i:i + step]) for i in range(0, len(rows), step))
+            try:
+                self.pixel_offset_, self.pixel_scale_ = fit_feature_affine(chunks, s.scaling)
+            except ValueError as err:
+                raise ValueError(f"input {self.name!r} (scaling: {s.scaling}) on {dataset.path}: {err}") from None
         return self
 
     def transform(self, dataset: Dataset, rows: NDArray | slice, *, out: NDArray[np.float32] | None = None,
@@ -66,13 +85,26 @@ class Spectra(Modality):
         """Network inputs of ``rows``, float32 of shape ``(n, n_pixels)``.
 
         Spectra prepared at ingest for this input (:meth:`prepared`) are only read (the
-        flux alone) and standardised in place into ``out`` when it fits. ``standardize=False``
-        returns prepared spectra as stored (for a network that standardises inside its
-        first layer: :func:`astroreg.models._fast.fold_standardization`).
+        flux alone) and standardised (and scaled per pixel) in place into ``out`` when it
+        fits. ``standardize=False`` returns prepared spectra as stored, neither
+        standardised nor scaled (for a network that standardises inside its first layer:
+        :func:`astroreg.models._fast.fold_standardization`; prediction folds nothing when
+        a per-pixel scaling follows the standardisation).
         """
         if self.prepared(dataset):
             return self.prepared_inputs(dataset, rows, out=out, standardize=standardize)
-        return self._resampled(dataset, row_index(dataset, rows))
+        return self._scaled(self._resampled(dataset, row_index(dataset, rows)))
+
+    @property
+    def scales_pixels(self) -> bool:
+        """Whether a fitted per-pixel scaling (``settings.scaling``) follows the per-spectrum steps."""
+        return self.pixel_offset_ is not None
+
+    def _scaled(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        """``x`` scaled per pixel in place when the input has a fitted scaling; ``x`` as it is otherwise."""
+        if self.pixel_offset_ is None:
+            return x
+        return apply_feature_affine_(x, self.pixel_offset_, self.pixel_scale_)
 
     @classmethod
     def shape_from_settings(cls, settings: SpectraInput, dataset: Dataset | None) -> tuple[int, ...]:
@@ -149,11 +181,12 @@ class Spectra(Modality):
         else:
             x = np.ascontiguousarray(dataset.read_rows(flux, rows), dtype=np.float32)
         if self.standardizer is not None:
-            if standardize:
-                standardize_rows_(x)
+            if not standardize:
+                return x  # for a folded network: as stored
+            standardize_rows_(x)
         else:
             np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        return x
+        return self._scaled(x)
 
     def _resampled(self, dataset: Dataset, rows: NDArray) -> NDArray[np.float32]:
         """Resampled (rest-frame) and standardised spectra, float32 of shape (n, n_pixels)."""
@@ -227,13 +260,15 @@ class Spectra(Modality):
         two buffers; with only the standardisation left to do, a network whose input goes
         only into ``nn.Linear`` layers takes it inside its first layer
         (:func:`astroreg.models._fast.fold_standardization`) and reads the flux as stored.
+        A per-pixel scaling (``settings.scaling``) comes after the standardisation, so it
+        cannot be folded: the chunk is then standardised and scaled in place in numpy.
         """
         if not self.prepared(dataset):
             return super().predict_reader(dataset, network, chunk_size=chunk_size, n_objects=n_objects, fold=fold)
         from astroreg.models._fast import fold_standardization
 
         folded = None
-        if fold and network is not None and self.standardizer is not None:
+        if fold and network is not None and self.standardizer is not None and not self.scales_pixels:
             folded = fold_standardization(network, standardize_rows_, inplace=True)
         buffers = [np.empty((min(chunk_size, n_objects), *self.shape), np.float32) for _ in range(2)]
 
@@ -255,6 +290,19 @@ class Spectra(Modality):
         if n_grid != n or std != n or len(self.shape) != 1:
             raise ValueError(f"a spectra grid of {n_grid} pixels (standardiser: {std}) does "
                              f"not give input shape {self.shape}")
+        scaling = self.settings.scaling
+        arrays = (self.pixel_offset_, self.pixel_scale_)
+        if scaling == "none":
+            if any(a is not None for a in arrays):
+                raise ValueError(f"input {self.name!r} (spectra) has per-pixel scaling arrays but scaling: none")
+            return
+        if any(a is None or a.shape != (n,) or not np.isfinite(a).all() for a in arrays) \
+                or not (self.pixel_scale_ > 0).all():
+            raise ValueError(
+                f"input {self.name!r} (spectra, scaling: {scaling}) needs pixel_offset_ and pixel_scale_ of shape "
+                f"({n},), finite, with pixel_scale_ > 0; got shapes "
+                f"{[None if a is None else a.shape for a in arrays]}"
+            )
 
     def _frame(self, dataset: Dataset, rows: NDArray, shifted: bool) -> dict[str, NDArray[np.float64]]:
         """The rest-frame shift of ``rows`` for the resampler: ``{"rv_kms": ...}``, ``{"redshift": ...}`` or none.

@@ -6,12 +6,12 @@ folder, so that ``predict`` applies exactly what training saw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.preprocessing import RobustScaler, StandardScaler
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 _FORWARD = {
     "none": lambda x: x,
@@ -262,3 +262,82 @@ class FeatureScaler:
         """Scaled features, float32; ``ids`` (length n) name the objects of a NaN or inf error."""
         x = self._check(x, ids)
         return (x if self.scaler_ is None else self.scaler_.transform(x)).astype(np.float32)
+
+
+FEATURE_SCALINGS = ("none", "minmax", "standard", "robust")
+"""Per-feature scalings of :func:`fit_feature_affine`."""
+
+
+def fit_feature_affine(chunks: Iterable[NDArray], kind: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-feature ``(offset, scale)`` such that ``(x - offset) / scale`` is the scaling ``kind``.
+
+    Fitted with scikit-learn on training rows given chunk by chunk (``partial_fit`` for
+    ``minmax`` and ``standard``; ``robust`` needs all rows at once and joins the chunks),
+    so that a large training split need not be held as one float64 array.
+
+    Parameters
+    ----------
+    chunks : iterable of arrays of shape (n_rows, n_features)
+        The training rows (e.g. preprocessed spectra, one feature a pixel), all finite.
+    kind : {"minmax", "standard", "robust"}
+        ``minmax``: offset = min, scale = max - min (``MinMaxScaler``); ``standard``: mean
+        and standard deviation (``StandardScaler``); ``robust``: median and inter-quartile
+        range (``RobustScaler``'s defaults). A feature constant on the training rows gets
+        scale 1 (scikit-learn's rule), so it maps to 0 under ``minmax``, ``standard`` and
+        ``robust`` alike instead of dividing by zero.
+
+    Returns
+    -------
+    offset, scale : arrays of shape (n_features,), float64
+        In the unit of the features; ``scale > 0`` everywhere.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, there are no rows, or a value is NaN or infinite.
+
+    Examples
+    --------
+    >>> offset, scale = fit_feature_affine([np.array([[0.0, 5.0], [2.0, 5.0]])], "minmax")
+    >>> offset.tolist(), scale.tolist()
+    ([0.0, 5.0], [2.0, 1.0])
+    """
+    makers = {"minmax": MinMaxScaler, "standard": StandardScaler, "robust": RobustScaler}
+    if kind not in makers:
+        raise ValueError(f"per-feature scaling {kind!r} is not one of {list(makers)}")
+    scaler = makers[kind]()
+    kept, n = [], 0
+    for chunk in chunks:
+        x = np.asarray(chunk, dtype=np.float64)
+        if x.ndim != 2:
+            raise ValueError(f"per-feature scaling needs rows of shape (n_rows, n_features), got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"per-feature scaling ({kind}) met NaN or inf in {int((~np.isfinite(x)).sum())} "
+                             "value(s) of the training rows; fill or drop them first")
+        if not len(x):
+            continue
+        n += len(x)
+        if kind == "robust":
+            kept.append(x)
+        else:
+            scaler.partial_fit(x)
+    if n == 0:
+        raise ValueError(f"per-feature scaling ({kind}) has no training rows to fit on")
+    if kind == "robust":
+        scaler.fit(np.concatenate(kept))
+        return scaler.center_.astype(np.float64), scaler.scale_.astype(np.float64)
+    if kind == "standard":
+        return scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+    # MinMaxScaler's scale_ is 1 / range, with a zero range treated as 1
+    return scaler.data_min_.astype(np.float64), np.where(scaler.data_range_ > 0, scaler.data_range_, 1.0)
+
+
+def apply_feature_affine_(x: NDArray[np.float32], offset: NDArray, scale: NDArray) -> NDArray[np.float32]:
+    """``(x - offset) / scale`` in place on float32 rows of shape (n, n_features); returns ``x``.
+
+    The fitted ``offset`` and ``scale`` of :func:`fit_feature_affine`, applied in float32 the
+    same way on every path (training inputs, evaluation, the streamed prediction chunks).
+    """
+    x -= np.asarray(offset, dtype=np.float32)
+    x /= np.asarray(scale, dtype=np.float32)
+    return x
