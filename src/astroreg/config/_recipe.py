@@ -386,6 +386,11 @@ class EvaluationConfig(_Strict):
         default_factory=lambda: [10.0, 20.0, 40.0],
         description="inner edges of the S/N bins (open below and above) for the median and 1.4826 MAD of residuals",
     )
+    redshift_bins: list[float] | None = Field(
+        default=None,
+        description="edges in true redshift of the per-bin statistics of redshift targets (e_z, MAE, n); "
+        "None: paper 004's [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]; []: none",
+    )
 
     @field_validator("baselines")
     @classmethod
@@ -394,6 +399,15 @@ class EvaluationConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"baseline names must be unique; repeated: {dup}")
+        return v
+
+    @field_validator("redshift_bins")
+    @classmethod
+    def _redshift_edges(cls, v: list[float] | None) -> list[float] | None:
+        if v and (len(v) < 2 or not all(abs(x) < float("inf") for x in v) or any(b <= a for a, b in zip(v, v[1:]))
+                  or v[0] <= -1):
+            raise ValueError(f"redshift_bins must be at least two finite, strictly increasing redshifts above -1, "
+                             f"got {v}; e.g. [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], or [] for none")
         return v
 
 
