@@ -30,8 +30,7 @@ _IGNORED = ("name", "description", "evaluation", "variants", "dataset.path", "tu
 _SHOWN = 3  # differing keys listed in a refusal
 # Keys added to the recipe after studies were first recorded, with the value that means
 # what the older recipes did: left out at that value, so that an older study still matches.
-_LATER_DEFAULTS = {"training.optimizer.momentum": 0.0, "training.optimizer.nesterov": False,
-                   "tuning.objective": "val_loss"}
+_LATER_DEFAULTS = {"training.optimizer.momentum": 0.0, "training.optimizer.nesterov": False}
 _LATER_SUFFIX_DEFAULTS = {".per_layer": None}  # of every tuning.space dimension
 
 
@@ -57,12 +56,20 @@ def recipe_settings(base: Recipe) -> dict[str, Any]:
     -------
     dict
         ``{"training.optimizer.lr": 0.003, "tuning.space.model.params.stem.high": 24, ...}``;
-        lists stay whole values. Keys added to recipes later (SGD momentum, ``tuning.objective``,
-        ``per_layer``) are left out while they hold the value that means the older behaviour.
+        lists stay whole values. Keys added to recipes later (SGD momentum, ``per_layer``)
+        are left out while they hold the value that means the older behaviour; a metric
+        ``tuning.objective`` is one key, ``"mae of z (minimize)"`` (``val_loss`` is left out).
     """
+    from astroreg.tuning._objective import resolve_objective
+
     flat = _flatten(base.model_dump(mode="json"))
-    return {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in _IGNORED)
-            and not _later_default(k, v)}
+    settings = {k: v for k, v in flat.items() if not any(k == i or k.startswith(i + ".") for i in _IGNORED)
+                and not k.startswith("tuning.objective") and not _later_default(k, v)}
+    # The objective as resolved (default target and direction filled in), in one readable value.
+    objective = resolve_objective(base)
+    if not objective.is_val_loss:
+        settings["tuning.objective"] = f"{objective.metric} of {objective.target} ({objective.direction})"
+    return settings
 
 
 def _later_default(key: str, value: Any) -> bool:
