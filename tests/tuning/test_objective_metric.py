@@ -1,15 +1,18 @@
 """tuning.objective: a named metric of the validation predictions, checked early, recorded, not mixed on resume."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 from optuna.trial import TrialState
 
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter
 from astroreg.pipeline import _predict
-from astroreg.tuning import metric_names, resolve_objective, tune_recipe
+from astroreg.tuning import PruningCallback, metric_names, resolve_objective, tune_recipe
 from astroreg.tuning import _tune
 
 COLUMNS = ("a", "b", "c")
@@ -110,3 +113,22 @@ def test_a_study_is_not_resumed_with_another_objective(data_path, tmp_path, monk
     with pytest.raises(ValueError, match="made to minimize, but tuning.objective val_r2_z asks to maximize"):
         tune_recipe(_recipe(data_path, {"metric": "r2"}), trials=2, force_resume=True, **kw)
     assert tune_recipe(_recipe(data_path), trials=2, **kw).n_finished == 2  # the same objective resumes
+
+
+def test_a_maximised_metric_still_prunes_the_trials_with_a_high_loss():
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+
+    def epoch(trial, loss, n=0):
+        metrics = {"val_loss": torch.tensor(loss)}
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=n, callback_metrics=metrics)
+        PruningCallback(trial, negate=True).on_validation_end(trainer, None)
+
+    good = study.ask()
+    for n in range(3):
+        epoch(good, 1.0, n)
+    study.tell(good, 0.9)
+    low = study.ask()
+    epoch(low, 0.5)  # lower loss than the median: goes on
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 0"):
+        epoch(study.ask(), 9.0)

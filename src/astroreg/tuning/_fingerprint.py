@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 RECIPE_ATTR = "recipe_settings"
 DATASET_ATTR = "dataset_fingerprint"
 # Recipe parts that change neither what a trial trains nor on what: names, the evaluation
-# (trials are scored on validation loss only), and how the study is run and stored.
+# (trials are scored on the validation loss or on tuning.objective, which is recorded as
+# its own key), and how the study is run and stored.
 _IGNORED = ("name", "description", "evaluation", "variants", "dataset.path", "tuning.trials", "tuning.storage",
             "tuning.study_name", "tuning.sampler", "tuning.pruner", "tuning.seed", "tuning.startup_trials",
             "training.threads")

@@ -88,11 +88,16 @@ class PruningCallback(L.Callback):
         The running trial.
     monitor : str
         The logged metric to report (default ``val_loss``).
+    negate : bool
+        Report ``-monitor``: in a study that maximises its objective (a metric such as
+        ``r2``), the pruner, which follows the study's direction, must still stop the trials
+        whose loss is high.
     """
 
-    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss") -> None:
+    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss", *, negate: bool = False) -> None:
         self.trial = trial
         self.monitor = monitor
+        self.negate = negate
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -101,7 +106,7 @@ class PruningCallback(L.Callback):
         if score is None:
             return
         epoch = trainer.current_epoch
-        self.trial.report(float(score), step=epoch)
+        self.trial.report(-float(score) if self.negate else float(score), step=epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at epoch {epoch}: "
                                      f"{self.monitor} {float(score):.4g}")
@@ -234,7 +239,11 @@ def make_objective(base: Recipe, dataset: Dataset, *, progress: bool = False,
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         recipe = base.with_overrides(overrides)
         splits, pre = fitted(recipe)
-        callbacks = [PruningCallback(trial)] if not isinstance(trial.study.pruner, optuna.pruners.NopPruner) else []
+        # The pruner sees the per-epoch validation loss whatever the objective: a metric is only
+        # known once the trial has finished.
+        negate = trial.study.direction == optuna.study.StudyDirection.MAXIMIZE
+        callbacks = ([PruningCallback(trial, negate=negate)]
+                     if not isinstance(trial.study.pruner, optuna.pruners.NopPruner) else [])
         with tempfile.TemporaryDirectory(prefix=f"astroreg-trial{trial.number}-") as tmp:
             fit = fit_run(recipe, dataset, splits, tmp, preprocessor=pre, domain=False, progress=progress,
                           callbacks=callbacks).fit
