@@ -1,7 +1,8 @@
 """Evaluation: metrics, diagnostic plots, the run report and the sections a recipe asks for.
 
 Metrics use ``e = pred - true``; redshift statistics use ``e_z = (pred - true) / (1 + true)``
-(keys ending in ``_ez``, see :func:`redshift_metrics`). Plots are PNGs written
+(keys ending in ``_ez``, see :func:`redshift_metrics`), also in bins of the true redshift
+(:func:`redshift_bin_metrics`). Plots are PNGs written
 atomically; :func:`write_report` assembles ``report.md``; :func:`recipe_report_sections`
 gives the sections a recipe asks for, paper tables only when ``evaluation.paper_tables``
 names a registered set (:func:`list_paper_tables`).
@@ -60,6 +61,12 @@ _WHERE = {
     "regimes_for_frames": _REGIMES,
     "regimes_markdown": _REGIMES,
     "plot_regimes": _REGIMES,
+    "REDSHIFT_BIN_EDGES": _REGIMES,
+    "redshift_bin_metrics": _REGIMES,
+    "redshift_bin_edges": _REGIMES,
+    "redshift_bins_for_frames": _REGIMES,
+    "redshift_bins_markdown": _REGIMES,
+    "plot_redshift_bins": _REGIMES,
     "PAPER_001": "astroreg.evaluation._paper001",
     "paper_tables_markdown": "astroreg.evaluation._paper001",
     "PaperTables": _PAPER,

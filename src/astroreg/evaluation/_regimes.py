@@ -1,9 +1,13 @@
-"""Regime diagnostics: metrics in quantile bins of the true target, the low end, median collapse.
+"""Regime diagnostics: metrics in bins of the true target, the low end, median collapse.
 
 A network trained on an imbalanced target tends to predict the median of a sparse regime
 instead of resolving it (paper 000: low star-formation surface density). Within each bin
 of the true value the slope of predicted against true says which: near 1 the bin is
 resolved, near 0 the model answers the bin's median whatever the truth.
+
+A redshift target gets its photo-z statistics in fixed bins of the true redshift
+(:func:`redshift_bin_metrics`; paper 004's six bins of width 0.1 over 0 <= z <= 0.6 by
+default, :data:`REDSHIFT_BIN_EDGES`), on the same bin assignment (:func:`assign_bins`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from astroreg.evaluation._metrics import NMAD_SCALE, _check_pair
+from astroreg.evaluation._metrics import NMAD_SCALE, REDSHIFT_METRICS, _check_pair, redshift_metrics
 
 REGIME_COLUMNS = ("bin", "bin_lo", "bin_hi", "n", "mae", "rmse", "bias", "nmad", "slope", "median_true",
                   "median_pred")
 LOW_END_KEYS = ("mae", "bias", "nmad", "n", "quantile", "threshold")
+REDSHIFT_BIN_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+"""Edges of the default bins of true redshift (paper 004, Gaia XP galaxies: six bins of 0.1 up to z = 0.6)."""
+REDSHIFT_BIN_COLUMNS = ("bin", "bin_lo", "bin_hi", "n", "mae", *REDSHIFT_METRICS)
+"""Columns of :func:`redshift_bin_metrics`: ``mae`` is of ``z`` itself, the rest of ``e_z``."""
 
 
 def quantile_edges(y_true: ArrayLike, bins: int = 5) -> NDArray[np.float64]:
@@ -52,11 +60,21 @@ def quantile_edges(y_true: ArrayLike, bins: int = 5) -> NDArray[np.float64]:
     return edges
 
 
-def assign_bins(y_true: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
-    """Bin of each value: ``[lo, hi)`` except the last bin, closed; values outside get the nearest end bin."""
+def assign_bins(y_true: ArrayLike, edges: ArrayLike, *, outside: str = "nearest") -> NDArray[np.int64]:
+    """Bin of each value: ``[lo, hi)`` except the last bin, closed.
+
+    Values outside the edges get the nearest end bin (``outside="nearest"``, for quantile
+    edges of the same values) or -1 (``outside="none"``, for fixed edges such as
+    :data:`REDSHIFT_BIN_EDGES`: a z = 1.2 quasar does not belong to the 0.5-0.6 bin).
+    """
+    if outside not in ("nearest", "none"):
+        raise ValueError(f"outside must be 'nearest' or 'none', got {outside!r}")
     t = np.asarray(y_true, dtype=np.float64)
     e = np.asarray(edges, dtype=np.float64)
-    return np.clip(np.searchsorted(e, t, side="right") - 1, 0, e.size - 2).astype(np.int64)
+    index = np.clip(np.searchsorted(e, t, side="right") - 1, 0, e.size - 2).astype(np.int64)
+    if outside == "none":
+        index[(t < e[0]) | (t > e[-1])] = -1
+    return index
 
 
 def _slope(t: NDArray, p: NDArray) -> float:
@@ -252,4 +270,214 @@ def plot_regimes(
     ax.set_ylabel(_axis_label("pred - true", label, unit))
     if title:
         ax.set_title(title)
+    return _save(fig, out)
+
+
+# -- redshift in fixed bins of the true redshift --------------------------------------------
+def redshift_bin_edges(setting: Sequence[float] | None) -> tuple[float, ...]:
+    """The edges of a recipe's ``evaluation.redshift_bins``: :data:`REDSHIFT_BIN_EDGES` for None, () for none."""
+    return REDSHIFT_BIN_EDGES if setting is None else tuple(float(x) for x in setting)
+
+
+def check_redshift_edges(edges: ArrayLike) -> NDArray[np.float64]:
+    """``edges`` as a float array, or a ValueError naming ``evaluation.redshift_bins``.
+
+    Raises
+    ------
+    ValueError
+        Unless there are at least two finite, strictly increasing edges above -1.
+    """
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or not np.isfinite(e).all() or np.any(np.diff(e) <= 0) or e[0] <= -1:
+        raise ValueError(
+            f"evaluation.redshift_bins must be at least two finite, strictly increasing redshifts above -1, got "
+            f"{np.atleast_1d(e).tolist()}; e.g. [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], or [] for no redshift bins"
+        )
+    return e
+
+
+def redshift_bin_metrics(
+    z_true: ArrayLike, z_pred: ArrayLike, edges: ArrayLike = REDSHIFT_BIN_EDGES,
+) -> pd.DataFrame:
+    """Photo-z statistics in bins of the true redshift.
+
+    Parameters
+    ----------
+    z_true, z_pred : array-like of shape (n_objects,)
+        True (spectroscopic) and predicted redshifts, finite, ``z_true > -1``.
+    edges : array-like of shape (n_bins + 1,), default :data:`REDSHIFT_BIN_EDGES`
+        Bin edges in true redshift; bins are ``[lo, hi)``, the last one ``[lo, hi]``.
+        Objects outside the edges are in no bin.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin with the columns :data:`REDSHIFT_BIN_COLUMNS`: ``bin``, ``bin_lo``,
+        ``bin_hi`` (true z), ``n``, ``mae`` (mean ``|z_pred - z_true|``) and the
+        :func:`~astroreg.evaluation.redshift_metrics` of ``e_z = (z_pred - z_true) / (1 +
+        z_true)`` within the bin: ``sigma_iqr_ez``, ``sigma_nmad_ez``, ``bias_ez``,
+        ``outlier_rate`` (its threshold ``max(0.06, 3 sigma_iqr_ez)`` is the bin's own) and
+        ``catastrophic_rate``. An empty bin has ``n = 0`` and NaN statistics.
+
+    Raises
+    ------
+    ValueError
+        On invalid redshifts (see :func:`~astroreg.evaluation.redshift_metrics`) or edges.
+
+    Examples
+    --------
+    >>> t = redshift_bin_metrics([0.05, 0.15, 0.15], [0.05, 0.15, 0.38], edges=[0, 0.1, 0.2, 0.3])
+    >>> t["n"].tolist(), round(float(t["mae"].iloc[1]), 3), t["catastrophic_rate"].tolist()[:2]
+    ([1, 2, 0], 0.115, [0.0, 0.5])
+    """
+    t, p = _check_pair(z_true, z_pred, ("z_true", "z_pred"))
+    e = check_redshift_edges(edges)
+    index = assign_bins(t, e, outside="none")
+    rows = []
+    for k in range(e.size - 1):
+        sel = index == k
+        row: dict[str, Any] = {"bin": k, "bin_lo": float(e[k]), "bin_hi": float(e[k + 1]), "n": int(sel.sum())}
+        if sel.any():
+            row["mae"] = float(np.mean(np.abs(p[sel] - t[sel])))
+            row.update(redshift_metrics(t[sel], p[sel]))
+        else:
+            row.update(dict.fromkeys(REDSHIFT_BIN_COLUMNS[4:], np.nan))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(REDSHIFT_BIN_COLUMNS))
+
+
+def redshift_bins_for_frames(
+    frames: Mapping[str, pd.DataFrame], targets: Sequence[str], edges: ArrayLike = REDSHIFT_BIN_EDGES,
+) -> tuple[pd.DataFrame, dict[str, dict[str, list[dict[str, float]]]], dict[str, int]]:
+    """Redshift-bin table of every model and redshift target, on the same edges.
+
+    Parameters
+    ----------
+    frames : mapping of model name -> DataFrame
+        Each with ``<target>_true`` and ``<target>_pred`` columns (rows without a truth are left out).
+    targets : sequence of str
+        The redshift targets.
+    edges : array-like
+        Bin edges in true redshift (see :func:`redshift_bin_metrics`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        :func:`redshift_bin_metrics` rows with ``model`` and ``target`` columns in front
+        (``metrics_redshift_bins.csv``).
+    entry : dict
+        ``{model: {target: [bin row, ...]}}``, the ``redshift_bins`` entry of ``metrics.json``
+        (each row: ``bin_lo, bin_hi, n, mae, sigma_iqr_ez, ...``).
+    outside : dict
+        ``{target: number of labelled objects outside the edges}`` (of the first model's frame).
+    """
+    tables, entry, outside = [], {}, {}
+    e = check_redshift_edges(edges)
+    for model, frame in frames.items():
+        for target in targets:
+            t = frame[f"{target}_true"].to_numpy(float)
+            known = np.isfinite(t)
+            t, p = t[known], frame[f"{target}_pred"].to_numpy(float)[known]
+            table = redshift_bin_metrics(t, p, e)
+            outside.setdefault(target, int(np.sum((t < e[0]) | (t > e[-1]))))
+            tables.append(table.assign(model=model, target=target))
+            entry.setdefault(model, {})[target] = [
+                {k: v for k, v in row.items() if k != "bin"} for row in table.to_dict(orient="records")]
+    table = pd.concat(tables, ignore_index=True)
+    return table[["model", "target", *REDSHIFT_BIN_COLUMNS]], entry, outside
+
+
+_Z_BIN_HEADERS = {"n": "n", "mae": "MAE(z)", "sigma_nmad_ez": "σ_NMAD(e_z)", "sigma_iqr_ez": "σ_IQR(e_z)",
+                  "bias_ez": "bias(e_z)", "outlier_rate": "outlier rate", "catastrophic_rate": "catastrophic rate"}
+
+
+def redshift_bins_markdown(table: pd.DataFrame, outside: Mapping[str, int] | None = None) -> str:
+    """The report section: the statistics of every model in each bin of true redshift.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table of :func:`redshift_bins_for_frames`.
+    outside : mapping of target -> int, optional
+        Labelled objects outside the bins, mentioned under the table.
+    """
+    from astroreg.evaluation._report import markdown_table
+
+    shown = table.copy()
+    shown.insert(2, "z_true", [f"{lo:g}-{hi:g}" for lo, hi in zip(shown["bin_lo"], shown["bin_hi"])])
+    columns = ["model", "target", "z_true", *_Z_BIN_HEADERS]
+    if shown["target"].nunique() == 1:
+        columns.remove("target")
+    lines = [
+        "## Redshift statistics in bins of true z",
+        "",
+        ("e_z = (pred - true) / (1 + true) in each bin of the true redshift (`metrics_redshift_bins.csv`; "
+         "`redshift_bins` in `metrics.json`): MAE(z) is of z itself; σ_NMAD(e_z) = 1.4826 x median "
+         "|e_z - median(e_z)|, σ_IQR(e_z) = IQR / 1.349, bias(e_z) = median e_z; outliers: |e_z| > max(0.06, "
+         "3 σ_IQR(e_z)) of the bin; catastrophic: |e_z| > 0.15. An empty bin has n = 0 and no statistics."),
+        "",
+        markdown_table(shown[columns], headers=_Z_BIN_HEADERS),
+    ]
+    left = {t: n for t, n in (outside or {}).items() if n}
+    if left:
+        lo, hi = float(table["bin_lo"].min()), float(table["bin_hi"].max())
+        lines += ["", "Objects with a true value outside " + f"{lo:g} <= z <= {hi:g}, in no bin: "
+                  + ", ".join(f"{n} ({t})" for t, n in left.items()) + "."]
+    return "\n".join(lines)
+
+
+def plot_redshift_bins(
+    table: pd.DataFrame, path: str | os.PathLike, *, target: str | None = None, title: str | None = None,
+) -> Path:
+    """Median bias of e_z, sigma_NMAD(e_z) and the outlier rate against true z, one line per model; n per bin.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`redshift_bins_for_frames` (``model``, ``bin_lo``, ``bin_hi``, ``n``
+        and the ``e_z`` statistics), or of :func:`redshift_bin_metrics` (one model).
+    path : path-like
+        Output PNG file.
+    target : str, optional
+        The target to draw when ``table`` holds several.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from astroreg.evaluation._plots import _new_figure, _png_path, _save
+
+    out = _png_path(path)
+    rows = table if target is None or "target" not in table else table[table["target"] == target]
+    if rows.empty:
+        raise ValueError(f"no redshift-bin rows for target {target!r}; targets are {sorted(set(table['target']))}")
+    models = list(dict.fromkeys(rows["model"])) if "model" in rows else [None]
+    fig = _new_figure(6.5, 8.0)
+    axes = fig.subplots(4, 1, sharex=True, gridspec_kw={"height_ratios": [3, 3, 3, 1.6]})
+    panels = (("bias_ez", "median bias(e_z)"), ("sigma_nmad_ez", "σ_NMAD(e_z)"), ("outlier_rate", "outlier rate"))
+    first = rows if models == [None] else rows[rows["model"] == models[0]]
+    lo, hi = first["bin_lo"].to_numpy(float), first["bin_hi"].to_numpy(float)
+    centre, width = (lo + hi) / 2, hi - lo
+    for model in models:
+        part = rows if model is None else rows[rows["model"] == model]
+        x = ((part["bin_lo"] + part["bin_hi"]) / 2).to_numpy(float)
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(x, part[key].to_numpy(float), "o-", lw=1.5, ms=4, label=model)
+    axes[0].axhline(0.0, color="black", lw=0.8, ls="--")
+    for ax, (_, label) in zip(axes, panels):
+        ax.set_ylabel(label)
+        for edge in np.r_[lo, hi[-1:]]:
+            ax.axvline(edge, color="grey", lw=0.5, ls=":")
+    if models != [None]:
+        axes[0].legend(loc="best", fontsize=8)
+    n = first["n"].to_numpy(int)
+    axes[3].bar(centre, n, width=0.9 * width, color="tab:grey")
+    for xc, k in zip(centre, n):
+        axes[3].annotate(str(k), (xc, k), ha="center", va="bottom", fontsize=8)
+    axes[3].set_ylabel("n")
+    axes[3].set_ylim(0, max(1, int(n.max())) * 1.3)
+    axes[3].set_xlabel(f"true {target or 'z'}")
+    if title:
+        axes[0].set_title(title)
     return _save(fig, out)

@@ -10,7 +10,11 @@ The metrics of a run share one shape, used by :func:`write_metrics_json`,
 A redshift target (recipe ``targets[].kind: redshift``) also carries the five
 statistics of ``e_z = (pred - true) / (1 + true)`` (``sigma_iqr_ez``,
 ``sigma_nmad_ez``, ``bias_ez``, ``outlier_rate``, ``catastrophic_rate``; see
-:mod:`astroreg.evaluation._metrics`), shown by :func:`redshift_table`.
+:mod:`astroreg.evaluation._metrics`), shown by :func:`redshift_table`; with ``"redshift_bins"`` the same statistics, ``n`` and
+the MAE of z in each bin of the true redshift::
+
+    "redshift_bins": {"<model name>": {"<target>": [{"bin_lo": 0.0, "bin_hi": 0.1, "n": 412,
+                                                     "mae": .., "sigma_nmad_ez": .., ...}, ...]}}
 
 Classifier results have the shape ``{"<model name>": {"accuracy": .., "confusion_matrix":
 [[..]], "labels": [..]}}`` (the output of
@@ -56,8 +60,9 @@ REPORT_NAME = "report.md"
 REFERENCE_PREFIX = "linear_regression"
 
 _METRICS_KEYS = ("split", "models")
-# low_end: {model: {target: {mae, bias, nmad, n, slope, quantile, threshold}}} when evaluation.regimes is set.
-_OPTIONAL_KEYS = ("low_end",)
+# low_end: {model: {target: {mae, bias, nmad, n, slope, quantile, threshold}}} when evaluation.regimes is set;
+# redshift_bins: {model: {target: [{bin_lo, bin_hi, n, mae, sigma_iqr_ez, ...}, ...]}} for redshift targets.
+_OPTIONAL_KEYS = ("low_end", "redshift_bins")
 _HEADERS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "nmad": "NMAD", "bias": "bias"}
 #: Report headers of the redshift table (:func:`redshift_table`).
 _Z_HEADERS = {"sigma_iqr_ez": "σ_IQR(e_z)", "sigma_nmad_ez": "σ_NMAD(e_z)", "bias_ez": "bias(e_z)",
@@ -88,6 +93,8 @@ def _validate_metrics(metrics: Any) -> None:
         )
     if "low_end" in metrics:
         _validate_metrics({"split": metrics["split"], "models": metrics["low_end"]})
+    if "redshift_bins" in metrics:
+        _validate_bins(metrics["redshift_bins"])
     if not isinstance(metrics["split"], str):
         raise ValueError(f"metrics['split'] must be a str such as 'test'; got {metrics['split']!r}")
     models = metrics["models"]
@@ -117,6 +124,24 @@ def _validate_metrics(metrics: Any) -> None:
                    if not isinstance(k, str) or not (v is None or _is_number(v))}
             if bad:
                 raise ValueError(f"{where} must map metric names (str) to numbers; bad entries: {bad}")
+
+
+def _validate_bins(bins: Any) -> None:
+    """Raise ValueError unless ``bins`` is ``{model: {target: [{name: number}, ...]}}`` (``redshift_bins``)."""
+    shape = "{model: {target: [{'bin_lo': 0.0, 'bin_hi': 0.1, 'n': 10, ...}, ...]}}"
+    if not isinstance(bins, Mapping):
+        raise ValueError(f"metrics['redshift_bins'] must be {shape}; got {type(bins).__name__}")
+    for model, targets in bins.items():
+        if not isinstance(targets, Mapping):
+            raise ValueError(f"metrics['redshift_bins'][{model!r}] must be {{target: [bin, ...]}}; got {targets!r}")
+        for target, rows in targets.items():
+            where = f"metrics['redshift_bins'][{model!r}][{target!r}]"
+            if not isinstance(rows, Sequence) or isinstance(rows, str) or not rows:
+                raise ValueError(f"{where} must be a non-empty list of bins, each {{name: number}}; got {rows!r}")
+            for row in rows:
+                if not isinstance(row, Mapping) or any(
+                        not isinstance(k, str) or not (v is None or _is_number(v)) for k, v in row.items()):
+                    raise ValueError(f"{where} holds a bin that is not a dict of name -> number: {row!r}")
 
 
 def _validate_classifiers(classifier_metrics: Any) -> None:
@@ -462,6 +487,11 @@ def _to_json_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     out = {"split": metrics["split"], "models": tree(metrics["models"])}
     if "low_end" in metrics:
         out["low_end"] = tree(metrics["low_end"])
+    if "redshift_bins" in metrics:
+        out["redshift_bins"] = {
+            model: {target: [{k: int(v) if isinstance(v, (int, np.integer)) else number(v) for k, v in row.items()}
+                             for row in rows] for target, rows in targets.items()}
+            for model, targets in metrics["redshift_bins"].items()}
     return out
 
 
@@ -485,7 +515,11 @@ def write_metrics_json(path: str | os.PathLike, metrics: Mapping[str, Any]) -> P
         The ``_ez`` suffix keeps them apart from ``nmad`` and ``bias`` of the raw error.
         An optional ``"low_end"`` entry, of the same ``{model: {target: {name: number}}}``
         shape, holds the low end of the true value (``evaluation.regimes``): ``mae``,
-        ``bias``, ``nmad``, ``n``, ``slope``, ``quantile`` and ``threshold``.
+        ``bias``, ``nmad``, ``n``, ``slope``, ``quantile`` and ``threshold``. An optional
+        ``"redshift_bins"`` entry, ``{model: {target: [bin, ...]}}``, holds for each bin of
+        the true redshift its ``bin_lo``, ``bin_hi``, ``n``, ``mae`` (of z) and the ``e_z``
+        statistics above (:func:`~astroreg.evaluation.redshift_bin_metrics`; an empty bin
+        has ``n = 0`` and ``null`` statistics).
 
     Returns
     -------
@@ -533,11 +567,13 @@ def read_metrics_json(path: str | os.PathLike) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
     _validate_metrics(data)
+    binned = [row for targets in data.get("redshift_bins", {}).values() for rows in targets.values() for row in rows]
     for targets in [*data["models"].values(), *data.get("low_end", {}).values()]:
-        for values in targets.values():
-            for k, v in values.items():
-                if v is None:
-                    values[k] = float("nan")
+        binned.extend(targets.values())
+    for values in binned:
+        for k, v in values.items():
+            if v is None:
+                values[k] = float("nan")
     return data
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.evaluation import labelled_metrics, write_metrics_json
+from astroreg.evaluation import labelled_metrics, redshift_bin_edges, redshift_bins_for_frames, write_metrics_json
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run
 from astroreg.modalities import check_targets_present
@@ -47,7 +47,8 @@ def evaluate_run(
     Returns
     -------
     (dict, pathlib.Path)
-        Metrics in the ``metrics.json`` shape, and the file written.
+        Metrics in the ``metrics.json`` shape (with ``redshift_bins`` for redshift
+        targets, on ``evaluation.redshift_bins``), and the file written.
     """
     run = Run.open(run_dir)
     recipe = run.recipe
@@ -74,6 +75,9 @@ def evaluate_run(
     redshift = [t.name for t in recipe.targets if t.is_redshift]
     metrics = {"split": split or "all",
                "models": {recipe.model.name: labelled_metrics(frame, recipe.target_names, redshift)}}
+    edges = redshift_bin_edges(recipe.evaluation.redshift_bins)
+    if redshift and edges:  # the statistics in bins of true redshift, as train writes them
+        metrics["redshift_bins"] = redshift_bins_for_frames({recipe.model.name: frame}, redshift, edges)[1]
     write_metrics_json(target, metrics)
     with atomic_path(target.with_suffix(".parquet")) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -40,9 +40,13 @@ from astroreg.evaluation import (
     plot_loss_curves,
     plot_pred_vs_true,
     plot_residual_hist,
+    plot_redshift_bins,
     plot_regimes,
     plot_residuals,
     recipe_report_sections,
+    redshift_bin_edges,
+    redshift_bins_for_frames,
+    redshift_bins_markdown,
     regimes_for_frames,
     regimes_markdown,
     residuals_by_snr,
@@ -212,6 +216,31 @@ def _regimes(recipe: Recipe, frame: pd.DataFrame, baseline_frames: list[pd.DataF
     return regimes_markdown(table, low_end, unit=unit)
 
 
+def _redshift_bins(recipe: Recipe, frame: pd.DataFrame, baseline_frames: list[pd.DataFrame], out: Path,
+                   beside: list[Path], metrics: dict) -> str | None:
+    """Redshift targets in bins of true z: ``metrics_redshift_bins.csv``, ``metrics["redshift_bins"]``, the plot.
+
+    The figure (``plots/redshift_bins.png``, one per target when there are several:
+    ``redshift_bins_<target>.png``) goes into ``beside`` after the network's
+    predicted-vs-true plot; returns the report section, or None without redshift targets
+    or with ``evaluation.redshift_bins: []``.
+    """
+    targets = [t.name for t in recipe.targets if t.is_redshift]
+    edges = redshift_bin_edges(recipe.evaluation.redshift_bins)
+    if not targets or not edges:
+        return None
+    frames = {recipe.model.name: frame, **{str(b["model"].iloc[0]): b for b in baseline_frames if len(b)}}
+    table, entry, outside = redshift_bins_for_frames(frames, targets, edges)
+    with atomic_path(out / "metrics_redshift_bins.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    metrics["redshift_bins"] = entry
+    for k, t in enumerate(targets):
+        name = "redshift_bins.png" if len(targets) == 1 else f"redshift_bins_{t}.png"
+        beside.insert(1 + k, plot_redshift_bins(table, out / "plots" / name, target=t,
+                                                title=f"{t} in bins of true redshift ({recipe.evaluation.split})"))
+    return redshift_bins_markdown(table, outside)
+
+
 def train_recipe(
     recipe: Recipe,
     *,
@@ -339,6 +368,8 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         baseline_frames.append(bframe.assign(model=cfg.name))
     metrics = {"split": split, "models": models}
     regime_section = _regimes(recipe, frame, baseline_frames, pre, partial, plots, metrics)
+    z_bins_section = _redshift_bins(recipe, frame, baseline_frames, partial,
+                                    plots[f"{model_name} on the {split} split"], metrics)
     write_metrics_json(partial / "metrics.json", metrics)
     write_json(partial / "model_info.json", model_info)
     if baseline_frames:
@@ -371,6 +402,8 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
                                              model_info=model_info, frame=frame, snr=snr_table)
     for name, text in files.items():
         atomic_write_text(partial / name, text)
+    if z_bins_section:
+        sections.append(z_bins_section)
     if regime_section:
         sections.append(regime_section)
     if fit.sample_weights:
