@@ -69,6 +69,7 @@ def test_trial_values_are_the_mae_of_their_validation_predictions(data_path, tmp
         assert trial.value == pytest.approx(np.mean(np.abs(frame["z_pred"] - frame["z_true"])), rel=1e-9)
         assert trial.value != pytest.approx(trial.user_attrs["best_val_loss"])  # not the scaled loss
     assert res.study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert res.objective.description == "mae of z on the validation split (minimize)"
     assert res.study.user_attrs["objective"] == {"metric": "mae", "target": "z", "direction": "minimize"}
     table = pd.read_csv(res.trials_csv)
     assert list(table["objective"]) == ["val_mae_z"] * 2

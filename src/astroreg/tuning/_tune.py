@@ -73,6 +73,7 @@ class TuneResult:
     importance_plot: Path | None
     n_finished: int
     trial_seconds: float
+    objective: Objective  # what ``best_value`` is: ``objective.description`` says it in words
 
 
 class PruningCallback(L.Callback):
@@ -553,4 +554,5 @@ def tune_recipe(
     return TuneResult(study=study, best_value=float(study.best_value), best_overrides=best,
                       best_recipe=paths["best_recipe"], trials_csv=paths["trials"], history_plot=paths["history"],
                       importance_plot=paths["importances"], n_finished=len(done),
-                      trial_seconds=float(np.median(secs)) if secs else float("nan"))
+                      trial_seconds=float(np.median(secs)) if secs else float("nan"),
+                      objective=study_objective(study))
