@@ -10,9 +10,17 @@ dataset of :mod:`astroreg.data`; one that resamples spectra at ingest records it
   labels, natively or resampled onto a grid (optionally in the rest frame).
 - :func:`ingest_catalog`: object catalogues (CSV, FITS, Parquet, HDF5) of tabular inputs and
   targets, with sentinels, missing-value policies, duplicates and splits.
+- :func:`ingest_gaia_xp`: Gaia XP (BP/RP) spectra, continuous (sampled with GaiaXPy) or
+  sampled, onto paper 004's 186-sample layout, joined to labels by source_id.
 """
 
 from astroreg.ingest._catalog import CatalogIngestReport, ingest_catalog
+from astroreg.ingest._gaiaxp import (
+    PAPER_SPLITS,
+    XP_FLUX_UNITS,
+    GaiaXpIngestReport,
+    ingest_gaia_xp,
+)
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     IngestReport,
@@ -38,16 +46,20 @@ __all__ = [
     "DEFAULT_SENTINELS",
     "DEFAULT_SPLITS",
     "PADDING_MASK",
+    "PAPER_SPLITS",
     "SDSS_BAD_PIXEL_BITS",
     "SDSS_ID_COLUMNS",
     "SDSS_LOGLAM_STEP",
     "SSPP_TARGETS",
+    "XP_FLUX_UNITS",
     "CatalogIngestReport",
+    "GaiaXpIngestReport",
     "IngestReport",
     "MissingPolicy",
     "NothingIngestedError",
     "SpectraIngestReport",
     "ingest_catalog",
+    "ingest_gaia_xp",
     "ingest_image_folder",
     "ingest_sdss_spectra",
 ]

@@ -21,11 +21,14 @@ reports the source and skips it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from astroreg.preprocess._xp_layout import XP_SAMPLES
 
 ID_COLUMN = "source_id"
 BAND_PREFIXES = ("bp", "rp")
@@ -91,13 +94,7 @@ def detect_form(columns: Sequence[str], source: str) -> str:
         f"{source} holds no Gaia XP spectra I know: columns are {', '.join(list(columns)[:30])}; expected "
         "bp_coefficients/rp_coefficients (continuous, the archive's xp_continuous_mean_spectrum), flux and "
         "flux_error (sampled, the archive's xp_sampled_mean_spectrum or GaiaXPy calibrate), bp_flux and rp_flux "
-        f"({_samples()} internal samples per band, SMSgen-like) or xp and flux (GaiaXPy convert output)")
-
-
-def _samples() -> int:
-    from astroreg.preprocess._xp_layout import XP_SAMPLES
-
-    return XP_SAMPLES
+        f"({XP_SAMPLES} internal samples per band, SMSgen-like) or xp and flux (GaiaXPy convert output)")
 
 
 def file_kind(path: Path) -> str:
@@ -118,8 +115,13 @@ def read_columns(path: Path) -> list[str]:
             return [str(c).strip() for c in pd.read_csv(path, nrows=0).columns]
         if kind == "fits":
             from astropy.io import fits
+            from astropy.utils.exceptions import AstropyWarning
 
-            with fits.open(path, memmap=True) as hdul:
+            with warnings.catch_warnings():
+                # a damaged header warns before it fails; the failure is reported
+                warnings.simplefilter("ignore", AstropyWarning)
+                hdul = fits.open(path, memmap=True)
+            with hdul:
                 tables = [h for h in hdul if isinstance(h, (fits.BinTableHDU, fits.TableHDU))]
                 if not tables:
                     raise ValueError(f"Gaia XP file {path} has no table HDU; download the spectra as a FITS table")
@@ -154,7 +156,7 @@ def iter_chunks(path: Path, columns: Sequence[str], chunk_size: int) -> Iterator
         if str(path) in str(err):
             raise
         raise _unreadable(path, err) from None
-    except Exception as err:
+    except Exception as err:  # astropy and pandas raise many kinds on damaged files
         raise _unreadable(path, err) from None
     for start in range(0, len(table), chunk_size):
         part = table[start:start + chunk_size]
