@@ -81,6 +81,8 @@ def test_valid_names_come_from_the_evaluation_and_unknown_ones_are_refused_early
     assert {"mae", "rmse", "sigma_nmad_ez", "catastrophic_rate"} <= set(redshift)
     assert "sigma_nmad_ez" not in metric_names(_recipe(data_path, kind="value"), "z")
     assert resolve_objective(_recipe(data_path, {"metric": "sigma_nmad_ez"})).label == "val_sigma_nmad_ez_z"
+    assert resolve_objective(_recipe(data_path, "sigma_nmad_ez")).label == "val_sigma_nmad_ez_z"  # shorthand
+    assert resolve_objective(_recipe(data_path)).is_val_loss
     assert resolve_objective(_recipe(data_path, {"metric": "r2"})).direction == "maximize"
     assert resolve_objective(_recipe(data_path, {"metric": "r2", "direction": "minimize"})).direction == "minimize"
 

@@ -486,8 +486,9 @@ class TuningConfig(_Strict):
     an integer part indexes a list, e.g. ``model.params.heads.0``) to dimensions; a
     dimension with ``per_layer`` is drawn once per layer (see :class:`SearchDimension`).
     ``objective`` is ``val_loss`` (the best validation loss, scaled targets: the default)
-    or ``{metric: NAME, target: TARGET, direction: minimize|maximize}``, a metric of the
-    validation predictions of the trial's best checkpoint (:class:`ObjectiveConfig`).
+    or ``{metric: NAME, target: TARGET, direction: minimize|maximize}`` (``NAME`` alone is
+    short for ``{metric: NAME}``), a metric of the validation predictions of the trial's
+    best checkpoint (:class:`ObjectiveConfig`).
     Pruning always follows the per-epoch validation loss, whatever the objective.
     The study lives in ``storage`` (SQLite, default ``runs/<recipe name>-tuning.db``)
     and resumes from there.
@@ -506,6 +507,12 @@ class TuningConfig(_Strict):
         default="val_loss", description="val_loss, or {metric: NAME, target: TARGET, direction: ...} on the val split"
     )
     space: dict[str, SearchDimension] = Field(default_factory=dict)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, v: Any) -> Any:
+        # ``objective: sigma_nmad_ez`` is ``objective: {metric: sigma_nmad_ez}``.
+        return {"metric": v} if isinstance(v, str) and v != "val_loss" else v
 
     @model_validator(mode="after")
     def _per_layer_counts(self) -> TuningConfig:
