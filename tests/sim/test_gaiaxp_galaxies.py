@@ -16,7 +16,7 @@ from astroreg.sim._gaiaxp_galaxies import (
     template_weights,
     xp_instrument,
 )
-from astroreg.sim._gaiaxp_output import FLUX_KIND, write_gaiaxp_dataset
+from astroreg.sim._gaiaxp_output import FLUX_KIND, FLUX_KIND_ATTR, write_gaiaxp_dataset
 
 
 def _params(z, type_index, g_mag, ebv=0.0, ew_scale=1.0):
@@ -122,7 +122,8 @@ def test_dataset_reads_through_spectra_input(tmp_path):
     with Dataset(path) as ds:
         assert len(ds) == 200
         attrs = ds.spectra.attrs
-        assert attrs["flux_kind"] == FLUX_KIND and "W m-2 nm-1" in attrs["flux_unit"]
+        assert attrs[FLUX_KIND_ATTR] == FLUX_KIND and "W m-2 nm-1" in attrs["flux_unit"]
+        assert attrs["xp_truncation"] == "34,6,4,10"
         assert np.allclose(ds.spectra["wavelength"][:], parse_grid("gaia-xp").wavelength())
         splits = {k: ds.split(k) for k in ds.split_names}
         assert sorted(len(v) for v in splits.values()) == [20, 54, 126]  # paper 004's 63/27/10
@@ -136,3 +137,51 @@ def test_dataset_reads_through_spectra_input(tmp_path):
         x = xp.transform(ds, np.arange(10))
         assert x.shape == (10, 186) and x.dtype == np.float32
         assert np.array_equal(x, ds.spectra["flux"][:10])
+
+
+def test_flux_kind_attribute_is_the_ingest_one():
+    ingest = pytest.importorskip("astroreg.ingest._gaiaxp")
+    assert FLUX_KIND_ATTR == ingest.XP_FLUX_KIND
+    assert FLUX_KIND in ingest.XP_FLUX_UNITS
+
+
+def test_cli_writes_refuses_and_reports_bad_range(tmp_path, capsys):
+    from astroreg.cli._main import main
+    from astroreg.data import Dataset
+
+    out = tmp_path / "xp.h5"
+    argv = ["simulate", "gaia-xp-galaxies", "--n", "40", "--out", str(out), "--seed", "2", "--quiet"]
+    assert main(argv) == 0
+    with Dataset(out) as ds:
+        first = ds.spectra["flux"][:]
+        assert len(ds) == 40 and ds.target_names == ("z",)
+    assert main(argv) == 2  # exists: refused without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite", "--seed", "3"]) == 0
+    with Dataset(out) as ds:
+        assert not np.array_equal(ds.spectra["flux"][:], first)
+    capsys.readouterr()
+    assert main(["simulate", "gaia-xp-galaxies", "--n", "5", "--out", str(tmp_path / "b.h5"),
+                 "--g-range", "21", "17"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "G range" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "b.h5").exists()
+
+
+@pytest.mark.slow  # ~15 s: a whole run (train, evaluate, report)
+def test_tiny_train_on_the_mock(tmp_path):
+    from astroreg.config import recipe_from_dict
+    from astroreg.pipeline import train_recipe
+
+    data = write_gaiaxp_dataset(200, tmp_path / "xp.h5", seed=4, g_range=(17.0, 18.0))
+    recipe = recipe_from_dict({
+        "name": "xp-mock",
+        "dataset": {"path": str(data)},
+        "inputs": {"xp": {"kind": "spectra", "grid": "gaia-xp", "resample": False, "standardize": False}},
+        "targets": [{"name": "z", "column": "z", "kind": "redshift"}],
+        "model": {"name": "mlp", "params": {"hidden": [16]}},
+        "training": {"epochs": 1, "batch_size": 16, "augment": {"copies": 0}},
+        "evaluation": {"baselines": [], "reference": None, "compare_to": []},
+    })
+    run = train_recipe(recipe, runs_root=tmp_path / "runs", progress=False)
+    assert (run / "model.pt").is_file() and (run / "preprocessors.json").is_file()

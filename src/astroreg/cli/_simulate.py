@@ -5,6 +5,7 @@ Subcommands, one per survey:
 - ``galaxy-images``: HSC-like bulge + disk galaxies drawn with GalSim (seed paper 002).
 - ``sdss-stars``: SDSS DR12 stellar spectra with SSPP-like labels from a physical emulator (paper 001).
 - ``galaxy-photometry``: a flux-limited ugriz catalogue with true mass, SFR, size and Sigma_SFR (paper 000).
+- ``gaia-xp-galaxies``: Gaia BP/RP spectra of galaxies with known redshift on paper 004's 186 samples.
 """
 
 from __future__ import annotations
@@ -67,6 +68,28 @@ r_e_arcsec; targets: log_sigma_sfr, log_sfr, log_mstar, redshift; random splits)
 read from --filters, $ASTROREG_SDSS_FILTERS or ../shared/data/sdss. 100,000 galaxies take
 a few seconds. See docs/galaxy-photometry-mock.md.
 """
+
+
+_GAIAXP_EPILOG = """\
+examples:
+  astroreg simulate gaia-xp-galaxies --n 100000 --out data/gaia-xp-galaxies.h5 --seed 0
+  astroreg simulate gaia-xp-galaxies --n 5000 --out faint.h5 --g-range 20 21 --splits train=0.8,test=0.2
+
+writes an astroreg dataset: /spectra flux (1e-17 W m-2 nm-1, calibrated) and ivar on paper
+004's 186 kept Gaia XP samples (80 BP + 106 RP, 366-996 nm; prepared: a recipe reads it with
+inputs: {xp: {kind: spectra, grid: gaia-xp, resample: false, standardize: false}}), the
+target z (0-0.6, distributed as paper 004's sample), the true parameters as tabular columns
+(g_mag, type_index, w_E..w_Im, ebv, ew_<line>, snr_median) and random splits (default the
+paper's train=0.63,val=0.27,test=0.10). 100,000 galaxies take about a minute on 2 cores.
+See docs/gaia-xp-mock.md.
+"""
+
+
+def _g_range(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a G magnitude such as 17 or 21, got {text!r}") from None
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -189,6 +212,29 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
     splits.add_argument("--no-splits", action="store_true", help="store no splits")
     g.set_defaults(func=run_photometry)
 
+    x = surveys.add_parser(
+        "gaia-xp-galaxies",
+        help="Gaia BP/RP (XP) spectra of galaxies with known redshift on paper 004's 186 samples",
+        description="Draw mock Gaia XP spectra of galaxies (redshift as paper 004's sample, CWW templates,\n"
+                    "emission lines, dust, Gaia XP resolution and photon noise) into an astroreg dataset.",
+        epilog=_GAIAXP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    x.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of galaxies")
+    x.add_argument("--out", required=True, metavar="FILE", help="the .h5 dataset to write")
+    x.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a previous astroreg dataset once the new one is complete; any other "
+                        "file is refused")
+    x.add_argument("--seed", type=int, default=0, help="seed of the galaxies, noise and splits (default: %(default)s)")
+    x.add_argument("--g-range", type=_g_range, nargs=2, default=(17.0, 21.0), metavar=("G_MIN", "G_MAX"),
+                   help="range of G magnitude (Vega), drawn uniformly (default: 17 21)")
+    xs = x.add_mutually_exclusive_group()
+    xs.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
+                    help="random splits stored in the dataset (default: train=0.63,val=0.27,test=0.10, paper 004)")
+    xs.add_argument("--no-splits", action="store_true", help="store no splits")
+    x.add_argument("--quiet", action="store_true", help="no progress bar")
+    x.set_defaults(func=run_gaiaxp)
+
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``astroreg simulate galaxy-images``; returns the exit status."""
@@ -211,7 +257,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_output_dir(out, kind="galaxy-images", inputs=[args.catalog], overwrite=args.overwrite,
                          needed_bytes=(args.n or 0) * (per_object + _FITS_HEADERS))
-    from astroreg.sim import simulate_galaxy_images  # GalSim loads slowly: only once the output is fine
+    from astroreg.sim import (
+        simulate_galaxy_images,  # GalSim loads slowly: only once the output is fine
+    )
 
     if is_dataset:
         cat = simulate_galaxy_images(args.n, dataset=out, **kwargs)
@@ -285,4 +333,24 @@ def run_photometry(args: argparse.Namespace) -> int:
         else:
             write_photometry_catalog(cat, out, settings=settings)
             print(f"wrote {len(cat)} galaxies ({len(UNITS)} columns with units) to the catalogue {out}")
+    return 0
+
+
+def run_gaiaxp(args: argparse.Namespace) -> int:
+    """Handle ``astroreg simulate gaia-xp-galaxies``; returns the exit status."""
+    from astroreg.data import check_output_file
+    from astroreg.sim._gaiaxp_galaxies import check_arguments
+    from astroreg.sim._gaiaxp_output import (
+        BYTES_PER_GALAXY,
+        PAPER_SPLITS,
+        write_gaiaxp_dataset,
+    )
+
+    check_arguments(args.n, tuple(args.g_range))
+    out = Path(args.out)
+    check_output_file(out, kind="dataset", overwrite=args.overwrite, needed_bytes=args.n * BYTES_PER_GALAXY)
+    fractions = None if args.no_splits else (args.splits if args.splits is not None else dict(PAPER_SPLITS))
+    write_gaiaxp_dataset(args.n, out, seed=args.seed, g_range=tuple(args.g_range), split_fractions=fractions,
+                         progress=not args.quiet)
+    print(f"wrote {args.n} galaxies (186 Gaia XP samples each, target z) to the dataset {out}")
     return 0

@@ -12,6 +12,10 @@ SSPP-like label catalogue, as in the stellar-parameter seed paper 001.
 mass, SFR, size and star-formation-rate surface density, as for seed paper 000, written by
 ``write_photometry_catalog`` (Parquet) or ``write_photometry_dataset`` (astroreg HDF5).
 
+``simulate_gaiaxp_galaxies`` draws mock Gaia BP/RP spectra of galaxies with known redshift
+on paper 004's 186 kept samples (templates, emission lines, dust, Gaia XP resolution and
+photon noise), written by ``write_gaiaxp_dataset`` as prepared spectra (seed paper 004).
+
 Members are imported on first use, so that the command line starts without GalSim.
 """
 
@@ -36,10 +40,12 @@ _WHERE = {
     "sigma_sfr": "astroreg.sim._galaxy_photometry",
     "simulate_galaxy_photometry": "astroreg.sim._galaxy_photometry",
     "simulate_galaxy_images": "astroreg.sim._galaxy_images",
+    "simulate_gaiaxp_galaxies": "astroreg.sim._gaiaxp_galaxies",
     "simulate_sdss_stars": "astroreg.sim._stars",
     "synthesize": "astroreg.sim._star_lines",
     "write_photometry_catalog": "astroreg.sim._galaxy_photometry_output",
     "write_photometry_dataset": "astroreg.sim._galaxy_photometry_output",
+    "write_gaiaxp_dataset": "astroreg.sim._gaiaxp_output",
 }
 
 __all__, __getattr__, __dir__ = lazy_members(__name__, _WHERE)

@@ -27,7 +27,10 @@ BYTES_PER_GALAXY = 186 * (4 + 4 + 1) + 8 * len(CATALOG_UNITS) + 64
 """Size of one galaxy in the dataset (flux, ivar, mask, catalogue columns, id), for the free-space check."""
 
 FLUX_KIND = "calibrated"
-"""``/spectra`` attribute ``flux_kind``: absolute flux (GaiaXPy's ``calibrate``), not internal e-/s."""
+"""The flux kind: absolute flux (GaiaXPy's ``calibrate``), not internal e-/s."""
+
+FLUX_KIND_ATTR = "xp_flux_kind"
+"""``/spectra`` attribute with the flux kind, as ``astroreg ingest gaia-xp`` writes it (``XP_FLUX_KIND`` there)."""
 
 _MASK_BITS = "bit 0: no data (never set in the mock: every sample has flux and ivar > 0)"
 
@@ -82,7 +85,7 @@ def write_gaiaxp_dataset(
     -----
     ``/spectra/flux`` (n, 186) float32 in :data:`FLUX_UNIT`, ``/spectra/ivar`` its inverse
     variance, ``/spectra/mask`` (uint8, all 0); ``/spectra`` attributes ``flux_unit``,
-    ``flux_kind`` (``"calibrated"``), ``xp_truncation`` (``"34,6,4,10"``), ``mock`` and the
+    ``xp_flux_kind`` (``"calibrated"``), ``xp_truncation`` (``"34,6,4,10"``), ``mock`` and the
     ``prepared_*`` ones; target ``z``; ``/tabular`` the true parameters
     (:data:`~astroreg.sim._gaiaxp_galaxies.CATALOG_UNITS` but ``z``); ids ``xp0000000``, ...
 
@@ -96,7 +99,7 @@ def write_gaiaxp_dataset(
     from astroreg.preprocess._xp_layout import PAPER_TRUNCATION, xp_grid
 
     grid = xp_grid(PAPER_TRUNCATION)
-    attrs: dict = {"flux_kind": FLUX_KIND, "xp_truncation": str(PAPER_TRUNCATION), "mock": MOCK_KIND}
+    attrs: dict = {FLUX_KIND_ATTR: FLUX_KIND, "xp_truncation": str(PAPER_TRUNCATION), "mock": MOCK_KIND}
     write_prepared_attrs(attrs, grid=grid, rest_frame=None, redshift_fallback=None, bad_pixels="interpolate",
                          bad_mask_bits=1, min_good_fraction=1.0, prepared_by="astroreg.sim.simulate_gaiaxp_galaxies")
     spec = SpectraSpec(n_pixels=grid.n_pixels, wavelength=tuple(float(w) for w in grid.wavelength()),
