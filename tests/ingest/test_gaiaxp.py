@@ -76,6 +76,34 @@ def test_calibrated_flux_from_coefficients_agrees_with_the_archives_sampled_spec
         _ingest(xp_dir / "XP_SAMPLED_RAW_dr3int6.csv", tmp_path / "i.h5", flux="internal")
 
 
+def test_ecsv_and_fits_array_columns_give_the_csv_spectra(xp_dir, tmp_path):
+    from astropy.io import fits
+    from astropy.table import Table
+
+    from astroreg.ingest._gaiaxp_read import array_columns, parse_array
+
+    frame = pd.read_csv(xp_dir / "XP_CONTINUOUS_RAW_with_missing_BP.csv")
+    arrays = {c: [parse_array(v) if isinstance(v, str) else np.zeros(0) for v in frame[c]]
+              for c in array_columns("continuous")}
+    # ECSV: fixed-length array columns (the two complete sources)
+    table = Table({c: np.stack(arrays[c][::2]) if c in arrays else frame[c].to_numpy()[::2] for c in frame.columns})
+    table.write(tmp_path / "xp.ecsv")
+    # FITS: variable-length columns, the missing BP an empty array, as the archive writes them
+    cols = [fits.Column(name=c, format="PD()", array=np.array([*arrays[c], None], dtype=object)[:-1])
+            if c in arrays else fits.Column(name=c, format="K" if c == "source_id" else "D",
+                                            array=frame[c].to_numpy(np.int64 if c == "source_id" else float))
+            for c in frame.columns]
+    fits.BinTableHDU.from_columns(cols).writeto(tmp_path / "xp.fits")
+    _ingest(xp_dir / "XP_CONTINUOUS_RAW.csv", tmp_path / "csv.h5")
+    _ingest(tmp_path / "xp.ecsv", tmp_path / "ecsv.h5")
+    report = _ingest(tmp_path / "xp.fits", tmp_path / "fits.h5")
+    assert [s for s, _ in report.skipped] == [MISSING_BP]
+    with Dataset(tmp_path / "csv.h5") as a, Dataset(tmp_path / "ecsv.h5") as b, Dataset(tmp_path / "fits.h5") as c:
+        assert list(a.ids) == list(b.ids) == list(c.ids) == REAL_IDS
+        assert np.array_equal(a.spectra["flux"][...], b.spectra["flux"][...])
+        assert np.array_equal(a.spectra["flux"][...], c.spectra["flux"][...])
+
+
 def test_label_join_by_source_id_reports_sources_without_labels(xp_dir, tmp_path):
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"source_id": [int(REAL_IDS[1]), 1234567890123456789, int(MISSING_BP)],

@@ -226,7 +226,7 @@ def parse_array(cell) -> np.ndarray | None:
     arr = np.asarray(cell, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"an array of shape {arr.shape}, expected one dimension")
-    return arr
+    return arr if arr.size else None  # FITS variable-length columns hold a missing band as an empty array
 
 
 def parse_id(cell) -> int | None:
