@@ -5,7 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from astroreg.config._recipe import LOSS_NAMES, OPTIMIZER_NAMES, OptimizerConfig, TrainingConfig
+from astroreg.config._recipe import (
+    LOSS_NAMES,
+    OPTIMIZER_NAMES,
+    OptimizerConfig,
+    TrainingConfig,
+)
 from astroreg.training import RegressionLoss
 from astroreg.training._module import RegressionModule
 

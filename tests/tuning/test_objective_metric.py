@@ -12,8 +12,13 @@ from optuna.trial import TrialState
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter
 from astroreg.pipeline import _predict
-from astroreg.tuning import PruningCallback, metric_names, resolve_objective, tune_recipe
-from astroreg.tuning import _tune
+from astroreg.tuning import (
+    PruningCallback,
+    _tune,
+    metric_names,
+    resolve_objective,
+    tune_recipe,
+)
 
 COLUMNS = ("a", "b", "c")
 SPACE = {"training.optimizer.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},

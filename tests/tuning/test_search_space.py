@@ -14,8 +14,14 @@ from astroreg.config._recipe import SearchDimension
 from astroreg.data import DatasetWriter
 from astroreg.models import _registry as model_registry
 from astroreg.models import register_model
-from astroreg.tuning import best_recipe, sample_space, trials_frame, tune_recipe, tuning_base
-from astroreg.tuning import _tune
+from astroreg.tuning import (
+    _tune,
+    best_recipe,
+    sample_space,
+    trials_frame,
+    tune_recipe,
+    tuning_base,
+)
 
 COLUMNS = ("a", "b", "c")
 # The paper-004 style space, written with the per-layer keys before their counts.
