@@ -57,3 +57,13 @@ def test_table_segments_from_a_recipe_in_nm_and_their_errors():
         parse_grid({"scale": "table", "wavelength": [3660, 3700], "n": 2})
     with pytest.raises(ValueError, match="go with scale 'table'"):
         GridSegment(3660.0, 3700.0, 2, "linear", None, (3660.0, 3700.0))
+
+
+def test_gaiaxpy_import_leaves_matplotlib_settings_alone():
+    import matplotlib
+
+    from astroreg.preprocess._xp_layout import import_gaiaxpy
+
+    before = matplotlib.rcParams["text.usetex"]
+    import_gaiaxpy("gaiaxpy")
+    assert matplotlib.rcParams["text.usetex"] == before

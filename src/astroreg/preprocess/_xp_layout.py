@@ -15,9 +15,11 @@ Samples are ordered by increasing wavelength in both bands.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,10 +100,23 @@ PAPER_TRUNCATION = XpTruncation()
 """Paper 004's layout: 80 BP + 106 RP samples, 366-996 nm."""
 
 
+def import_gaiaxpy(module: str = "gaiaxpy") -> ModuleType:
+    """Import a GaiaXPy module without letting it change matplotlib's settings.
+
+    GaiaXPy's plotter sets ``text.usetex = True`` when it is imported, which makes every
+    later figure fail on a machine without LaTeX; the import runs inside
+    :func:`matplotlib.rc_context`, which restores the settings. GaiaXPy takes ~2 s to import.
+    """
+    import matplotlib
+
+    with matplotlib.rc_context():
+        return importlib.import_module(module)
+
+
 @lru_cache(maxsize=None)
 def _sampling(band: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    from gaiaxpy.core.dispersion_function import pwl_to_wl, wl_to_pwl  # GaiaXPy takes ~2 s to import
-
+    dispersion = import_gaiaxpy("gaiaxpy.core.dispersion_function")
+    pwl_to_wl, wl_to_pwl = dispersion.pwl_to_wl, dispersion.wl_to_pwl
     lo, hi = SAMPLING_RANGE_NM[band]
     pwl = np.linspace(float(wl_to_pwl(band, lo)), float(wl_to_pwl(band, hi)), XP_SAMPLES)
     wl = np.asarray(pwl_to_wl(band, pwl), dtype=np.float64)
