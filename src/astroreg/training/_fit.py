@@ -203,6 +203,7 @@ def fit_network(
         weight_decay=tr.optimizer.weight_decay, scheduler=tr.scheduler.name, total_steps=steps,
         warmup_fraction=tr.scheduler.warmup_fraction, min_lr_ratio=tr.scheduler.min_lr_ratio,
         plateau_patience=tr.scheduler.patience, plateau_factor=tr.scheduler.factor, l2=tr.l2,
+        momentum=tr.optimizer.momentum, nesterov=tr.optimizer.nesterov,
     )
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
                            save_top_k=1)
