@@ -58,7 +58,7 @@ def _tune(args) -> int:
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
     print(f"\nstudy {res.study.study_name!r}: {res.n_finished} finished trials "
           f"({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); median trial time {res.trial_seconds:.1f} s")
-    print(f"best {res.objective.description}: {res.best_value:.6g}")
+    print(f"best trial, {res.objective.description}: {res.best_value:.6g}")
     print("best values:")
     for key, value in res.best_overrides.items():
         print(f"  {key}: {json.dumps(value) if isinstance(value, (list, dict)) else value}")
