@@ -221,9 +221,17 @@ class XpInstrument:
         Observed-frame fine grid, nm.
     electrons_per_flux : array of shape (186,)
         Electrons collected per sample (over the mean spectrum's exposure) per W m^-2 nm^-1.
+    sky_electrons : array of shape (186,)
+        Electrons of the sky in each sample over the exposure.
     g_weight : array of shape (n_fine,)
         Photon-counting G passband on the fine grid, normalised so that
         ``G = -2.5 log10(f @ g_weight) + VEGA_G_MAG`` for f_lambda in W m^-2 nm^-1.
+    rest_log_nm0 : float
+        log10 of the first wavelength (nm) of the rest-frame grid, whose step is 2e-4 dex.
+    templates : array of shape (4, n_rest)
+        E, Sbc, Scd, Im rest-frame f_lambda on that grid, 1 at 550 nm.
+    dust_k : array of shape (n_rest,)
+        Calzetti k'(lambda) on that grid.
     """
 
     wavelength_nm: NDArray[np.float64]
@@ -235,8 +243,8 @@ class XpInstrument:
     sky_electrons: NDArray[np.float64]
     g_weight: NDArray[np.float64]
     rest_log_nm0: float
-    templates: NDArray[np.float64]  # (4, n_rest): f_lambda, 1 at 550 nm rest
-    dust_k: NDArray[np.float64]  # (n_rest,): Calzetti k'(lambda)
+    templates: NDArray[np.float64]
+    dust_k: NDArray[np.float64]
 
     @property
     def resolving_power(self) -> NDArray[np.float64]:
