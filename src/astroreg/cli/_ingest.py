@@ -530,7 +530,7 @@ def _register_gaia_xp(layouts: Any) -> None:
                         help="random splits to store (default: the paper's train=0.63,val=0.27,test=0.10)")
     splits.add_argument("--no-splits", action="store_true", help="store no splits")
     p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
-    p.add_argument("--chunk-size", type=positive_int, default=10_000, metavar="N",
+    p.add_argument("--chunk-size", type=positive_int, default=2_000, metavar="N",
                    help="sources read, converted and written at a time (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run_gaia_xp)
