@@ -157,7 +157,8 @@ def test_smsgen_like_sampled_spectra_are_truncated_and_bad_lengths_skipped(tmp_p
     frame.loc[2, "bp_flux"] = "(" + ", ".join(["1.0"] * 119) + ")"
     frame.loc[3, "bp_flux"] = "(" + ", ".join(["-1.0"] * 120) + ")"
     frame.to_csv(tmp_path / "sms.csv", index=False)
-    report = _ingest(tmp_path / "sms.csv", tmp_path / "xp.h5", truncation="34,6,4,10")
+    with pytest.warns(UserWarning, match="1 Gaia XP sources have no positive flux sample"):
+        report = _ingest(tmp_path / "sms.csv", tmp_path / "xp.h5", truncation="34,6,4,10")
     assert report.n_ok == 4
     assert report.skipped == [("12", "bp_flux has 119 samples, expected 120 (the layout's sampling per band)")]
     assert report.nonpositive_examples == ["13"]

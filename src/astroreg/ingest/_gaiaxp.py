@@ -290,7 +290,7 @@ def ingest_gaia_xp(
             writer.abort()
         raise
 
-    if state.nonpositive and progress:
+    if state.nonpositive:
         warnings.warn(f"{len(state.nonpositive)} Gaia XP sources have no positive flux sample (kept), e.g. "
                       f"{', '.join(state.nonpositive[:5])}", UserWarning, stacklevel=2)
     report = GaiaXpIngestReport(
