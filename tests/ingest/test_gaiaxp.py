@@ -133,6 +133,11 @@ def test_bad_rows_are_reported_by_source_id_and_the_rest_written(xp_dir, tmp_pat
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
     report = _ingest(path, tmp_path / "xp.h5", chunk_size=4)
+    # two worker processes, a chunk of two sources each: the same outcome, in the same order
+    parallel = _ingest(path, tmp_path / "xp2.h5", chunk_size=2, n_jobs=2)
+    assert parallel.skipped == report.skipped and parallel.n_ok == report.n_ok
+    with Dataset(tmp_path / "xp.h5") as a, Dataset(tmp_path / "xp2.h5") as b:
+        assert np.array_equal(a.spectra["flux"][...], b.spectra["flux"][...])
     assert report.n_rows == 6 and report.n_ok == 2
     assert [sid for sid, _ in report.skipped] == ["2", "2", "3", "5"]
     (_, dup), (_, nan), (_, short), (_, text) = report.skipped

@@ -532,6 +532,9 @@ def _register_gaia_xp(layouts: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
     p.add_argument("--chunk-size", type=positive_int, default=2_000, metavar="N",
                    help="sources read, converted and written at a time (default: %(default)s)")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="worker processes sampling chunks with GaiaXPy (default: automatic, one per core for "
+                        "inputs over 50 MB; 1 = serial)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run_gaia_xp)
 
@@ -565,6 +568,7 @@ def run_gaia_xp(args: argparse.Namespace) -> int:
             split_fractions=fractions,
             seed=args.seed,
             chunk_size=args.chunk_size,
+            n_jobs=args.jobs,
             progress=not args.quiet,
         )
 

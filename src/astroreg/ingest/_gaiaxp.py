@@ -31,6 +31,7 @@ import os
 import sys
 import types
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ import pandas as pd
 
 from astroreg.data._catalog import require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
+from astroreg.data._parallel import make_pool, run_task
 from astroreg.data._prepared import write_prepared_attrs
 from astroreg.ingest._catalog_read import read_table
 from astroreg.ingest._gaiaxp_read import (
@@ -81,6 +83,8 @@ XP_TRUNCATION = "xp_truncation"
 DEFAULT_CHUNK_SIZE = 2_000
 """Sources read, sampled and written at a time: a continuous source takes ~0.2 MB in flight (its CSV text,
 parsed arrays and GaiaXPy's covariance matrices), so ~0.5 GB a chunk."""
+PARALLEL_MIN_BYTES = 50 * 1024 ** 2
+"""Below this much XP input (~1,200 continuous sources as CSV), ``n_jobs=None`` works serially."""
 _EXAMPLES = 20
 _FORM_FLUX = {"calibrated": "calibrated", "smsgen": "internal", "converted": "internal"}
 _FORM_NAMES = {"continuous": "continuous (GaiaXPy)", "calibrated": "sampled 336-1020 nm (archive / calibrate)",
@@ -169,6 +173,7 @@ def ingest_gaia_xp(
     split_fractions: Mapping[str, float] | None = PAPER_SPLITS,
     seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    n_jobs: int | None = None,
     progress: bool = True,
 ) -> GaiaXpIngestReport:
     """Turn Gaia XP spectrum files (and optionally a label table) into a prepared spectra dataset.
@@ -201,6 +206,11 @@ def ingest_gaia_xp(
         Seed of the random splits.
     chunk_size : int
         Sources read, converted and written at a time.
+    n_jobs : int, optional
+        Worker processes that parse and sample chunks (GaiaXPy works one source at a time
+        in Python, so processes scale it with the cores). ``1``: serial; ``None``: serial
+        for less than :data:`PARALLEL_MIN_BYTES` of input, else one per core. At most
+        ``n_jobs + 1`` chunks are in flight.
     progress : bool
         Show a progress bar and print the summary.
 
@@ -233,6 +243,8 @@ def ingest_gaia_xp(
                          "(W m-2 nm-1) (CLI: --flux)")
     if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1):
+        raise ValueError(f"n_jobs must be a positive integer or None (automatic), got {n_jobs!r}")
     if split_fractions is not None:
         _check_fractions(split_fractions)
     targets = {str(k): str(v) for k, v in (targets or {}).items()}
@@ -256,10 +268,28 @@ def ingest_gaia_xp(
     state = _State()
     writer: DatasetWriter | None = None
     files_info = []
+    workers = _n_workers(n_jobs, paths)
+    pool = make_pool("processes", workers, name="gaia-xp")
     try:
         from tqdm.auto import tqdm
 
         with tqdm(unit="source", desc="Gaia XP", disable=not progress, file=sys.stderr) as bar:
+            pending: deque = deque()  # (n rows, form, future or result) in file order
+
+            def write(item) -> None:
+                nonlocal writer
+                n, f, res = item
+                ids, fl, err, rows, local = res.result() if hasattr(res, "result") else res
+                state.skipped += local.skipped
+                state.nonpositive += local.nonpositive
+                if ids.size:
+                    if writer is None:
+                        writer = _open_writer(out, grid, flux, trunc, targets, paths, forms, err is not None,
+                                              split_fractions, seed)
+                    _append(writer, ids, fl, err, rows, lookup, state)
+                bar.update(n)
+                bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(state.skipped), refresh=False)
+
             for path, form in zip(paths, forms):
                 n_file = 0
                 columns = list(dict.fromkeys(form_columns(form) + array_columns(form) + ["flux_error"]))
@@ -271,17 +301,19 @@ def ingest_gaia_xp(
                     row_form = "smsgen"
                 for chunk in chunks:
                     n_file += len(chunk)
-                    good = _prepare(chunk, row_form, path, state, lookup)
-                    if good is not None:
-                        ids, fl, err, rows = converter(row_form, good, state)
-                        if ids.size:
-                            if writer is None:
-                                writer = _open_writer(out, grid, flux, trunc, targets, paths, forms,
-                                                      err is not None, split_fractions, seed)
-                            _append(writer, ids, fl, err, rows, lookup, state)
-                    bar.update(len(chunk))
-                    bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(state.skipped), refresh=False)
+                    selected = _select(chunk, path, state, lookup)
+                    if selected is None:
+                        pending.append((len(chunk), row_form, (np.zeros(0, np.int64), None, None, [], _State())))
+                    elif pool is None:
+                        pending.append((len(chunk), row_form, _process(row_form, selected, converter)))
+                    else:
+                        pending.append((len(chunk), row_form,
+                                        pool.submit(run_task, _process, row_form, selected, converter)))
+                    while len(pending) > max(workers, 1):
+                        write(pending.popleft())
                 files_info.append({"file": str(path), "form": form, "rows": n_file})
+            while pending:
+                write(pending.popleft())
         n_ok = writer.n_objects if writer is not None else 0
         if writer is not None:
             writer.close()
@@ -289,6 +321,9 @@ def ingest_gaia_xp(
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     if state.nonpositive:
         warnings.warn(f"{len(state.nonpositive)} Gaia XP sources have no positive flux sample (kept), e.g. "
@@ -364,6 +399,15 @@ class _Labels:
         return cls(rows=rows, repeats=repeats, values=values, n_rows=len(frame), source=source)
 
 
+def _n_workers(n_jobs: int | None, paths: Sequence[Path]) -> int:
+    if n_jobs is not None:
+        return int(n_jobs)
+    size = sum(p.stat().st_size for p in paths if p.is_file())
+    if size < PARALLEL_MIN_BYTES:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _label_ids(col: pd.Series, name: str, source: str) -> np.ndarray:
     """source_ids of a label column as Python ints (None where missing), exactly: never through float64."""
     if pd.api.types.is_integer_dtype(col):
@@ -382,8 +426,11 @@ def _label_ids(col: pd.Series, name: str, source: str) -> np.ndarray:
 
 
 # -- one chunk ----------------------------------------------------------------------------------
-def _prepare(chunk: pd.DataFrame, form: str, path: Path, state: _State, lookup: _Labels | None):
-    """The chunk's usable rows with parsed ids and arrays, as ``{column: list}``; bad rows go to ``state``."""
+def _select(chunk: pd.DataFrame, path: Path, state: _State, lookup: _Labels | None) -> dict | None:
+    """The chunk's rows with a new, labelled source_id, cells as read (``{column: list}``); the others go to ``state``.
+
+    Ids are checked here, in the main process, since duplicates are found across chunks.
+    """
     state.n_sources += len(chunk)
     keep_rows, ids, label_rows = [], [], []
     raw_ids = chunk[ID_COLUMN].tolist()
@@ -415,19 +462,37 @@ def _prepare(chunk: pd.DataFrame, form: str, path: Path, state: _State, lookup: 
         label_rows.append(row)
     if not keep_rows:
         return None
+    cols = [c for c in chunk.columns if c != ID_COLUMN]
+    return {ID_COLUMN: ids, "_row": label_rows, **{c: chunk[c].iloc[keep_rows].tolist() for c in cols}}
+
+
+def _process(form: str, selected: dict, converter: _Converter):
+    """Parse, check and sample the selected rows of a chunk (in a worker process when there are several).
+
+    Returns ``(ids, flux, error or None, label rows, state)`` where ``state`` holds this
+    chunk's skipped and nonpositive sources only.
+    """
+    state = _State()
+    good = _parse(form, selected, state)
+    if good is None:
+        return np.zeros(0, np.int64), None, None, [], state
+    return (*converter(form, good, state), state)
+
+
+def _parse(form: str, selected: dict, state: _State) -> dict | None:
+    """The selected rows whose arrays parse and check, arrays as float64; the others go to ``state``."""
     good: dict = {ID_COLUMN: [], "_row": []}
-    cols = [c for c in array_columns(form) if c in chunk.columns]
-    scalars = [c for c in chunk.columns if c not in cols and c != ID_COLUMN]
-    values = {c: chunk[c].tolist() for c in cols + scalars}
-    for i, sid, row in zip(keep_rows, ids, label_rows):
+    cols = [c for c in array_columns(form) if c in selected]
+    scalars = [c for c in selected if c not in cols and c not in (ID_COLUMN, "_row")]
+    for i, (sid, row) in enumerate(zip(selected[ID_COLUMN], selected["_row"])):
         parsed, reason = {}, None
         for c in cols:
             try:
-                parsed[c] = parse_array(values[c][i])
+                parsed[c] = parse_array(selected[c][i])
             except ValueError as err:
                 reason = f"{c}: {err}"
                 break
-        reason = reason or _check_arrays(form, parsed, {c: values[c][i] for c in scalars})
+        reason = reason or _check_arrays(form, parsed, {c: selected[c][i] for c in scalars})
         if reason is not None:
             state.skip(str(sid), reason)
             continue
@@ -436,7 +501,7 @@ def _prepare(chunk: pd.DataFrame, form: str, path: Path, state: _State, lookup: 
         for c in cols:
             good.setdefault(c, []).append(parsed[c])
         for c in scalars:
-            good.setdefault(c, []).append(values[c][i])
+            good.setdefault(c, []).append(selected[c][i])
     return good if good[ID_COLUMN] else None
 
 
