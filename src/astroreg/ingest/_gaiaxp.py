@@ -274,11 +274,11 @@ def ingest_gaia_xp(
         from tqdm.auto import tqdm
 
         with tqdm(unit="source", desc="Gaia XP", disable=not progress, file=sys.stderr) as bar:
-            pending: deque = deque()  # (n rows, form, future or result) in file order
+            pending: deque = deque()  # (rows read, future or result) in file order
 
             def write(item) -> None:
                 nonlocal writer
-                n, f, res = item
+                n, res = item
                 ids, fl, err, rows, local = res.result() if hasattr(res, "result") else res
                 state.skipped += local.skipped
                 state.nonpositive += local.nonpositive
@@ -303,12 +303,11 @@ def ingest_gaia_xp(
                     n_file += len(chunk)
                     selected = _select(chunk, path, state, lookup)
                     if selected is None:
-                        pending.append((len(chunk), row_form, (np.zeros(0, np.int64), None, None, [], _State())))
+                        pending.append((len(chunk), (np.zeros(0, np.int64), None, None, [], _State())))
                     elif pool is None:
-                        pending.append((len(chunk), row_form, _process(row_form, selected, converter)))
+                        pending.append((len(chunk), _process(row_form, selected, converter)))
                     else:
-                        pending.append((len(chunk), row_form,
-                                        pool.submit(run_task, _process, row_form, selected, converter)))
+                        pending.append((len(chunk), pool.submit(run_task, _process, row_form, selected, converter)))
                     while len(pending) > max(workers, 1):
                         write(pending.popleft())
                 files_info.append({"file": str(path), "form": form, "rows": n_file})
