@@ -104,6 +104,28 @@ def test_ecsv_and_fits_array_columns_give_the_csv_spectra(xp_dir, tmp_path):
         assert np.array_equal(a.spectra["flux"][...], c.spectra["flux"][...])
 
 
+def test_gaiaxpy_convert_output_at_the_layouts_sampling_gives_the_continuous_ingest(xp_dir, tmp_path):
+    from gaiaxpy import convert
+
+    from astroreg.preprocess._xp_layout import pseudo_wavelengths
+
+    frame = pd.read_csv(xp_dir / "XP_CONTINUOUS_RAW.csv")
+    parts = []
+    for band in ("BP", "RP"):  # convert wants increasing pseudo-wavelengths: BP's come out blue-last
+        out, _ = convert(frame, sampling=np.sort(pseudo_wavelengths(band)), save_file=False)
+        parts.append(out[out["xp"] == band])
+    converted = pd.concat(parts, ignore_index=True)
+    for c in ("flux", "flux_error"):
+        converted[c] = ["(" + ", ".join(f"{v:.17g}" for v in a) + ")" for a in converted[c]]
+    converted.to_csv(tmp_path / "conv.csv", index=False)
+    _ingest(tmp_path / "conv.csv", tmp_path / "conv.h5")
+    _ingest(xp_dir / "XP_CONTINUOUS_RAW.csv", tmp_path / "cont.h5")
+    with Dataset(tmp_path / "conv.h5") as a, Dataset(tmp_path / "cont.h5") as b:
+        assert list(a.ids) == list(b.ids) == REAL_IDS
+        assert np.allclose(a.spectra["flux"][...], b.spectra["flux"][...], rtol=1e-6)
+        assert np.allclose(a.spectra["ivar"][...], b.spectra["ivar"][...], rtol=1e-5)
+
+
 def test_label_join_by_source_id_reports_sources_without_labels(xp_dir, tmp_path):
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"source_id": [int(REAL_IDS[1]), 1234567890123456789, int(MISSING_BP)],

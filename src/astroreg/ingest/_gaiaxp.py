@@ -25,8 +25,6 @@ source files.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import sys
 import types
@@ -46,26 +44,25 @@ from astroreg.data._parallel import make_pool, run_task
 from astroreg.data._prepared import write_prepared_attrs
 from astroreg.ingest._catalog_read import read_table
 from astroreg.ingest._gaiaxp_read import (
-    ARCHIVE_SAMPLED_NM,
-    BAND_PREFIXES,
     ID_COLUMN,
     array_columns,
     detect_form,
     files_of,
     form_columns,
     iter_chunks,
-    parse_array,
     parse_id,
     read_columns,
 )
+from astroreg.ingest._gaiaxp_sample import (
+    ChunkState,
+    XpSampler,
+    pivot_converted,
+    process_chunk,
+)
 from astroreg.ingest._images import REPORT_SUFFIX, IngestReport, finish_ingest
 from astroreg.preprocess._xp_layout import (
-    BANDS,
     PAPER_TRUNCATION,
-    XP_SAMPLES,
     XpTruncation,
-    kept_wavelengths,
-    pseudo_wavelengths,
     xp_grid,
 )
 
@@ -264,8 +261,8 @@ def ingest_gaia_xp(
     lookup = _Labels.build(labels, id_column, targets) if labels is not None else None
 
     grid = xp_grid(trunc)
-    converter = _Converter(trunc, flux)
-    state = _State()
+    converter = XpSampler(trunc, flux)
+    state = ChunkState()
     writer: DatasetWriter | None = None
     files_info = []
     workers = _n_workers(n_jobs, paths)
@@ -297,17 +294,17 @@ def ingest_gaia_xp(
                 row_form = form
                 if form == "converted":
                     # a source's BP and RP rows may lie in different chunks: the whole file at once
-                    chunks = [_pivot_converted(pd.concat(list(chunks), ignore_index=True), state, path)]
+                    chunks = [pivot_converted(pd.concat(list(chunks), ignore_index=True), state, path)]
                     row_form = "smsgen"
                 for chunk in chunks:
                     n_file += len(chunk)
-                    selected = _select(chunk, path, state, lookup)
+                    selected = _select(chunk, path, state, lookup, n_file - len(chunk))
                     if selected is None:
-                        pending.append((len(chunk), (np.zeros(0, np.int64), None, None, [], _State())))
+                        pending.append((len(chunk), (np.zeros(0, np.int64), None, None, [], ChunkState())))
                     elif pool is None:
-                        pending.append((len(chunk), _process(row_form, selected, converter)))
+                        pending.append((len(chunk), process_chunk(row_form, selected, converter)))
                     else:
-                        pending.append((len(chunk), pool.submit(run_task, _process, row_form, selected, converter)))
+                        pending.append((len(chunk), pool.submit(run_task, process_chunk, row_form, selected, converter)))
                     while len(pending) > max(workers, 1):
                         write(pending.popleft())
                 files_info.append({"file": str(path), "form": form, "rows": n_file})
@@ -347,20 +344,6 @@ def ingest_gaia_xp(
 
 
 # -- state, labels ----------------------------------------------------------------------------
-@dataclass
-class _State:
-    n_sources: int = 0
-    skipped: list = field(default_factory=list)
-    seen: set = field(default_factory=set)
-    n_unlabelled: int = 0
-    unlabelled: list = field(default_factory=list)
-    labelled_rows: set = field(default_factory=set)
-    nonpositive: list = field(default_factory=list)
-
-    def skip(self, source: str, reason: str) -> None:
-        self.skipped.append((source, reason))
-
-
 @dataclass
 class _Labels:
     rows: dict  # source_id -> label row
@@ -425,7 +408,7 @@ def _label_ids(col: pd.Series, name: str, source: str) -> np.ndarray:
 
 
 # -- one chunk ----------------------------------------------------------------------------------
-def _select(chunk: pd.DataFrame, path: Path, state: _State, lookup: _Labels | None) -> dict | None:
+def _select(chunk: pd.DataFrame, path: Path, state: ChunkState, lookup: _Labels | None, offset: int = 0) -> dict | None:
     """The chunk's rows with a new, labelled source_id, cells as read (``{column: list}``); the others go to ``state``.
 
     Ids are checked here, in the main process, since duplicates are found across chunks.
@@ -436,7 +419,7 @@ def _select(chunk: pd.DataFrame, path: Path, state: _State, lookup: _Labels | No
     for i, raw in enumerate(raw_ids):
         sid = parse_id(raw)
         if sid is None:
-            state.skip(f"{path.name}:row {i}", f"source_id {raw!r} is not a whole number")
+            state.skip(f"{path.name}:row {offset + i + 1}", f"source_id {raw!r} is not a whole number")
             continue
         name = str(sid)
         if sid in state.seen:
@@ -465,222 +448,6 @@ def _select(chunk: pd.DataFrame, path: Path, state: _State, lookup: _Labels | No
     return {ID_COLUMN: ids, "_row": label_rows, **{c: chunk[c].iloc[keep_rows].tolist() for c in cols}}
 
 
-def _process(form: str, selected: dict, converter: _Converter):
-    """Parse, check and sample the selected rows of a chunk (in a worker process when there are several).
-
-    Returns ``(ids, flux, error or None, label rows, state)`` where ``state`` holds this
-    chunk's skipped and nonpositive sources only.
-    """
-    state = _State()
-    good = _parse(form, selected, state)
-    if good is None:
-        return np.zeros(0, np.int64), None, None, [], state
-    return (*converter(form, good, state), state)
-
-
-def _parse(form: str, selected: dict, state: _State) -> dict | None:
-    """The selected rows whose arrays parse and check, arrays as float64; the others go to ``state``."""
-    good: dict = {ID_COLUMN: [], "_row": []}
-    cols = [c for c in array_columns(form) if c in selected]
-    scalars = [c for c in selected if c not in cols and c not in (ID_COLUMN, "_row")]
-    for i, (sid, row) in enumerate(zip(selected[ID_COLUMN], selected["_row"])):
-        parsed, reason = {}, None
-        for c in cols:
-            try:
-                parsed[c] = parse_array(selected[c][i])
-            except ValueError as err:
-                reason = f"{c}: {err}"
-                break
-        reason = reason or _check_arrays(form, parsed, {c: selected[c][i] for c in scalars})
-        if reason is not None:
-            state.skip(str(sid), reason)
-            continue
-        good[ID_COLUMN].append(sid)
-        good["_row"].append(row)
-        for c in cols:
-            good.setdefault(c, []).append(parsed[c])
-        for c in scalars:
-            good.setdefault(c, []).append(selected[c][i])
-    return good if good[ID_COLUMN] else None
-
-
-def _check_arrays(form: str, parsed: dict, scalars: dict) -> str | None:
-    """Why a row's arrays are unusable (missing band, wrong length, not finite), or None."""
-    if form == "continuous":
-        for b in BAND_PREFIXES:
-            band = b.upper()
-            coef = parsed[f"{b}_coefficients"]
-            if coef is None:
-                return f"{band} coefficients missing (the source has no {band} spectrum)"
-            n = _as_int(scalars.get(f"{b}_n_parameters"))
-            if n is None or n != coef.size:
-                return f"{band}: {coef.size} coefficients but {b}_n_parameters is {scalars.get(f'{b}_n_parameters')}"
-            err, corr = parsed[f"{b}_coefficient_errors"], parsed[f"{b}_coefficient_correlations"]
-            if err is None or corr is None:
-                return f"{band} coefficient errors or correlations missing"
-            if err.size != n or corr.size != n * (n - 1) // 2:
-                return (f"{band}: {err.size} coefficient errors and {corr.size} correlations for {n} coefficients "
-                        f"(expected {n} and {n * (n - 1) // 2})")
-            sd = scalars.get(f"{b}_standard_deviation")
-            if not all(np.isfinite(a).all() for a in (coef, err, corr)) or sd is None or not np.isfinite(float(sd)):
-                return f"{band} coefficients, errors, correlations or standard deviation not finite"
-        return None
-    if form == "calibrated":
-        f = parsed["flux"]
-        if f is None:
-            return "flux missing"
-        if f.size != ARCHIVE_SAMPLED_NM.size:
-            return (f"flux has {f.size} samples; sampled Gaia XP spectra have {ARCHIVE_SAMPLED_NM.size} (336-1020 nm "
-                    "every 2 nm, the archive's and GaiaXPy calibrate's default sampling)")
-        e = parsed.get("flux_error")
-        if e is not None and e.size != f.size:
-            return f"flux_error has {e.size} samples but flux {f.size}"
-        return None
-    for b in BAND_PREFIXES:
-        f = parsed.get(f"{b}_flux")
-        if f is None:
-            return f"{b.upper()} flux missing (the source has no {b.upper()} spectrum)"
-        if f.size != XP_SAMPLES:
-            return f"{b}_flux has {f.size} samples, expected {XP_SAMPLES} (the layout's sampling per band)"
-        e = parsed.get(f"{b}_flux_error")
-        if e is not None and e.size != XP_SAMPLES:
-            return f"{b}_flux_error has {e.size} samples, expected {XP_SAMPLES}"
-    return None
-
-
-def _as_int(value) -> int | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(f) if np.isfinite(f) and f == int(f) else None
-
-
-def _pivot_converted(frame: pd.DataFrame, state: _State, path: Path) -> pd.DataFrame:
-    """GaiaXPy ``convert`` output (a row per source and band) as one row per source with ``bp_flux``/``rp_flux``."""
-    out: dict = {}
-    for sid, xp, fl, err in zip(frame[ID_COLUMN], frame["xp"].astype(str).str.upper(), frame["flux"],
-                                frame["flux_error"] if "flux_error" in frame else [None] * len(frame)):
-        if xp not in BANDS:
-            state.skip(str(sid), f"xp is {xp!r} in {path.name}; expected BP or RP")
-            continue
-        row = out.setdefault(sid, {ID_COLUMN: sid})
-        row[f"{xp.lower()}_flux"], row[f"{xp.lower()}_flux_error"] = fl, err
-    cols = [ID_COLUMN, "bp_flux", "rp_flux", "bp_flux_error", "rp_flux_error"]
-    return pd.DataFrame([{c: r.get(c) for c in cols} for r in out.values()], columns=cols)
-
-
-# -- conversion onto the layout ----------------------------------------------------------------
-class _Converter:
-    """Turns prepared rows of any form into flux (and error) on the kept samples, shape (n, n_kept)."""
-
-    def __init__(self, truncation: XpTruncation, flux: str) -> None:
-        self.truncation = truncation
-        self.flux = flux
-        kept = kept_wavelengths(truncation)
-        self.kept_nm = np.concatenate([kept[b] for b in BANDS])
-
-    def __call__(self, form: str, good: dict, state: _State):
-        ids = np.asarray(good[ID_COLUMN], dtype=np.int64)
-        rows = good["_row"]
-        if form == "continuous":
-            fl, err = self._continuous(good, ids)
-        elif form == "calibrated":
-            fl, err = self._interpolated(good)
-        else:
-            fl, err = self._truncated(good)
-        ok = np.isfinite(fl).all(axis=1)
-        if err is not None:
-            ok_err = np.isfinite(err).all(axis=1) & (err > 0).all(axis=1)
-            for i in np.flatnonzero(ok & ~ok_err):
-                state.skip(str(ids[i]), "flux error not finite or not positive at some kept sample")
-            ok_bad = ok
-            ok = ok & ok_err
-        else:
-            ok_bad = ok
-        for i in np.flatnonzero(~ok_bad):
-            n_bad = int((~np.isfinite(fl[i])).sum())
-            state.skip(str(ids[i]), f"{n_bad} of {fl.shape[1]} kept flux samples are NaN or infinite")
-        nonpos = ok & ~(fl > 0).any(axis=1)
-        state.nonpositive += [str(s) for s in ids[nonpos]]
-        keep = np.flatnonzero(ok)
-        return ids[keep], fl[keep], None if err is None else err[keep], [rows[i] for i in keep]
-
-    def _continuous(self, good: dict, ids: np.ndarray):
-        frame = pd.DataFrame({k: v for k, v in good.items() if k != "_row"})
-        frame[ID_COLUMN] = ids
-        for b in BAND_PREFIXES:
-            frame[f"{b}_n_parameters"] = frame[f"{b}_n_parameters"].astype(np.int64)
-            frame[f"{b}_standard_deviation"] = frame[f"{b}_standard_deviation"].astype(np.float64)
-        if self.flux == "internal":
-            pwl = {b: pseudo_wavelengths(b) for b in BANDS}
-            union = np.unique(np.concatenate(list(pwl.values())))
-            out = _gaiaxpy("convert", frame, union)
-            parts_f, parts_e = [], []
-            for b in BANDS:
-                sub = out[out["xp"].astype(str).str.upper() == b]
-                _check_order(sub[ID_COLUMN].to_numpy(np.int64), ids)
-                idx = np.searchsorted(union, pwl[b])[self.truncation.kept(b)]
-                parts_f.append(np.stack(sub["flux"].to_numpy())[:, idx])
-                parts_e.append(np.stack(sub["flux_error"].to_numpy())[:, idx])
-            return np.concatenate(parts_f, axis=1), np.concatenate(parts_e, axis=1)
-        wl, inverse = np.unique(self.kept_nm, return_inverse=True)
-        out = _gaiaxpy("calibrate", frame, wl)
-        _check_order(out[ID_COLUMN].to_numpy(np.int64), ids)
-        return np.stack(out["flux"].to_numpy())[:, inverse], np.stack(out["flux_error"].to_numpy())[:, inverse]
-
-    def _interpolated(self, good: dict):
-        from scipy.interpolate import interp1d
-
-        fl = np.stack(good["flux"])
-        f = interp1d(ARCHIVE_SAMPLED_NM, fl, axis=1, assume_sorted=True)(self.kept_nm)
-        errs = good.get("flux_error")
-        if errs is None or any(e is None for e in errs):
-            return f, None
-        return f, interp1d(ARCHIVE_SAMPLED_NM, np.stack(errs), axis=1, assume_sorted=True)(self.kept_nm)
-
-    def _truncated(self, good: dict):
-        fl = np.concatenate([np.stack(good[f"{b.lower()}_flux"])[:, self.truncation.kept(b)] for b in BANDS], axis=1)
-        errs = [good.get(f"{b.lower()}_flux_error") for b in BANDS]
-        if any(e is None or any(x is None for x in e) for e in errs):
-            return fl, None
-        err = np.concatenate([np.stack(e)[:, self.truncation.kept(b)] for e, b in zip(errs, BANDS)], axis=1)
-        return fl, err
-
-
-def _check_order(got: np.ndarray, want: np.ndarray) -> None:
-    if got.shape != want.shape or not np.array_equal(got, want):
-        raise RuntimeError("GaiaXPy returned the sources in another order or number than given; this GaiaXPy "
-                           "version is not supported: report it with `pip show gaiaxpy`")
-
-
-def _gaiaxpy(kind: str, frame: pd.DataFrame, sampling: np.ndarray) -> pd.DataFrame:
-    """GaiaXPy ``convert`` (pseudo-wavelengths) or ``calibrate`` (nm) of ``frame``, offline and quiet.
-
-    GaiaXPy prints progress bars and "Reading input..." lines to stdout, which would mix
-    with astroreg's own progress bar: its private ``_convert``/``_calibrate`` take
-    ``disable_info=True`` (used when this GaiaXPy has them), and stdout is captured.
-    """
-    import inspect
-
-    if kind == "convert":
-        from gaiaxpy.converter import converter as module
-
-        public, private = module.convert, getattr(module, "_convert", None)
-    else:
-        from gaiaxpy.calibrator import calibrator as module
-
-        public, private = module.calibrate, getattr(module, "_calibrate", None)
-    kwargs = {"sampling": np.ascontiguousarray(sampling, dtype=np.float64), "save_file": False}
-    fn = public
-    if private is not None and "disable_info" in inspect.signature(private).parameters:
-        fn, kwargs["disable_info"] = private, True
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out, _ = fn(frame, **kwargs)
-    return out
-
-
 # -- writing -----------------------------------------------------------------------------------
 def _open_writer(out: Path, grid, flux: str, trunc: XpTruncation, targets: Mapping[str, str], paths, forms,
                  with_error: bool, split_fractions, seed: int) -> DatasetWriter:
@@ -706,7 +473,7 @@ def _open_writer(out: Path, grid, flux: str, trunc: XpTruncation, targets: Mappi
 
 
 def _append(writer: DatasetWriter, ids: np.ndarray, fl: np.ndarray, err: np.ndarray | None, rows: list,
-            lookup: _Labels | None, state: _State) -> None:
+            lookup: _Labels | None, state: ChunkState) -> None:
     spectra = {"flux": fl.astype(np.float32), "mask": np.zeros(fl.shape, np.uint8)}
     if writer.spectra.with_ivar:
         if err is None:
