@@ -64,7 +64,7 @@ def test_continuous_internal_keeps_the_papers_186_samples_and_skips_the_source_w
 def test_calibrated_flux_from_coefficients_agrees_with_the_archives_sampled_spectra(xp_dir, tmp_path):
     cont = _ingest(xp_dir / "XP_CONTINUOUS_RAW.csv", tmp_path / "c.h5", flux="calibrated")
     samp = _ingest(xp_dir / "XP_SAMPLED_RAW_dr3int6.csv", tmp_path / "s.h5", flux="calibrated")
-    assert cont.n_ok == samp.n_ok == 2 and cont.flux_unit == "W m-2 nm-1"
+    assert cont.n_ok == samp.n_ok == 2 and cont.flux_unit == "1e-17 W m-2 nm-1"
     with Dataset(tmp_path / "c.h5") as a, Dataset(tmp_path / "s.h5") as b:
         assert a.spectra.attrs["xp_flux_kind"] == b.spectra.attrs["xp_flux_kind"] == "calibrated"
         fa, fb = a.spectra["flux"][...], b.spectra["flux"][...]

@@ -143,6 +143,10 @@ def test_flux_kind_attribute_is_the_ingest_one():
     ingest = pytest.importorskip("astroreg.ingest._gaiaxp")
     assert FLUX_KIND_ATTR == ingest.XP_FLUX_KIND
     assert FLUX_KIND in ingest.XP_FLUX_UNITS
+    # a run trained on the mock predicts ingested calibrated spectra only if the units agree
+    from astroreg.sim._gaiaxp_galaxies import FLUX_UNIT
+
+    assert ingest.XP_FLUX_UNITS[FLUX_KIND] == FLUX_UNIT
 
 
 def test_cli_writes_refuses_and_reports_bad_range(tmp_path, capsys):

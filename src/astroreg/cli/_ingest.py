@@ -490,7 +490,7 @@ examples (paper 004: galaxy redshifts from Gaia BP/RP spectra):
 
 Continuous spectra (bp_coefficients, ...) are sampled with GaiaXPy: --flux internal (the
 paper's, electron/s, 120 samples per band equidistant in pseudo-wavelength) or --flux
-calibrated (W m-2 nm-1 at the same wavelengths). Sampled spectra are taken as they are:
+calibrated (1e-17 W m-2 nm-1 at the same wavelengths). Sampled spectra are taken as they are:
 the archive's 343 samples 336-1020 nm (calibrated, interpolated linearly), or bp_flux/rp_flux
 of 120 internal samples each. --truncation drops samples at both ends of BP and RP (the
 paper's 34,6,4,10 keeps 80 + 106 = 186, 366-996 nm). Sources with BP or RP missing, a bad
@@ -524,7 +524,7 @@ def _register_gaia_xp(layouts: Any) -> None:
                    help="samples dropped at the ends of BP and RP (default: %(default)s, the paper's 186 samples)")
     p.add_argument("--flux", choices=("internal", "calibrated"), default="internal",
                    help="internal: internally calibrated flux in electron/s (the paper's); calibrated: absolute "
-                        "flux in W m-2 nm-1 (default: %(default)s)")
+                        "flux in 1e-17 W m-2 nm-1 (default: %(default)s)")
     splits = p.add_mutually_exclusive_group()
     splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
                         help="random splits to store (default: the paper's train=0.63,val=0.27,test=0.10)")

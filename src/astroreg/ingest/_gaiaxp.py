@@ -69,7 +69,7 @@ from astroreg.preprocess._xp_layout import (
 PAPER_SPLITS: Mapping[str, float] = types.MappingProxyType({"train": 0.63, "val": 0.27, "test": 0.10})
 """Paper 004's split: 10 % test, then 30 % of the remaining 90 % for validation."""
 
-XP_FLUX_UNITS: Mapping[str, str] = types.MappingProxyType({"internal": "electron/s", "calibrated": "W m-2 nm-1"})
+XP_FLUX_UNITS: Mapping[str, str] = types.MappingProxyType({"internal": "electron/s", "calibrated": "1e-17 W m-2 nm-1"})
 """Unit of each flux kind: GaiaXPy's ``convert`` documents electron/s, ``calibrate`` W m^-2 nm^-1."""
 
 XP_FLUX_KIND = "xp_flux_kind"
@@ -237,7 +237,7 @@ def ingest_gaia_xp(
     trunc = truncation if isinstance(truncation, XpTruncation) else XpTruncation.parse(str(truncation))
     if flux not in XP_FLUX_UNITS:
         raise ValueError(f"flux is {flux!r}; use 'internal' (electron/s, the paper's) or 'calibrated' "
-                         "(W m-2 nm-1) (CLI: --flux)")
+                         "(1e-17 W m-2 nm-1) (CLI: --flux)")
     if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1):

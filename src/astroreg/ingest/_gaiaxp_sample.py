@@ -169,6 +169,11 @@ def pivot_converted(frame: pd.DataFrame, state: ChunkState, path: Path) -> pd.Da
 
 
 # -- conversion onto the layout ----------------------------------------------------------------
+XP_FLUX_SCALE = {"internal": 1.0, "calibrated": 1e17}
+"""Factor from GaiaXPy's units to the stored ones: calibrated flux is stored in 1e-17 W m-2 nm-1,
+so that fluxes and their inverse variances stay well inside float32 (an error of 1e-20 W m-2 nm-1
+would give an ivar of 1e40, beyond float32's 3.4e38)."""
+
 class XpSampler:
     """Turns prepared rows of any form into flux (and error) on the kept samples, shape (n, n_kept)."""
 
@@ -187,6 +192,10 @@ class XpSampler:
             fl, err = self._interpolated(good)
         else:
             fl, err = self._truncated(good)
+        scale = XP_FLUX_SCALE[self.flux]
+        if scale != 1.0:
+            fl = fl * scale
+            err = None if err is None else err * scale
         ok = np.isfinite(fl).all(axis=1)
         if err is not None:
             ok_err = np.isfinite(err).all(axis=1) & (err > 0).all(axis=1)
