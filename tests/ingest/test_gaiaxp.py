@@ -69,7 +69,7 @@ def test_calibrated_flux_from_coefficients_agrees_with_the_archives_sampled_spec
         assert a.spectra.attrs["xp_flux_kind"] == b.spectra.attrs["xp_flux_kind"] == "calibrated"
         fa, fb = a.spectra["flux"][...], b.spectra["flux"][...]
         assert fa.shape == fb.shape == (2, 186)
-        assert 1e-18 < np.median(np.abs(fa)) < 1e-14  # W m^-2 nm^-1, not electron/s
+        assert 1e-1 < np.median(np.abs(fa)) < 1e3  # 1e-17 W m^-2 nm^-1 (stars of G ~ 12-17), not electron/s
         # the sampled file holds the same two sources (from an internal release): a few per cent apart
         assert np.median(np.abs(fb / fa - 1)) < 0.1
     with pytest.raises(ValueError, match="use --flux calibrated"):
