@@ -46,12 +46,13 @@ class Spectra(Modality):
     baseline_inputs: ClassVar[str] = "model"
 
     # fields run folders written before them lack: they take their defaults (no per-pixel scaling)
-    added_fields: ClassVar[tuple[str, ...]] = ("pixel_offset_", "pixel_scale_")
+    added_fields: ClassVar[tuple[str, ...]] = ("pixel_offset_", "pixel_scale_", "flux_unit_")
 
     spectra: SpectrumResampler | None = None  # a LogLamResampler (its subclass) in older run files
     standardizer: SpectrumStandardizer | None = None
     pixel_offset_: np.ndarray | None = None  # settings.scaling, shape (n_pixels,), in the unit of the inputs
     pixel_scale_: np.ndarray | None = None
+    flux_unit_: str | None = None  # the training spectra's /spectra flux_unit attribute, if they had one
 
     # -- fitting and reading ---------------------------------------------------------------
     def fit(self, dataset: Dataset, rows: NDArray[np.int64], *, seed: int = 0) -> Spectra:
@@ -63,12 +64,14 @@ class Spectra(Modality):
         bad_bits = None if mask is None or "bad_bits" not in mask.attrs else int(mask.attrs["bad_bits"])
         self.spectra = SpectrumResampler(grid, bad_pixels=s.bad_pixels, bad_mask_bits=bad_bits,
                                          resample=s.resample).fit()
+        self._plan(dataset)  # a shift or grid that the dataset's prepared spectra cannot give: refused now
         if s.standardize:
             # Nothing is learned per dataset; fit only records the number of pixels.
             self.standardizer = SpectrumStandardizer(fill_bad=0.0).fit(np.zeros((1, n_pixels)))
         # Fail before training, not when the test split is read, on a missing velocity or redshift.
         self._frame(dataset, np.arange(len(dataset)), shifted=False)
         self.shape = (n_pixels,)
+        self.flux_unit_ = _flux_unit(dataset)
         self.pixel_offset_ = self.pixel_scale_ = None
         if s.scaling != "none":
             rows = np.asarray(rows)
@@ -126,11 +129,34 @@ class Spectra(Modality):
         plan = self._plan(dataset)
         return plan is not None and plan[0]
 
+    def check_dataset(self, dataset: Dataset) -> None:
+        """Also refuse spectra in another flux unit than the training spectra (when both record one).
+
+        A network, and a per-pixel scaling above all, fitted on Gaia XP spectra in electron/s
+        says nothing about spectra in 1e-17 W m-2 nm-1.
+        """
+        super().check_dataset(dataset)
+        unit = _flux_unit(dataset)
+        if self.flux_unit_ is not None and unit is not None and unit != self.flux_unit_:
+            raise ValueError(
+                f"input {self.name!r} was trained on spectra with flux in {self.flux_unit_!r}, but {dataset.path} "
+                f"holds flux in {unit!r}; bring the data to the training unit (for Gaia XP, ingest with the "
+                f"same --flux as the training data) or train on data in {unit!r}"
+            )
+
     def _plan(self, dataset: Dataset) -> tuple[bool, bool] | None:
         """``(prepared, shifted)`` from the ``/spectra`` attributes; ``None`` for native spectra."""
         info = prepared_spectra_info(dataset.spectra.attrs)
         if info is None:
             return None
+        if not self.settings.resample and self.spectra is not None \
+                and parse_grid(info.grid) != self.spectra.wavelength_grid_:
+            raise ValueError(
+                f"input {self.name!r} has resample: false, so its spectra must be stored on its grid "
+                f"({self.spectra.wavelength_grid_.describe()}), but those of {dataset.path} were prepared on "
+                f"{parse_grid(info.grid).describe()}; re-ingest onto the input's grid (Gaia XP: the same "
+                f"--truncation), set inputs.{self.name}.grid to the dataset's, or set resample: true"
+            )
         want = self.settings.rest_frame_column
         done = info.rest_frame
         if done is None and want is not None:
@@ -372,3 +398,11 @@ def radial_velocity(dataset: Dataset, column: str, rows: NDArray, *, fallback_re
             f"or set {key}.rest_frame_column: null"
         )
     return rv
+
+
+def _flux_unit(dataset: Dataset) -> str | None:
+    """The ``flux_unit`` attribute of ``/spectra`` as text, or None when the dataset records none."""
+    unit = dataset.spectra.attrs.get("flux_unit")
+    if unit is None:
+        return None
+    return unit.decode() if isinstance(unit, bytes) else str(unit)
