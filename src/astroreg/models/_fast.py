@@ -288,11 +288,12 @@ def optimize_for_inference(
     backend : {"auto", "jit", "compile", "eager"}
         Force one path; a forced path that fails still falls back to eager with a warning.
     batch_size : int, optional
-        Chunk size. Default on CPU: :data:`CPU_CHUNK` for image batches (a 4-d input, whose
-        convolutions leave the caches beyond a few dozen stamps); no chunking for other
-        inputs (dense networks on spectra or tables run fastest on whole large batches:
-        the paper-001 MLP gains ~30% from 256 to 2048 rows per call). No chunking on
-        other devices.
+        Chunk size. Default on CPU: the network's own ``inference_chunk`` attribute when it
+        has one (``pooled_cnn1d``: 32 spectra), else :data:`CPU_CHUNK` for image batches (a
+        4-d input, whose convolutions leave the caches beyond a few dozen stamps); no
+        chunking for other inputs (dense networks on spectra or tables run fastest on whole
+        large batches: the paper-001 MLP gains ~30% from 256 to 2048 rows per call). No
+        chunking on other devices.
     rtol : float
         Largest accepted ``max|fast - eager| / max|eager|`` on the example.
     copy_model : bool
@@ -333,8 +334,10 @@ def optimize_for_inference(
     if device.type != "cpu":
         return FastPredictor(model, backend="eager", batch_size=batch_size, device=device)
 
-    if batch_size is None and _has_images(example):
-        batch_size = CPU_CHUNK
+    if batch_size is None:
+        # A network may say how many objects a call should take on CPU (``inference_chunk``:
+        # a 1-D CNN on spectra whose maps leave the caches beyond a few dozen spectra).
+        batch_size = getattr(model, "inference_chunk", None) or (CPU_CHUNK if _has_images(example) else None)
     size = batch_size or _rows(example)
 
     # Dense networks on (batch, features) inputs: the frozen trace runs no faster than eager
