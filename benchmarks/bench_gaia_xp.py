@@ -70,8 +70,7 @@ class TrainTimer(L.Callback):
             self._t0 = None
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.training:
-            self._stop()
+        self._stop()  # only a training epoch has started the clock
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._stop()
@@ -200,8 +199,8 @@ def main() -> None:
           f"spectra/s = {100 * pred_rate / limit:.1f}% of the limit; without the in_domain checks "
           f"{noflags_rate:,.0f} = {100 * noflags_rate / limit:.1f}%")
     lines = ["| path | spectra/s | fraction of matmul limit |", "| --- | ---: | ---: |",
-             f"| **`astroreg predict`** (HDF5 -> Parquet, {args.n_predict:,} mock spectra, build included) | "
-             f"**{pred_rate:,.0f}** | **{100 * pred_rate / limit:.1f}%** |",
+             (f"| **`astroreg predict`** (HDF5 -> Parquet, {args.n_predict:,} mock spectra, build included) | "
+              f"**{pred_rate:,.0f}** | **{100 * pred_rate / limit:.1f}%** |"),
              f"| `astroreg predict --no-domain-flags` | {noflags_rate:,.0f} | {100 * noflags_rate / limit:.1f}% |"]
     lines += [f"| forward only, {name} (in memory) | {r:,.0f} | {100 * r / limit:.1f}% |" for name, r in fwd.items()]
     table = "\n".join(lines)
