@@ -41,13 +41,23 @@ class EpochTimer(L.Callback):
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self._t0 = 0.0
+        self._t0: float | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._t0 = time.perf_counter()
 
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        # Lightning 2 runs the epoch's validation before on_train_epoch_end: stop the clock here.
+        if not trainer.sanity_checking:
+            self._stop()
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.times.append(time.perf_counter() - self._t0)
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._t0 is not None:
+            self.times.append(time.perf_counter() - self._t0)
+            self._t0 = None
 
 
 @dataclass
