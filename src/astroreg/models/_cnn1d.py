@@ -58,6 +58,16 @@ PAPER_DENSE: tuple[int, ...] = (256, 128)
 PAPER_DENSE_ACTIVATIONS: tuple[str, ...] = ("tanh", "relu")
 
 
+def keras_init_(module: nn.Module) -> nn.Module:
+    """Keras's defaults in place: Glorot-uniform kernels and zero biases for every Conv1d and Linear."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
 def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv1d:
     # stride 1, 'same': every map keeps the input length, as the paper's Keras layers do
     return nn.Conv1d(in_channels, out_channels, kernel_size, stride=1, padding="same")
@@ -202,10 +212,7 @@ class Residual1DCNN(nn.Module):
         self.output = nn.Linear(width, n_outputs) if n_outputs else None
         self.out_features = n_outputs or width
         if init == "keras":
-            for m in self.modules():
-                if isinstance(m, (nn.Conv1d, nn.Linear)):
-                    nn.init.xavier_uniform_(m.weight)
-                    nn.init.zeros_(m.bias)
+            keras_init_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(batch, n_features)`` (or ``(batch, channels, length)``) to ``(batch, out_features)``."""

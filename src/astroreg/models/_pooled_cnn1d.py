@@ -44,6 +44,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from astroreg.models._cnn1d import keras_init_
 from astroreg.models._registry import register_model
 
 __all__ = ["PAPER_CONV", "PAPER_DENSE", "PooledCNN1d", "pooled_cnn1d"]
@@ -165,10 +166,7 @@ class PooledCNN1d(nn.Module):
         self.output = nn.Linear(width, n_outputs) if n_outputs else None
         self.out_features = n_outputs or width
         if init == "keras":
-            for m in self.modules():
-                if isinstance(m, (nn.Conv1d, nn.Linear)):
-                    nn.init.xavier_uniform_(m.weight)
-                    nn.init.zeros_(m.bias)
+            keras_init_(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Map ``(batch, n_samples)`` (or ``(batch, channels, n_samples)``) to ``(batch, out_features)``."""
