@@ -105,7 +105,9 @@ def test_ecsv_and_fits_array_columns_give_the_csv_spectra(xp_dir, tmp_path):
 
 
 def test_gaiaxpy_convert_output_at_the_layouts_sampling_gives_the_continuous_ingest(xp_dir, tmp_path):
-    from gaiaxpy import convert
+    from astroreg.preprocess._xp_layout import import_gaiaxpy
+
+    convert = import_gaiaxpy("gaiaxpy").convert
 
     from astroreg.preprocess._xp_layout import pseudo_wavelengths
 

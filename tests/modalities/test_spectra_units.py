@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import h5py
 import pytest
 
@@ -12,7 +14,8 @@ from astroreg.modalities import RecipePreprocessor
 from astroreg.modalities._base import create_input
 from astroreg.preprocess._wavelength import GridSegment
 
-pytest.importorskip("gaiaxpy")
+if importlib.util.find_spec("gaiaxpy") is None:  # not importorskip: importing GaiaXPy turns on text.usetex
+    pytest.skip("GaiaXPy is not installed", allow_module_level=True)
 from astroreg.sim._gaiaxp_output import write_gaiaxp_dataset  # noqa: E402
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,8 @@ import pytest
 from astroreg.cli._main import main
 from astroreg.config import load_recipe
 
-pytest.importorskip("gaiaxpy")
+if importlib.util.find_spec("gaiaxpy") is None:  # not importorskip: importing GaiaXPy turns on text.usetex
+    pytest.skip("GaiaXPy is not installed", allow_module_level=True)
 
 # A narrow stand-in for the paper's network, so that the run takes seconds; the shipped
 # layout itself is checked by its parameter count.

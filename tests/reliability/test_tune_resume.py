@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from astroreg.cli import main
 from astroreg.config import recipe_from_dict
 from astroreg.data import DatasetWriter, SpectraSpec
-from astroreg.tuning import _tune, tune_recipe, tuning_base
+from astroreg.tuning import _tune, suggest, tune_recipe, tuning_base
 from astroreg.tuning._storage import SQLITE_HEADER
 
 LOGLAM = np.linspace(3.60, 3.62, 32)
@@ -100,7 +100,7 @@ def test_two_processes_on_one_study_draw_different_parameters(data_path, tmp_pat
     for _ in range(3):
         for study in handles:
             trial = study.ask()
-            drawn.append(tuple(sorted((k, str(_tune.suggest(trial, k, d))) for k, d in base.tuning.space.items())))
+            drawn.append(tuple(sorted((k, str(suggest(trial, k, d))) for k, d in base.tuning.space.items())))
             study.tell(trial, 1.0)
     assert len(set(drawn)) == len(drawn) == 6
 

@@ -50,16 +50,22 @@ def _new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    # Importing GaiaXPy sets matplotlib's global text.usetex (its plotter module does), and
-    # most machines have no LaTeX: astroreg's figures are drawn with matplotlib's own text.
+def save_figure(fig: Figure, path: Path, dpi: float | None = None) -> Path:
+    """Lay out ``fig`` and write it as a PNG to ``path`` atomically, with matplotlib's own text renderer.
+
+    Importing GaiaXPy sets matplotlib's global ``text.usetex`` (its plotter module does), and
+    most machines have no LaTeX: every astroreg figure is drawn without it.
+    """
     with rc_context({"text.usetex": False}):
         for text in fig.findobj(Text):
             text.set_usetex(False)
         fig.tight_layout()
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", dpi=dpi)
     return path
+
+
+_save = save_figure
 
 
 def _axis_label(prefix: str, label: str, unit: str | None) -> str:

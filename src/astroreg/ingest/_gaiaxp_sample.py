@@ -26,6 +26,7 @@ from astroreg.ingest._gaiaxp_read import (
     parse_array,
 )
 from astroreg.preprocess._xp_layout import (
+    import_gaiaxpy,
     BANDS,
     XP_SAMPLES,
     XpTruncation,
@@ -271,11 +272,11 @@ def _gaiaxpy(kind: str, frame: pd.DataFrame, sampling: np.ndarray) -> pd.DataFra
     import inspect
 
     if kind == "convert":
-        from gaiaxpy.converter import converter as module
+        module = import_gaiaxpy("gaiaxpy.converter.converter")
 
         public, private = module.convert, getattr(module, "_convert", None)
     else:
-        from gaiaxpy.calibrator import calibrator as module
+        module = import_gaiaxpy("gaiaxpy.calibrator.calibrator")
 
         public, private = module.calibrate, getattr(module, "_calibrate", None)
     kwargs = {"sampling": np.ascontiguousarray(sampling, dtype=np.float64), "save_file": False}

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from astroreg.preprocess._xp_layout import import_gaiaxpy
 from astroreg.sim._galaxy_photometry import calzetti_k
 
 TEMPLATES = ("E", "Sbc", "Scd", "Im")
@@ -122,7 +123,7 @@ def _share_sed(name: str) -> NDArray[np.float64]:
 @functools.lru_cache(maxsize=1)
 def _responses() -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
     """GaiaXPy's BP and RP instrument responses R(lambda) (dimensionless): band to (wavelength nm, R)."""
-    from gaiaxpy.config.paths import config_path
+    config_path = import_gaiaxpy("gaiaxpy.config.paths").config_path
 
     out = {}
     for band, stem in (("BP", "bpC03_v375wi"), ("RP", "rpC03_v142r")):
@@ -165,7 +166,7 @@ def lsf_fwhm_nm(band: str, wavelength_nm: ArrayLike) -> NDArray[np.float64]:
     numpy.ndarray
         FWHM, nm; the resolving power is ``wavelength_nm / lsf_fwhm_nm(...)``.
     """
-    from gaiaxpy.core.dispersion_function import wl_to_pwl
+    wl_to_pwl = import_gaiaxpy("gaiaxpy.core.dispersion_function").wl_to_pwl
 
     lam = np.atleast_1d(np.asarray(wavelength_nm, dtype=np.float64))
     h = 0.5
@@ -177,7 +178,7 @@ def lsf_fwhm_nm(band: str, wavelength_nm: ArrayLike) -> NDArray[np.float64]:
 
 def dispersion_nm_per_pixel(band: str, wavelength_nm: ArrayLike) -> NDArray[np.float64]:
     """|dlambda/du| of ``band``, nm per along-scan pixel (GaiaXPy's dispersion function)."""
-    from gaiaxpy.core.dispersion_function import wl_to_pwl
+    wl_to_pwl = import_gaiaxpy("gaiaxpy.core.dispersion_function").wl_to_pwl
 
     lam = np.atleast_1d(np.asarray(wavelength_nm, dtype=np.float64))
     h = 0.5

@@ -37,6 +37,7 @@ from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.config._recipe import require_tuning_space
 from astroreg.data import Dataset, atomic_path, atomic_write_text
 from astroreg.modalities import RecipePreprocessor, check_targets_present
+from astroreg.evaluation._plots import save_figure
 from astroreg.models import get_model_entry
 from astroreg.tuning._fingerprint import check_study, dataset_fingerprint, recipe_settings
 from astroreg.tuning._objective import Objective, resolve_objective, score_run
@@ -337,10 +338,7 @@ def plot_history(study: optuna.Study, path: str | os.PathLike) -> Path:
     ax.set_title(f"optimisation history: {study.study_name}")
     if done or pruned:
         ax.legend(frameon=False)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_importances(study: optuna.Study, path: str | os.PathLike) -> Path | None:
@@ -368,10 +366,7 @@ def plot_importances(study: optuna.Study, path: str | os.PathLike) -> Path | Non
     ax.barh(names, [imp[k] for k in names], color="C0")
     ax.set_xlabel("importance (Optuna's default evaluator, sums to 1)")
     ax.set_title(f"parameter importances: {study.study_name}")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def best_recipe(recipe: Recipe, study: optuna.Study) -> tuple[Recipe, dict[str, Any]]:
