@@ -149,12 +149,12 @@ class Spectra(Modality):
         info = prepared_spectra_info(dataset.spectra.attrs)
         if info is None:
             return None
-        if not self.settings.resample and self.spectra is not None \
-                and parse_grid(info.grid) != self.spectra.wavelength_grid_:
+        stored = parse_grid(info.grid)
+        if not self.settings.resample and self.spectra is not None and stored != self.spectra.wavelength_grid_:
             raise ValueError(
                 f"input {self.name!r} has resample: false, so its spectra must be stored on its grid "
                 f"({self.spectra.wavelength_grid_.describe()}), but those of {dataset.path} were prepared on "
-                f"{parse_grid(info.grid).describe()}; re-ingest onto the input's grid (Gaia XP: the same "
+                f"{stored.describe()}; re-ingest onto the input's grid (Gaia XP: the same "
                 f"--truncation), set inputs.{self.name}.grid to the dataset's, or set resample: true"
             )
         want = self.settings.rest_frame_column
@@ -172,7 +172,7 @@ class Spectra(Modality):
         res = self.spectra
         bits = info.bad_mask_bits
         prepared = (
-            parse_grid(info.grid) == res.wavelength_grid_
+            stored == res.wavelength_grid_
             and info.bad_pixels == res.bad_pixels
             and bits is not None and res.bad_mask_bits is not None and int(bits) == int(res.bad_mask_bits)
             # A missing RV was taken from the redshift at ingest, as the recipe would.
