@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from astroreg.models._pool import MaxPool1d
 from astroreg.models._registry import register_model
 
 Activation = Literal["relu", "gelu", "sigmoid", "tanh"]
@@ -286,7 +287,7 @@ class Conv1dRegressor(nn.Module):
                 f"{n_pixels} pixels are too few for {len(filters)} convolutions of length {kernel_size} "
                 f"and pooling {pool}; need at least {len(filters) * (kernel_size - 1) + pool}"
             )
-        layers += [nn.MaxPool1d(pool), nn.Flatten()]
+        layers += [MaxPool1d(pool), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         self.head = dense_stack(c * length, dense, activation="relu", out_features=n_outputs or None)
         self.out_features = n_outputs or (int(dense[-1]) if dense else c * length)
