@@ -108,11 +108,19 @@ def forward_rate(fn, x: torch.Tensor, batch: int, repeats: int = 2) -> float:
 
 
 def torch_nn_only(net: torch.nn.Module) -> torch.nn.Module:
-    """``net`` as plain PyTorch writes it: astroreg's faster-gradient pooling put back to ``torch.nn.MaxPool1d``."""
-    for name, m in list(net.named_modules()):
-        for child_name, child in list(m.named_children()):
-            if isinstance(child, MaxPool1d):
-                setattr(m, child_name, torch.nn.MaxPool1d(child.kernel_size, child.stride))
+    """``net`` as plain PyTorch writes it: ``torch.nn.MaxPool1d`` for astroreg's faster-gradient
+    pooling, and the activation before the pooling (Keras' order) where astroreg pools first."""
+    for m in list(net.modules()):
+        if not isinstance(m, torch.nn.Sequential):
+            continue
+        layers = list(m)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, MaxPool1d):
+                layers[i] = torch.nn.MaxPool1d(layer.kernel_size, layer.stride)
+                if i + 1 < len(layers) and isinstance(layers[i + 1], torch.nn.ReLU):
+                    layers[i], layers[i + 1] = layers[i + 1], layers[i]
+        for i, layer in enumerate(layers):
+            m[i] = layer
     return net
 
 

@@ -220,7 +220,8 @@ class TrainingConfig(_Strict):
     ``l2`` adds ``l2 * sum(w ** 2)`` over the model's kernels to the training loss, as a
     Keras ``kernel_regularizer=l2(l2)`` (see :class:`astroreg.training.RegressionModule`).
     ``sample_weights`` (:class:`SampleWeightsConfig`) weighs the training objects of an
-    imbalanced target.
+    imbalanced target. ``ema_decay`` validates, checkpoints and keeps an exponential moving
+    average of the weights (:class:`astroreg.training._average.WeightAverage`).
     """
 
     epochs: int = Field(default=10, ge=1)
@@ -246,6 +247,10 @@ class TrainingConfig(_Strict):
     augment: AugmentConfig = AugmentConfig()
     sample_weights: SampleWeightsConfig = SampleWeightsConfig()
     l2: float = Field(default=0.0, ge=0, description="Keras-style L2: l2 * sum(w**2) over the model's kernels")
+    ema_decay: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="validate and keep an exponential moving average of the weights (e.g. 0.998; none: off)",
+    )
 
     @model_validator(mode="after")
     def _schedule_with_early_stopping(self) -> TrainingConfig:

@@ -26,6 +26,7 @@ from astroreg.data import Dataset
 from astroreg.models import create_model, prepare_for_training
 from astroreg.models import unwrap
 from astroreg.modalities import RecipePreprocessor, raw_targets
+from astroreg.training._average import WeightAverage
 from astroreg.training._data import BatchSource, RecipeDataModule, check_augment
 from astroreg.training._device import select_device
 from astroreg.evaluation._regimes import quantile_edges
@@ -225,6 +226,8 @@ def fit_network(
                                        min_delta=tr.early_stopping.min_delta))
     if tr.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if tr.ema_decay is not None:
+        callbacks.append(WeightAverage(tr.ema_decay))
     logger = CSVLogger(run_dir, name="logs", version="")
     trainer = L.Trainer(
         max_epochs=tr.epochs, accelerator=device, devices=1, callbacks=callbacks, logger=logger,
