@@ -8,7 +8,7 @@ Every function draws on its own :class:`matplotlib.figure.Figure` with the Agg c
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from astroreg.data._atomic import atomic_path
 from astroreg.evaluation._metrics import _check_pair, _robust_stats, redshift_metrics, regression_metrics
+from astroreg.evaluation._regimes import assign_bins
 
 __all__ = [
     "plot_pred_vs_true",
@@ -50,6 +51,12 @@ def _new_figure(width: float = 6.0, height: float = 5.0) -> Figure:
     return fig
 
 
+def _new_axes(width: float, height: float) -> tuple[Figure, Any]:
+    """A new figure of ``width`` x ``height`` inches holding one axes."""
+    fig = _new_figure(width, height)
+    return fig, fig.add_subplot()
+
+
 def save_figure(fig: Figure, path: Path, dpi: float | None = None) -> Path:
     """Lay out ``fig`` and write it as a PNG to ``path`` atomically, with matplotlib's own text renderer.
 
@@ -65,7 +72,13 @@ def save_figure(fig: Figure, path: Path, dpi: float | None = None) -> Path:
     return path
 
 
-_save = save_figure
+def _finish(fig: Figure, ax: Any, out: Path, *, xlabel: str, ylabel: str, title: str | None) -> Path:
+    """Label the axes, add the title when there is one and write ``fig`` to ``out``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, out)
 
 
 def _axis_label(prefix: str, label: str, unit: str | None) -> str:
@@ -85,6 +98,26 @@ def _density(ax: Any, fig: Figure, x: NDArray, y: NDArray, threshold: int, exten
     else:
         size = 12.0 if x.size < 500 else 4.0
         ax.scatter(x, y, s=size, alpha=0.6, edgecolors="none", rasterized=True)
+
+
+def _residual_axes(t: NDArray, r: NDArray, hexbin_threshold: int) -> tuple[Figure, Any]:
+    """Residual ``r`` against true value ``t`` (scatter or hexbin) over a dashed zero line."""
+    fig, ax = _new_axes(7.0, 4.5)
+    _density(ax, fig, t, r, hexbin_threshold)
+    ax.axhline(0.0, color="black", lw=1.0, ls="--")
+    return fig, ax
+
+
+def _binned(
+    x: NDArray, y: NDArray, index: NDArray, n_bins: int, stat: Callable[[NDArray], Any], *, min_count: int = 1,
+) -> list[tuple[Any, Any]]:
+    """``(median of x, stat(y))`` for each bin ``k < n_bins`` of ``index`` holding ``min_count`` objects or more."""
+    out = []
+    for k in range(n_bins):
+        in_bin = index == k
+        if in_bin.sum() >= min_count:
+            out.append((np.median(x[in_bin]), stat(y[in_bin])))
+    return out
 
 
 def _text_box(ax: Any, text: str) -> None:
@@ -112,6 +145,19 @@ def _residuals(t: NDArray, p: NDArray, redshift: bool) -> NDArray:
             raise ValueError("redshift=True needs y_true > -1 so that 1 + z is positive")
         return (p - t) / (1.0 + t)
     return p - t
+
+
+def _residual_inputs(
+    path: str | os.PathLike, y_true: ArrayLike, y_pred: ArrayLike, redshift: bool, redshift_like: bool | None,
+    bins_name: str, bins: int,
+) -> tuple[Path, NDArray, NDArray, bool]:
+    """Checked ``(output path, y_true, residuals, redshift)`` of the residual plots; ``bins`` must be >= 1."""
+    out = _png_path(path)
+    if bins < 1:
+        raise ValueError(f"{bins_name} must be >= 1; got {bins}")
+    t, p = _check_pair(y_true, y_pred)
+    redshift = _is_redshift(redshift, redshift_like)
+    return out, t, _residuals(t, p, redshift), redshift
 
 
 def _residual_label(label: str, unit: str | None, redshift: bool) -> str:
@@ -207,20 +253,16 @@ def plot_pred_vs_true(
     pad = 0.02 * (hi - lo) if hi > lo else 0.5
     lo, hi = lo - pad, hi + pad
 
-    fig = _new_figure(6.0, 5.5)
-    ax = fig.add_subplot()
+    fig, ax = _new_axes(6.0, 5.5)
     _density(ax, fig, t, p, hexbin_threshold, extent=(lo, hi, lo, hi))
     ax.plot([lo, hi], [lo, hi], color="black", lw=1.0, ls="--", label="1:1")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_aspect("equal")
-    ax.set_xlabel(_axis_label("true", label, unit))
-    ax.set_ylabel(_axis_label("predicted", label, unit))
     _text_box(ax, box)
     ax.legend(loc="lower right")
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel=_axis_label("true", label, unit),
+                   ylabel=_axis_label("predicted", label, unit), title=title)
 
 
 def plot_residuals(
@@ -268,41 +310,23 @@ def plot_residuals(
     ValueError
         On invalid arrays, ``n_bins < 1`` or a path not ending in ``.png``.
     """
-    out = _png_path(path)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1; got {n_bins}")
-    t, p = _check_pair(y_true, y_pred)
-    redshift = _is_redshift(redshift, redshift_like)
-    r = _residuals(t, p, redshift)
+    out, t, r, redshift = _residual_inputs(path, y_true, y_pred, redshift, redshift_like, "n_bins", n_bins)
 
-    fig = _new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    _density(ax, fig, t, r, hexbin_threshold)
-    ax.axhline(0.0, color="black", lw=1.0, ls="--")
+    fig, ax = _residual_axes(t, r, hexbin_threshold)
     edges = np.unique(np.quantile(t, np.linspace(0.0, 1.0, n_bins + 1)))
     if edges.size >= 2:
-        index = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, edges.size - 2)
-        centers, med, p16, p84 = [], [], [], []
-        for k in range(edges.size - 1):
-            in_bin = index == k
-            if in_bin.sum() < 3:
-                continue
-            centers.append(np.median(t[in_bin]))
-            q16, q50, q84 = np.percentile(r[in_bin], [16.0, 50.0, 84.0])
-            med.append(q50)
-            p16.append(q16)
-            p84.append(q84)
-        if centers:
+        running = _binned(t, r, assign_bins(t, edges), edges.size - 1,
+                          lambda v: np.percentile(v, [16.0, 50.0, 84.0]), min_count=3)
+        if running:
+            centers = [c for c, _ in running]
+            p16, med, p84 = ([q[i] for _, q in running] for i in range(3))
             # Red lines stay visible over both the blue scatter and the viridis hexbin.
             ax.plot(centers, med, color="tab:red", lw=2.0, label="running median")
             ax.plot(centers, p16, color="tab:red", lw=1.2, ls="--", label="16th / 84th pct")
             ax.plot(centers, p84, color="tab:red", lw=1.2, ls="--")
             ax.legend(loc="upper right")
-    ax.set_xlabel(_axis_label("true", label, unit))
-    ax.set_ylabel(_residual_label(label, unit, redshift))
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel=_axis_label("true", label, unit),
+                   ylabel=_residual_label(label, unit, redshift), title=title)
 
 
 def plot_residual_hist(
@@ -347,27 +371,19 @@ def plot_residual_hist(
     ValueError
         On invalid arrays, ``bins < 1`` or a path not ending in ``.png``.
     """
-    out = _png_path(path)
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1; got {bins}")
-    t, p = _check_pair(y_true, y_pred)
-    redshift = _is_redshift(redshift, redshift_like)
-    r = _residuals(t, p, redshift)
+    out, _, r, redshift = _residual_inputs(path, y_true, y_pred, redshift, redshift_like, "bins", bins)
     median, nmad = _robust_stats(r)
     lo, hi = (float(v) for v in np.percentile(r, [0.5, 99.5]))
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     outside = int(np.sum((r < lo) | (r > hi)))
 
-    fig = _new_figure(6.0, 4.5)
-    ax = fig.add_subplot()
+    fig, ax = _new_axes(6.0, 4.5)
     counts, _, _ = ax.hist(r, bins=bins, range=(lo, hi), color="tab:blue", alpha=0.8)
     # Head-room so the text box and legend do not cover the peak.
     ax.set_ylim(0.0, max(float(counts.max()), 1.0) * 1.45)
     ax.axvline(0.0, color="black", lw=1.0, ls="--")
     ax.axvline(median, color="tab:red", lw=1.5, label="median")
-    ax.set_xlabel(_residual_label(label, unit, redshift))
-    ax.set_ylabel("objects")
     u = "" if redshift else _unit_suffix(unit)
     of = "(e_z)" if redshift else ""
     rows = [("n", f"{r.size}"), (f"bias{of}", f"{median:+.4g}{u}"), (f"NMAD{of}", f"{nmad:.4g}{u}"),
@@ -375,9 +391,7 @@ def plot_residual_hist(
     width = max(len(k) for k, _ in rows)
     _text_box(ax, "\n".join(f"{k.ljust(width)} = {v}" for k, v in rows))
     ax.legend(loc="upper right")
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel=_residual_label(label, unit, redshift), ylabel="objects", title=title)
 
 
 def plot_loss_curves(
@@ -432,8 +446,7 @@ def plot_loss_curves(
     if log_scale is None:
         log_scale = bool(np.all(values > 0) and values.max() / values.min() > 30.0)
 
-    fig = _new_figure(6.5, 4.5)
-    ax = fig.add_subplot()
+    fig, ax = _new_axes(6.5, 4.5)
     styles = {"train_loss": ("training", "tab:blue"), "val_loss": ("validation", "tab:orange")}
     for col, (x, y) in curves.items():
         if y.size:
@@ -446,12 +459,8 @@ def plot_loss_curves(
                    label=f"best val: epoch {x_val[best]:g} ({y_val[best]:.4g})")
     if log_scale:
         ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
     ax.legend(loc="upper right")
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel="epoch", ylabel="loss", title=title)
 
 
 def plot_confusion_matrix(
@@ -499,8 +508,7 @@ def plot_confusion_matrix(
 
     n = m.shape[0]
     size = min(max(4.0, 0.8 * n + 2.0), 14.0)
-    fig = _new_figure(size + 1.0, size)
-    ax = fig.add_subplot()
+    fig, ax = _new_axes(size + 1.0, size)
     image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
     fig.colorbar(image, ax=ax, label="fraction of true class")
     if n <= 30:
@@ -510,11 +518,7 @@ def plot_confusion_matrix(
                         color="white" if fraction[i, j] > 0.5 else "black")
     ax.set_xticks(range(n), names, rotation=45, ha="right")
     ax.set_yticks(range(n), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel="predicted", ylabel="true", title=title)
 
 
 def plot_comparison(
@@ -574,4 +578,4 @@ def plot_comparison(
         ax.set_xlabel(metric)
     if title:
         fig.suptitle(title)
-    return _save(fig, out)
+    return save_figure(fig, out)

@@ -243,34 +243,27 @@ def plot_regimes(
     """
     from astroreg.evaluation._plots import (
         _axis_label,
-        _density,
-        _new_figure,
+        _binned,
+        _finish,
         _png_path,
-        _save,
+        _residual_axes,
     )
 
     out = _png_path(path)
     t, p = _check_pair(y_true, y_pred)
     r = p - t
     e = np.asarray(edges, dtype=np.float64)
-    fig = _new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    _density(ax, fig, t, r, hexbin_threshold)
-    ax.axhline(0.0, color="black", lw=1.0, ls="--")
+    fig, ax = _residual_axes(t, r, hexbin_threshold)
     if low_threshold is not None:
         ax.axvspan(t.min(), low_threshold, color="tab:orange", alpha=0.15, label="low end")
     for x in e[1:-1]:
         ax.axvline(x, color="grey", lw=0.8, ls=":")
-    index = assign_bins(t, e)
-    centres = [np.median(t[index == k]) for k in range(e.size - 1) if np.any(index == k)]
-    medians = [np.median(r[index == k]) for k in range(e.size - 1) if np.any(index == k)]
-    ax.plot(centres, medians, "o-", color="tab:red", lw=2.0, label="median residual per bin")
+    per_bin = _binned(t, r, assign_bins(t, e), e.size - 1, np.median)
+    ax.plot([c for c, _ in per_bin], [m for _, m in per_bin], "o-", color="tab:red", lw=2.0,
+            label="median residual per bin")
     ax.legend(loc="upper right")
-    ax.set_xlabel(_axis_label("true", label, unit))
-    ax.set_ylabel(_axis_label("pred - true", label, unit))
-    if title:
-        ax.set_title(title)
-    return _save(fig, out)
+    return _finish(fig, ax, out, xlabel=_axis_label("true", label, unit),
+                   ylabel=_axis_label("pred - true", label, unit), title=title)
 
 
 # -- redshift in fixed bins of the true redshift --------------------------------------------
@@ -446,7 +439,7 @@ def plot_redshift_bins(
     -------
     pathlib.Path
     """
-    from astroreg.evaluation._plots import _new_figure, _png_path, _save
+    from astroreg.evaluation._plots import _new_figure, _png_path, save_figure
 
     out = _png_path(path)
     rows = table if target is None or "target" not in table else table[table["target"] == target]
@@ -480,4 +473,4 @@ def plot_redshift_bins(
     axes[3].set_xlabel(f"true {target or 'z'}")
     if title:
         axes[0].set_title(title)
-    return _save(fig, out)
+    return save_figure(fig, out)

@@ -182,7 +182,7 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     pathlib.Path
         ``path``.
     """
-    from astroreg.evaluation._plots import _new_figure, _png_path, _save
+    from astroreg.evaluation._plots import _new_figure, _png_path, save_figure
 
     out = _png_path(path)
     cols = [c for c in table.columns if c.startswith("MAE ") and c.endswith(" (rel)")]
@@ -212,7 +212,7 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     ax.legend(fontsize="small", ncol=2, loc="upper center")
     if title:
         ax.set_title(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def ablate_recipe(
