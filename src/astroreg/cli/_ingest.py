@@ -17,7 +17,13 @@ import os
 import sys
 from typing import Any
 
-from astroreg.cli._common import add_filled_later, positive_int
+from astroreg.cli._common import positive_int
+from astroreg.cli._groups import (
+    add_group,
+    add_split_options,
+    add_subcommand,
+    split_fractions,
+)
 
 _IMAGES_EPILOG = """\
 example (the galaxy-flux paper's layout: gal_morph.csv + NNNN.fits stamps):
@@ -66,24 +72,12 @@ _SDSS_NATIVE_PIXELS = 4700  # SDSS's common log-wavelength grid covers ~3550-104
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``ingest`` command (with its ``images`` and ``sdss-spectra`` subcommands) to a CLI.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        What ``parser.add_subparsers()`` returned for the main ``astroreg`` parser.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``ingest`` parser, whose own subcommands hold the input layouts.
-    """
-    return add_filled_later(
+    """Register ``astroreg ingest``, whose subcommands are the input layouts (see :func:`add_group`)."""
+    return add_group(
         subparsers, "ingest", _add_layouts,
         help="turn survey files into an astroreg dataset (.h5)",
         description="Turn survey files into an astroreg dataset (.h5). Pick the input layout.",
         epilog=_INGEST_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
@@ -91,19 +85,17 @@ def _add_layouts(ingest: argparse.ArgumentParser) -> None:
     """The ``ingest`` parser's subcommands, one per input layout."""
     layouts = ingest.add_subparsers(title="input layouts", dest="ingest_layout", metavar="LAYOUT")
     layouts.required = True
-    p = layouts.add_parser(
-        "images",
+    p = add_subcommand(
+        layouts, "images",
         help="a folder of FITS stamps plus a catalogue with file names and targets",
         description="Ingest a folder of single-band FITS stamps and a catalogue (CSV, FITS table\n"
                     "or Parquet) with one row per stamp: the file name and the target values.",
         epilog=_IMAGES_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--catalog", required=True, metavar="FILE",
                    help="catalogue: .csv .txt .fits .fit .fits.gz .parquet .pq")
     p.add_argument("--images", required=True, metavar="DIR", help="folder with the FITS stamps")
-    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. data.h5")
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_out(p, "data.h5")
     p.add_argument("--target", action="append", required=True, type=_target, metavar="NAME[:UNIT]",
                    dest="targets", help="target column and its unit, e.g. total_flux:ADU (repeat for more)")
     p.add_argument("--file-column", default="file_name", metavar="COL",
@@ -120,11 +112,7 @@ def _add_layouts(ingest: argparse.ArgumentParser) -> None:
     p.add_argument("--pixel-scale", type=float, default=None, metavar="ARCSEC",
                    help="pixel scale in arcsec/pixel (default: from the FITS header PIXSCALE or WCS)")
     p.add_argument("--unit", default="ADU", help="pixel unit (default: %(default)s)")
-    splits = p.add_mutually_exclusive_group()
-    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                        help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
-    splits.add_argument("--no-splits", action="store_true", help="store no splits")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    _add_splits(p, "train=0.6,val=0.15,test=0.25")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="threads reading FITS files (default: automatic; 1 = serial)")
     p.add_argument("--chunk-size", type=positive_int, default=256, metavar="N",
@@ -139,20 +127,18 @@ def _add_layouts(ingest: argparse.ArgumentParser) -> None:
 def _register_sdss(layouts: Any) -> None:
     from astroreg.ingest._sdss import DEFAULT_MIN_GOOD_FRACTION, SDSS_ID_COLUMNS, SSPP_TARGETS
 
-    p = layouts.add_parser(
-        "sdss-spectra",
+    p = add_subcommand(
+        layouts, "sdss-spectra",
         help="a folder of SDSS spec-PLATE-MJD-FIBER.fits files plus a label catalogue",
         description="Ingest SDSS spectrum files (HDU 1 COADD, HDU 2 SPECOBJ/SPALL) and a label catalogue\n"
                     "(FITS table, CSV or Parquet) joined on plate, MJD and fiber.",
         epilog=_SDSS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--spectra", required=True, metavar="DIR",
                    help="folder with the spec-*.fits files (searched recursively)")
     p.add_argument("--catalog", required=True, metavar="FILE",
                    help="labels: .fits .fit .fits.gz .csv .txt .parquet .pq")
-    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. stars.h5")
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_out(p, "stars.h5")
     ids = p.add_mutually_exclusive_group()
     ids.add_argument("--id-columns", nargs=3, default=list(SDSS_ID_COLUMNS), metavar=("PLATE", "MJD", "FIBER"),
                      help=f"catalogue columns with plate, MJD and fiber (default: {' '.join(SDSS_ID_COLUMNS)})")
@@ -172,11 +158,7 @@ def _register_sdss(layouts: Any) -> None:
                    help="skip (and report) spectra with fewer good pixels (finite flux, ivar > 0, no bad mask "
                         "bit) than this fraction of the --grid, or of their own pixels without --grid "
                         "(default: %(default)s; 0 keeps every spectrum)")
-    splits = p.add_mutually_exclusive_group()
-    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                        help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
-    splits.add_argument("--no-splits", action="store_true", help="store no splits")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    _add_splits(p, "train=0.6,val=0.15,test=0.25")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="parallel workers (default: automatic, one per core; 1 = serial)")
     p.add_argument("--threads", action="store_true",
@@ -300,9 +282,7 @@ def _mean_size(folder: str) -> float:
 def _split_fractions(args: argparse.Namespace):
     from astroreg.ingest._images import DEFAULT_SPLITS
 
-    if args.no_splits:
-        return None
-    return args.splits if args.splits is not None else DEFAULT_SPLITS
+    return split_fractions(args, DEFAULT_SPLITS)
 
 
 def _exit_status(layout: str, ingest) -> int:
@@ -339,19 +319,14 @@ def _crop(text: str) -> int | None:
     return value
 
 
-def _splits(text: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, frac = part.partition("=")
-        try:
-            out[name.strip()] = float(frac)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise argparse.ArgumentTypeError(
-                f"expected NAME=FRACTION,... summing to 1, e.g. train=0.8,test=0.2, got {text!r}"
-            )
-    return out
+def _add_out(p: argparse.ArgumentParser, example: str) -> None:
+    p.add_argument("--out", required=True, metavar="FILE", help=f"dataset to write, e.g. {example}")
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+
+
+def _add_splits(p: argparse.ArgumentParser, default: str, *, no_help: str = "store no splits") -> None:
+    add_split_options(p, help=f"random splits to store (default: {default})", no_help=no_help)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
 
 
 _CATALOG_EPILOG = """\
@@ -376,13 +351,12 @@ dropped, 2 for bad arguments, files or columns.
 def _register_catalog(layouts: Any) -> None:
     from astroreg.ingest._missing import DEFAULT_SENTINELS
 
-    p = layouts.add_parser(
-        "catalog",
+    p = add_subcommand(
+        layouts, "catalog",
         help="photometric catalogues (CSV, FITS, Parquet, HDF5) of inputs and targets",
         description="Ingest object catalogues (CSV/text with any delimiter, FITS tables, Parquet, HDF5 tables)\n"
                     "into a dataset of tabular inputs and targets.",
         epilog=_CATALOG_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--catalog", nargs="+", required=True, metavar="FILE",
                    help="catalogues, concatenated (same columns): .csv .txt .fits .fit .fits.gz .parquet .pq "
@@ -390,8 +364,7 @@ def _register_catalog(layouts: Any) -> None:
     p.add_argument("--test-catalog", nargs="+", default=None, metavar="FILE",
                    help="catalogues ingested as the test split (--splits then splits --catalog, default "
                         "train=0.8,val=0.2)")
-    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. boss.h5")
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_out(p, "boss.h5")
     p.add_argument("--target", action="append", required=True, type=_target, metavar="NAME[:UNIT]",
                    dest="targets", help="target column and its unit, e.g. Z (repeat for more)")
     p.add_argument("--id", default=None, metavar="COL", dest="id_column",
@@ -419,11 +392,7 @@ def _register_catalog(layouts: Any) -> None:
                    help="policy for a column's missing values (see below; repeat for more)")
     p.add_argument("--missing-default", default="drop", metavar="POLICY",
                    help="policy of the other columns: drop, flag[:VALUE] or keep (default: %(default)s)")
-    splits = p.add_mutually_exclusive_group()
-    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                        help="random splits to store (default: train=0.6,val=0.15,test=0.25)")
-    splits.add_argument("--no-splits", action="store_true", help="store no random splits")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    _add_splits(p, "train=0.6,val=0.15,test=0.25", no_help="store no random splits")
     p.add_argument("--quiet", action="store_true", help="no summary")
     p.set_defaults(func=run_catalog)
 
@@ -459,20 +428,12 @@ def run_catalog(args: argparse.Namespace) -> int:
             missing=dict(args.missing),
             missing_default=args.missing_default,
             test_catalogs=args.test_catalog,
-            split_fractions=_catalog_splits(args),
+            split_fractions=_split_fractions(args),
             seed=args.seed,
             progress=not args.quiet,
         )
 
     return _exit_status("catalog", ingest)
-
-
-def _catalog_splits(args: argparse.Namespace):
-    from astroreg.ingest._images import DEFAULT_SPLITS
-
-    if args.no_splits:
-        return None
-    return args.splits if args.splits is not None else DEFAULT_SPLITS
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -501,13 +462,12 @@ none could be, 2 for bad arguments, files or columns.
 
 
 def _register_gaia_xp(layouts: Any) -> None:
-    p = layouts.add_parser(
-        "gaia-xp",
+    p = add_subcommand(
+        layouts, "gaia-xp",
         help="Gaia XP (BP/RP) spectra, continuous or sampled, plus optional labels joined by source_id",
         description="Ingest Gaia XP spectra (CSV, ECSV or FITS from the Gaia archive or GaiaXPy) onto paper\n"
                     "004's layout of 186 BP/RP samples, joined to a label table by source_id.",
         epilog=_GAIA_XP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--xp", nargs="+", required=True, metavar="FILE",
                    help="XP spectrum files: .csv .ecsv .fits (continuous or sampled; forms may be mixed)")
@@ -518,18 +478,13 @@ def _register_gaia_xp(layouts: Any) -> None:
                    help="the label table's Gaia source_id column (default: %(default)s)")
     p.add_argument("--target", action="append", type=_target, metavar="COLUMN[:UNIT]", dest="targets",
                    help="label column stored as a target, e.g. z (repeat for more; needs --labels)")
-    p.add_argument("--out", required=True, metavar="FILE", help="dataset to write, e.g. xp.h5")
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    _add_out(p, "xp.h5")
     p.add_argument("--truncation", default="34,6,4,10", metavar="BP_FIRST,BP_LAST,RP_FIRST,RP_LAST",
                    help="samples dropped at the ends of BP and RP (default: %(default)s, the paper's 186 samples)")
     p.add_argument("--flux", choices=("internal", "calibrated"), default="internal",
                    help="internal: internally calibrated flux in electron/s (the paper's); calibrated: absolute "
                         "flux in 1e-17 W m-2 nm-1 (default: %(default)s)")
-    splits = p.add_mutually_exclusive_group()
-    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                        help="random splits to store (default: the paper's train=0.63,val=0.27,test=0.10)")
-    splits.add_argument("--no-splits", action="store_true", help="store no splits")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random splits (default: %(default)s)")
+    _add_splits(p, "the paper's train=0.63,val=0.27,test=0.10")
     p.add_argument("--chunk-size", type=positive_int, default=2_000, metavar="N",
                    help="sources read, converted and written at a time (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
@@ -553,10 +508,7 @@ def run_gaia_xp(args: argparse.Namespace) -> int:
         size = sum(os.path.getsize(f) for f in args.xp if os.path.isfile(f))
         # ~1.7 kB a source on disk against >= 10 kB a source in the text files
         _check_out(args, inputs, 0.2 * size)
-        if args.no_splits:
-            fractions = None
-        else:
-            fractions = args.splits if args.splits is not None else dict(PAPER_SPLITS)
+        fractions = split_fractions(args, dict(PAPER_SPLITS))
         return ingest_gaia_xp(
             args.xp,
             args.out,

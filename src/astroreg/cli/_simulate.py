@@ -15,7 +15,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from astroreg.cli._common import add_filled_later, positive_int
+from astroreg.cli._common import positive_int
+from astroreg.cli._groups import (
+    add_group,
+    add_split_options,
+    add_subcommand,
+    split_fractions,
+)
 
 _DATASET_SUFFIXES = (".h5", ".hdf5")
 _FITS_HEADERS = 2 * 2880  # bytes of the primary header and padding of one stamp file
@@ -93,25 +99,13 @@ def _g_range(text: str) -> float:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``simulate`` command (with its ``galaxy-images`` subcommand) to a CLI.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        What ``parser.add_subparsers()`` returned for the main ``astroreg`` parser.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``simulate`` parser, whose own subcommands hold the mock surveys.
-    """
-    return add_filled_later(
+    """Register ``astroreg simulate``, whose subcommands are the mock surveys (see :func:`add_group`)."""
+    return add_group(
         subparsers, "simulate", _add_surveys,
         help="make a built-in mock survey (FITS stamps + catalogue, or an astroreg dataset)",
         description="Make a built-in mock survey. Pick the survey.",
         epilog="example:\n  astroreg simulate galaxy-images --n 40000 --out data/galaxy-images.h5\n"
                "run `astroreg simulate SURVEY --help` for the options of each survey.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
@@ -122,13 +116,12 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
 
     surveys = simulate.add_subparsers(title="mock surveys", dest="survey", metavar="SURVEY")
     surveys.required = True
-    p = surveys.add_parser(
-        "galaxy-images",
+    p = add_subcommand(
+        surveys, "galaxy-images",
         help="HSC-like bulge+disk galaxy images with GalSim (galaxy-flux paper)",
         description="Draw HSC-like bulge + disk Sersic galaxies with GalSim, with parameters drawn\n"
                     "from the galaxy-flux paper's distributions or read from a catalogue.",
         epilog=_GALAXY_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--n", type=positive_int, default=None, metavar="N",
                    help="galaxies to simulate; with --catalog, the first N rows (default: all rows)")
@@ -155,12 +148,11 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
-    s = surveys.add_parser(
-        "sdss-stars",
+    s = add_subcommand(
+        surveys, "sdss-stars",
         help="SDSS stellar spectra (spec-*.fits) with SSPP-like labels from a physical emulator (paper 001)",
         description="Write mock SDSS DR12 stellar spectra and a label catalogue with the SSPP column names.",
         epilog=_STARS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of stars (spectra)")
     s.add_argument("--out", required=True, metavar="DIR",
@@ -181,15 +173,12 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=run_stars)
 
-    from astroreg.cli._ingest import _splits
-
-    g = surveys.add_parser(
-        "galaxy-photometry",
+    g = add_subcommand(
+        surveys, "galaxy-photometry",
         help="flux-limited ugriz galaxy catalogue with true SFR, mass, size and Sigma_SFR (paper 000)",
         description="Draw a flux-limited mock SDSS ugriz galaxy catalogue from published scaling relations\n"
                     "(mass function, main sequence, quenching, sizes) and empirical templates.",
         epilog=_PHOTOMETRY_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g.add_argument("--n", type=positive_int, required=True, metavar="N", help="galaxies in the catalogue")
     g.add_argument("--out", required=True, action="append", metavar="FILE",
@@ -206,19 +195,15 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
                    help="measured S/N below which a band is not detected (default: %(default)s)")
     g.add_argument("--filters", default=None, metavar="DIR",
                    help="folder of SLOAN_SDSS.{u,g,r,i,z}.dat (default: $ASTROREG_SDSS_FILTERS or ../shared/data/sdss)")
-    splits = g.add_mutually_exclusive_group()
-    splits.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                        help="random splits stored in a .h5 output (default: train=0.6,val=0.15,test=0.25)")
-    splits.add_argument("--no-splits", action="store_true", help="store no splits")
+    add_split_options(g, help="random splits stored in a .h5 output (default: train=0.6,val=0.15,test=0.25)")
     g.set_defaults(func=run_photometry)
 
-    x = surveys.add_parser(
-        "gaia-xp-galaxies",
+    x = add_subcommand(
+        surveys, "gaia-xp-galaxies",
         help="Gaia BP/RP (XP) spectra of galaxies with known redshift on paper 004's 186 samples",
         description="Draw mock Gaia XP spectra of galaxies (redshift as paper 004's sample, CWW templates,\n"
                     "emission lines, dust, Gaia XP resolution and photon noise) into an astroreg dataset.",
         epilog=_GAIAXP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     x.add_argument("--n", type=positive_int, required=True, metavar="N", help="number of galaxies")
     x.add_argument("--out", required=True, metavar="FILE", help="the .h5 dataset to write")
@@ -228,10 +213,8 @@ def _add_surveys(simulate: argparse.ArgumentParser) -> None:
     x.add_argument("--seed", type=int, default=0, help="seed of the galaxies, noise and splits (default: %(default)s)")
     x.add_argument("--g-range", type=_g_range, nargs=2, default=(17.0, 21.0), metavar=("G_MIN", "G_MAX"),
                    help="range of G magnitude (Vega), drawn uniformly (default: 17 21)")
-    xs = x.add_mutually_exclusive_group()
-    xs.add_argument("--splits", type=_splits, default=None, metavar="NAME=FRAC,...",
-                    help="random splits stored in the dataset (default: train=0.63,val=0.27,test=0.10, paper 004)")
-    xs.add_argument("--no-splits", action="store_true", help="store no splits")
+    add_split_options(x, help="random splits stored in the dataset (default: train=0.63,val=0.27,test=0.10, "
+                              "paper 004)")
     x.add_argument("--quiet", action="store_true", help="no progress bar")
     x.set_defaults(func=run_gaiaxp)
 
@@ -314,12 +297,9 @@ def run_photometry(args: argparse.Namespace) -> int:
             check_output_file(out, kind="dataset", overwrite=args.overwrite, needed_bytes=args.n * 8 * 20)
         else:
             check_catalog_output(out, overwrite=args.overwrite, n=args.n)
-    if args.no_splits:
-        fractions = None
-    else:
-        from astroreg.ingest._images import DEFAULT_SPLITS
+    from astroreg.ingest._images import DEFAULT_SPLITS
 
-        fractions = args.splits if args.splits is not None else dict(DEFAULT_SPLITS)
+    fractions = split_fractions(args, dict(DEFAULT_SPLITS))
     settings = {"seed": args.seed, "z_range": [args.z_min, args.z_max], "r_limit": args.r_limit,
                 "detection_snr": args.detection_snr}
     cat = simulate_galaxy_photometry(args.n, seed=args.seed, z_range=(args.z_min, args.z_max),
@@ -349,7 +329,7 @@ def run_gaiaxp(args: argparse.Namespace) -> int:
     check_arguments(args.n, tuple(args.g_range))
     out = Path(args.out)
     check_output_file(out, kind="dataset", overwrite=args.overwrite, needed_bytes=args.n * BYTES_PER_GALAXY)
-    fractions = None if args.no_splits else (args.splits if args.splits is not None else dict(PAPER_SPLITS))
+    fractions = split_fractions(args, dict(PAPER_SPLITS))
     write_gaiaxp_dataset(args.n, out, seed=args.seed, g_range=tuple(args.g_range), split_fractions=fractions,
                          progress=not args.quiet)
     print(f"wrote {args.n} galaxies (186 Gaia XP samples each, target z) to the dataset {out}")

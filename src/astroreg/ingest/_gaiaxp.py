@@ -42,6 +42,7 @@ from astroreg.data._catalog import require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
 from astroreg.data._parallel import make_pool, run_task
 from astroreg.data._prepared import write_prepared_attrs
+from astroreg.ingest._batch import LazyWriter
 from astroreg.ingest._catalog_read import read_table
 from astroreg.ingest._gaiaxp_read import (
     ID_COLUMN,
@@ -263,29 +264,26 @@ def ingest_gaia_xp(
     grid = xp_grid(trunc)
     converter = XpSampler(trunc, flux)
     state = ChunkState()
-    writer: DatasetWriter | None = None
     files_info = []
     workers = _n_workers(n_jobs, paths)
     pool = make_pool("processes", workers, name="gaia-xp")
-    try:
+    with LazyWriter(pool=pool) as batch:
         from tqdm.auto import tqdm
 
         with tqdm(unit="source", desc="Gaia XP", disable=not progress, file=sys.stderr) as bar:
             pending: deque = deque()  # (rows read, future or result) in file order
 
             def write(item) -> None:
-                nonlocal writer
                 n, res = item
                 ids, fl, err, rows, local = res.result() if hasattr(res, "result") else res
                 state.skipped += local.skipped
                 state.nonpositive += local.nonpositive
                 if ids.size:
-                    if writer is None:
-                        writer = _open_writer(out, grid, flux, trunc, targets, paths, forms, err is not None,
-                                              split_fractions, seed)
+                    writer = batch.open(_open_writer, out, grid, flux, trunc, targets, paths, forms, err is not None,
+                                        split_fractions, seed)
                     _append(writer, ids, fl, err, rows, lookup, state)
                 bar.update(n)
-                bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(state.skipped), refresh=False)
+                bar.set_postfix(ok=batch.n_objects, skipped=len(state.skipped), refresh=False)
 
             for path, form in zip(paths, forms):
                 n_file = 0
@@ -310,16 +308,7 @@ def ingest_gaia_xp(
                 files_info.append({"file": str(path), "form": form, "rows": n_file})
             while pending:
                 write(pending.popleft())
-        n_ok = writer.n_objects if writer is not None else 0
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        n_ok = batch.n_objects
 
     if state.nonpositive:
         warnings.warn(f"{len(state.nonpositive)} Gaia XP sources have no positive flux sample (kept), e.g. "

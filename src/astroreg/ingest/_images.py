@@ -30,6 +30,7 @@ from astroreg.data._atomic import atomic_write_text
 from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, ImageSpec, _check_fractions
 from astroreg.data._parallel import map_chunks
+from astroreg.ingest._batch import LazyWriter
 
 DEFAULT_SPLITS: Mapping[str, float] = types.MappingProxyType({"train": 0.6, "val": 0.15, "test": 0.25})
 """Split fractions used when ``split_fractions`` is not given."""
@@ -242,13 +243,12 @@ def ingest_image_folder(
     paths = [_resolve_path(image_dir, plan.files[r]) for r in rows]
     workers = _n_workers(n_jobs, len(rows))
 
-    writer: DatasetWriter | None = None
     shape: tuple[int, int] | None = None
     scale = pixel_scale
     bar = _progress_bar(len(frame), progress)
     bar.update(len(skipped))
     chunks = _read_chunks(rows, paths, crop, chunk_size, workers)
-    try:
+    with LazyWriter(cleanup=(chunks.close, bar.close)) as batch:
         with warnings.catch_warnings():
             # astropy warns (once per message) about every odd header; the reasons go in the report.
             from astropy.utils.exceptions import AstropyWarning
@@ -270,9 +270,8 @@ def ingest_image_folder(
                     ok_rows.append(row)
                     images.append(image)
                 if ok_rows:
-                    if writer is None:
-                        writer = _open_writer(out, shape, band, scale, unit, target_units, tabular_units,
-                                              source, image_dir, split_fractions, seed)
+                    writer = batch.open(_open_writer, out, shape, band, scale, unit, target_units, tabular_units,
+                                        source, image_dir, split_fractions, seed)
                     idx = np.asarray(ok_rows)
                     writer.append(
                         [plan.ids[r] for r in ok_rows],
@@ -281,17 +280,8 @@ def ingest_image_folder(
                         targets={t: v[idx] for t, v in target_values.items()},
                     )
                 bar.update(len(chunk_rows))
-                bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(skipped), refresh=False)
-        n_ok = writer.n_objects if writer is not None else 0
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        chunks.close()
-        bar.close()
+                bar.set_postfix(ok=batch.n_objects, skipped=len(skipped), refresh=False)
+        n_ok = batch.n_objects
 
     report = IngestReport(
         out=out,

@@ -49,6 +49,7 @@ from astroreg.data._catalog import read_catalog, require_columns
 from astroreg.data._dataset import DatasetWriter, SpectraSpec, _check_fractions
 from astroreg.data._parallel import make_pool, map_chunks
 from astroreg.data._prepared import DEFAULT_MIN_GOOD_FRACTION, write_prepared_attrs
+from astroreg.ingest._batch import LazyWriter
 from astroreg.ingest._images import (
     DEFAULT_SPLITS,
     REPORT_SUFFIX,
@@ -296,9 +297,8 @@ def ingest_sdss_spectra(
     workers = _n_workers(n_jobs, len(files), parallel)
     skipped: dict[int, tuple[str, str]] = {}
     low_coverage = 0
-    writer: DatasetWriter | None = None
     pool = make_pool(parallel, workers)
-    try:
+    with LazyWriter(pool=pool) as batch:
         with warnings.catch_warnings():
             from astropy.utils.exceptions import AstropyWarning
 
@@ -335,25 +335,15 @@ def ingest_sdss_spectra(
                         else:
                             good.append((spec, row, obj_id, arrays))
                     if good:
-                        if writer is None:
-                            writer = _open_writer(out, wavelength, targets, extras, source, spectra_dir,
-                                                  split_fractions, seed, grid=grid, rest_frame=rest_frame,
-                                                  min_good_fraction=min_good_fraction)
+                        writer = batch.open(_open_writer, out, wavelength, targets, extras, source, spectra_dir,
+                                            split_fractions, seed, grid=grid, rest_frame=rest_frame,
+                                            min_good_fraction=min_good_fraction)
                         _append(writer, good, loglam, grid is None, lookup, extras)
                     bar.update(len(chunk))
-                    bar.set_postfix(ok=writer.n_objects if writer else 0, skipped=len(skipped), refresh=False)
-        n_ok = writer.n_objects if writer is not None else 0
+                    bar.set_postfix(ok=batch.n_objects, skipped=len(skipped), refresh=False)
+        n_ok = batch.n_objects
         used = {row for s, row, _ in kept if s.index not in skipped}
         n_from_z = len(from_z - set(skipped))
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
 
     wl = wavelength if n_ok else None
     report = SpectraIngestReport(

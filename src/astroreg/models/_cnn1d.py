@@ -68,6 +68,37 @@ def keras_init_(module: nn.Module) -> nn.Module:
     return module
 
 
+def dense_layers(width: int, dense: Sequence[int], activations: Sequence[nn.Module],
+                 dropout: float) -> tuple[list[nn.Module], int]:
+    """The dense layers of a CNN's head: ``Linear -> activation [-> Dropout]`` per width.
+
+    Parameters
+    ----------
+    width : int
+        Features into the first layer (the flattened map).
+    dense : sequence of int
+        Width of each layer.
+    activations : sequence of torch.nn.Module
+        One activation module per layer.
+    dropout : float
+        Dropout rate after each activation (no module when 0).
+
+    Returns
+    -------
+    layers : list of torch.nn.Module
+        The modules in order, to extend a ``torch.nn.Sequential``.
+    width : int
+        Features out of the last layer (``width`` when ``dense`` is empty).
+    """
+    layers: list[nn.Module] = []
+    for d, act in zip(dense, activations):
+        layers += [nn.Linear(width, d), act]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = d
+    return layers, width
+
+
 def _conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Conv1d:
     # stride 1, 'same': every map keeps the input length, as the paper's Keras layers do
     return nn.Conv1d(in_channels, out_channels, kernel_size, stride=1, padding="same")
@@ -203,12 +234,8 @@ class Residual1DCNN(nn.Module):
         width *= length
         if dropout > 0:
             head.append(nn.Dropout(dropout))
-        for d, act in zip(dense, dense_activations):
-            head += [nn.Linear(width, d), _ACTIVATIONS[act]()]
-            if dropout > 0:
-                head.append(nn.Dropout(dropout))
-            width = d
-        self.dense = nn.Sequential(*head)
+        layers, width = dense_layers(width, dense, [_ACTIVATIONS[act]() for act in dense_activations], dropout)
+        self.dense = nn.Sequential(*head, *layers)
         self.output = nn.Linear(width, n_outputs) if n_outputs else None
         self.out_features = n_outputs or width
         if init == "keras":

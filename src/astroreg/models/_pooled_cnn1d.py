@@ -44,7 +44,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from astroreg.models._cnn1d import keras_init_
+from astroreg.models._cnn1d import dense_layers, keras_init_
 from astroreg.models._pool import MaxPool1d
 from astroreg.models._registry import register_model
 
@@ -162,12 +162,7 @@ class PooledCNN1d(nn.Module):
         features.append(nn.Flatten())
         self.features = nn.Sequential(*features)
         width *= self.lengths[-1]
-        head: list[nn.Module] = []
-        for units in dense:
-            head += [nn.Linear(width, units), _activation(dense_activation)]
-            if dropout > 0:
-                head.append(nn.Dropout(dropout))
-            width = units
+        head, width = dense_layers(width, dense, [_activation(dense_activation) for _ in dense], dropout)
         self.dense = nn.Sequential(*head)
         self.output = nn.Linear(width, n_outputs) if n_outputs else None
         self.out_features = n_outputs or width
