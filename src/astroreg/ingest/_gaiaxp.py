@@ -61,6 +61,7 @@ from astroreg.ingest._gaiaxp_sample import (
     process_chunk,
 )
 from astroreg.ingest._images import REPORT_SUFFIX, IngestReport, finish_ingest
+from astroreg.ingest._labels import first_rows, target_values
 from astroreg.preprocess._xp_layout import (
     PAPER_TRUNCATION,
     XpTruncation,
@@ -87,7 +88,6 @@ _EXAMPLES = 20
 _FORM_FLUX = {"calibrated": "calibrated", "smsgen": "internal", "converted": "internal"}
 _FORM_NAMES = {"continuous": "continuous (GaiaXPy)", "calibrated": "sampled 336-1020 nm (archive / calibrate)",
                "smsgen": "SMSgen-like sampled bp_flux/rp_flux", "converted": "GaiaXPy convert output"}
-_MISSING_LABEL = -9999.0
 
 
 @dataclass(frozen=True)
@@ -350,23 +350,8 @@ class _Labels:
         require_columns(frame, [id_column], source, "name the label table's source_id column (CLI: --id-column)")
         require_columns(frame, list(targets), source, "pass targets that are label columns (CLI: --target COLUMN)")
         ids = _label_ids(frame[id_column], id_column, source)
-        values = {}
-        for t in targets:
-            col = frame[t]
-            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-                sample = col.dropna().astype(str).head(3).tolist()
-                raise ValueError(f"target column {t!r} in {source} is not numeric (dtype {col.dtype}, values like "
-                                 f"{sample}); pick a numeric column or clean the table")
-            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            values[t] = np.where(v == _MISSING_LABEL, np.nan, v)
-        rows, repeats = {}, {}
-        for i, k in enumerate(ids.tolist()):
-            if k is None:
-                continue
-            if k in rows:
-                repeats[k] = repeats.get(k, 1) + 1
-            else:
-                rows[k] = i
+        values = target_values(frame, targets, source, "pick a numeric column or clean the table")
+        rows, repeats = first_rows(ids.tolist())
         return cls(rows=rows, repeats=repeats, values=values, n_rows=len(frame), source=source)
 
 

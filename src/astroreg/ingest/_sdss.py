@@ -57,6 +57,7 @@ from astroreg.ingest._images import (
     _stem,
     finish_ingest,
 )
+from astroreg.ingest._labels import MISSING_LABEL, first_rows, target_values
 from astroreg.ingest._sdss_fits import (
     EXTRA_COLUMNS,
     OFF_GRID_HINT,
@@ -80,7 +81,6 @@ SDSS_ID_COLUMNS: tuple[str, str, str] = ("PLATE", "MJD", "FIBERID")
 REDSHIFT_COLUMN = "Z"
 """HDU 2 column whose redshift gives the velocity of objects without ``rest_frame`` (as the recipe default)."""
 _SUFFIXES = (".fits", ".fit")
-_MISSING_LABEL = -9999.0
 _PREPARED_BAD_PIXELS = "interpolate"  # the spectra input's default bad_pixels
 _MIN_FILES_FOR_POOL = 64
 
@@ -478,25 +478,9 @@ class _CatalogLookup:
             keys = [(int(p), int(m), int(f)) if good else None for good, p, m, f in zip(ok, *nums)]
         require_columns(frame, list(targets), source,
                         "pass targets that are catalogue columns (CLI: --target NAME:UNIT)")
-        values = {}
-        for t in targets:
-            col = frame[t]
-            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-                sample = col.dropna().astype(str).head(3).tolist()
-                raise ValueError(
-                    f"target column {t!r} in {source} is not numeric (dtype {col.dtype}, values like {sample}); "
-                    "targets must be numbers: pick a numeric column or clean the catalogue"
-                )
-            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            values[t] = np.where(v == _MISSING_LABEL, np.nan, v)
-        rows, repeats = {}, {}
-        for i, k in enumerate(keys):
-            if k is None:
-                continue
-            if k in rows:
-                repeats[k] = repeats.get(k, 1) + 1
-            else:
-                rows[k] = i
+        values = target_values(frame, targets, source,
+                               "targets must be numbers: pick a numeric column or clean the catalogue")
+        rows, repeats = first_rows(keys)
         return cls(rows=rows, repeats=repeats, targets=values, by_name=id_column is not None, source=source)
 
 
@@ -567,7 +551,7 @@ def _catalog_rv(frame: pd.DataFrame, source: str, column: str) -> np.ndarray:
         raise ValueError(f"rest-frame column {column!r} in {source} is not numeric (dtype {col.dtype}); "
                          "name the radial-velocity column in km/s, e.g. RV_ADOP")
     v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.where(v == _MISSING_LABEL, np.nan, v)
+    return np.where(v == MISSING_LABEL, np.nan, v)
 
 
 def _rest_frame_rv(kept: list, rv_catalog: np.ndarray, column: str, skipped: dict) -> tuple[dict, set]:
