@@ -20,9 +20,10 @@ class WeightAverage(L.Callback):
     statistics are averaged too). For each validation pass the averaged weights are put in
     the network, so that the validation loss, the per-bin logs, the plateau schedule, early
     stopping and the best-epoch checkpoint all see them; the optimiser's own weights come
-    back when the next epoch starts (or the fit ends) and training goes on from them. The network a run keeps
-    (the best checkpoint) is thus an average over roughly the last ``1 / (1 - decay)``
-    steps, which damps the epoch-to-epoch scatter of a noisy optimisation.
+    back when the next epoch starts (or the fit ends) and training goes on from them. The
+    network a run keeps (the best checkpoint) is thus an average over roughly the last
+    ``1 / (1 - decay)`` steps, which damps the epoch-to-epoch scatter of a noisy
+    optimisation.
 
     Parameters
     ----------
