@@ -20,6 +20,7 @@ SHAPES = {"images": (2, 24, 24), "spectra": (64,), "tabular": (7,)}
 MULTI = {
     "fusion_early": ({"image": "images", "flux": "spectra", "photometry": "tabular"},
                      {"backbones": {"image": {"name": "paper_cnn"}, "flux": {"name": "starnet_cnn"}}, "head": [16]}),
+    "ensemble": ({"photometry": "tabular"}, {"model": "mlp", "params": {"hidden": [8]}, "members": 2}),
     "fusion_late": ({"image": "images", "photometry": "tabular"},
                     {"backbones": {"image": {"name": "conv_net", "params": {"channels": [4, 8]}}},
                      "learn_weights": True}),

@@ -222,6 +222,9 @@ class TrainingConfig(_Strict):
     ``sample_weights`` (:class:`SampleWeightsConfig`) weighs the training objects of an
     imbalanced target. ``ema_decay`` validates, checkpoints and keeps an exponential moving
     average of the weights (:class:`astroreg.training._average.WeightAverage`).
+    ``ensemble: N`` trains N networks, each from its own seed (``seed``, ``seed + 1``, ...)
+    with its own early stopping and checkpoint, and predicts with their mean
+    (:mod:`astroreg.models._ensemble`); it costs N trainings and N forward passes.
     """
 
     epochs: int = Field(default=10, ge=1)
@@ -250,6 +253,10 @@ class TrainingConfig(_Strict):
     ema_decay: float | None = Field(
         default=None, gt=0, lt=1,
         description="validate and keep an exponential moving average of the weights (e.g. 0.998; none: off)",
+    )
+    ensemble: int = Field(
+        default=1, ge=1,
+        description="train this many networks from seeds seed, seed+1, ... and predict with their mean",
     )
 
     @model_validator(mode="after")

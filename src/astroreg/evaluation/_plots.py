@@ -404,7 +404,8 @@ def plot_loss_curves(
     ----------
     history : pandas.DataFrame
         One row per epoch with columns ``epoch``, ``train_loss`` and ``val_loss``; NaN
-        entries (an epoch without validation) are skipped.
+        entries (an epoch without validation) are skipped. With a ``member`` column (an
+        ensemble's), each member's curves are drawn.
     path : path-like
         Output PNG file.
     title : str, optional
@@ -434,13 +435,18 @@ def plot_loss_curves(
             f"history lacks column(s) {missing}; columns are: {list(history.columns)}; "
             f"expected {required}"
         )
-    epoch = history["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-    curves = {}
-    for col in ("train_loss", "val_loss"):
-        loss = history[col].to_numpy(dtype=np.float64, na_value=np.nan)
-        keep = np.isfinite(loss) & np.isfinite(epoch)
-        curves[col] = (epoch[keep], loss[keep])
-    values = np.concatenate([c[1] for c in curves.values()])
+    # An ensemble's history has a ``member`` column: one pair of curves per member.
+    groups = list(history.groupby("member")) if "member" in history.columns else [(None, history)]
+    members = []
+    for member, part in groups:
+        epoch = part["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
+        curves = {}
+        for col in ("train_loss", "val_loss"):
+            loss = part[col].to_numpy(dtype=np.float64, na_value=np.nan)
+            keep = np.isfinite(loss) & np.isfinite(epoch)
+            curves[col] = (epoch[keep], loss[keep])
+        members.append((member, curves))
+    values = np.concatenate([c[1] for _, curves in members for c in curves.values()])
     if values.size == 0:
         raise ValueError("history has no finite train_loss or val_loss values to plot")
     if log_scale is None:
@@ -448,15 +454,19 @@ def plot_loss_curves(
 
     fig, ax = _new_axes(6.5, 4.5)
     styles = {"train_loss": ("training", "tab:blue"), "val_loss": ("validation", "tab:orange")}
-    for col, (x, y) in curves.items():
-        if y.size:
-            name, color = styles[col]
-            ax.plot(x, y, marker="o" if y.size < 30 else None, ms=3, color=color, label=name)
-    x_val, y_val = curves["val_loss"]
-    if y_val.size:
-        best = int(np.argmin(y_val))
-        ax.axvline(x_val[best], color="grey", lw=1.0, ls=":",
-                   label=f"best val: epoch {x_val[best]:g} ({y_val[best]:.4g})")
+    for i, (member, curves) in enumerate(members):
+        for col, (x, y) in curves.items():
+            if y.size:
+                name, color = styles[col]
+                label = name if member is None else f"{name}, member {member}"
+                ax.plot(x, y, marker="o" if y.size < 30 else None, ms=3, color=color, label=label,
+                        alpha=1.0 if i == 0 else 0.55, ls=("-", "--", ":", "-.")[i % 4])
+        x_val, y_val = curves["val_loss"]
+        if y_val.size:
+            best = int(np.argmin(y_val))
+            ax.axvline(x_val[best], color="grey", lw=1.0, ls=":",
+                       label=f"best val{'' if member is None else f' ({member})'}: epoch {x_val[best]:g} "
+                             f"({y_val[best]:.4g})")
     if log_scale:
         ax.set_yscale("log")
     ax.legend(loc="upper right")

@@ -5,7 +5,7 @@ a network without its head, declared input kinds) is described in
 :mod:`astroreg.models._registry`.
 """
 
-from astroreg.models import _cnn, _cnn1d, _fusion, _mlp, _pooled_cnn1d, _spectra  # noqa: F401  (registers the builders)
+from astroreg.models import _cnn, _cnn1d, _ensemble, _fusion, _mlp, _pooled_cnn1d, _spectra  # noqa: F401  (registers the builders)
 from astroreg.models._cnn import ConvRegressor
 from astroreg.models._fast import (
     FastPredictor,

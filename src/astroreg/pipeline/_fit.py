@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from astroreg.config import Recipe, recipe_to_yaml
@@ -103,9 +105,47 @@ def fit_run(
         # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
         TrainingDomain.fit(pre, dataset, splits["train"], splits["val"], raw_targets(recipe, dataset, splits["train"]),
                            seed=recipe.training.seed).save(out / DOMAIN_FILE)
-    fit = fit_network(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
-    save_model(out / "model.pt", fit.backbone, recipe.model.name, dict(recipe.model.params), pre.input_shapes,
-               pre.input_kinds, len(recipe.targets))
+    fit, model_name, params = _fit_networks(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
+    save_model(out / "model.pt", fit.backbone, model_name, params, pre.input_shapes, pre.input_kinds,
+               len(recipe.targets))
     with atomic_path(out / "history.csv") as tmp:
         fit.history.to_csv(tmp, index=False)
     return RunFit(pre, fit)
+
+
+def _fit_networks(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np.int64]], pre: RecipePreprocessor,
+                  out: Path, *, progress: bool, callbacks: list | None):
+    """Train the recipe's network, or its ``training.ensemble`` members; what to save as ``model.pt``.
+
+    Member k is trained from seed ``training.seed + k`` into ``out/members/<k>`` (its
+    Lightning logs and checkpoint), with its own early stopping; extra callbacks (a
+    tuning pruner) go to the first member only. The ensemble's history stacks the
+    members' with a ``member`` column, its best validation loss is the members' mean and
+    its epochs are their sum.
+
+    Returns
+    -------
+    tuple
+        The :class:`~astroreg.training.FitResult`, and the model name and parameters
+        that :func:`~astroreg.models.save_model` records.
+    """
+    n = recipe.training.ensemble
+    if n == 1:
+        fit = fit_network(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
+        return fit, recipe.model.name, dict(recipe.model.params)
+    from astroreg.models._ensemble import ensemble_of, ensemble_params
+    from astroreg.training import FitResult
+
+    fits = []
+    for k in range(n):
+        seed = recipe.training.seed + k
+        member = recipe.model_copy(update={"training": recipe.training.model_copy(update={"seed": seed})})
+        if progress:
+            print(f"ensemble member {k + 1}/{n} (training.seed {seed})", file=sys.stderr, flush=True)
+        fits.append(fit_network(member, dataset, splits, pre, out / "members" / str(k), progress=progress,
+                                callbacks=callbacks if k == 0 else None))
+    history = pd.concat([f.history.assign(member=k) for k, f in enumerate(fits)], ignore_index=True)
+    fit = FitResult(ensemble_of([f.backbone for f in fits]).eval(), history,
+                    float(np.mean([f.best_val_loss for f in fits])), fits[0].device,
+                    sum(f.epochs_run for f in fits), fits[0].sample_weights)
+    return fit, "ensemble", ensemble_params(recipe.model.name, recipe.model.params, n)

@@ -304,6 +304,19 @@ def train_recipe(
     return final
 
 
+def _training_note(recipe: Recipe, fit) -> str:
+    """One sentence on how long the network (or each ensemble member) trained and its best validation loss."""
+    n = recipe.training.ensemble
+    if n > 1 and "member" in fit.history:
+        epochs = fit.history.groupby("member").size().tolist()
+        return (f"Ensemble of {n} networks (training.ensemble; seeds {recipe.training.seed} to "
+                f"{recipe.training.seed + n - 1}) trained for {', '.join(map(str, epochs))} epochs on {fit.device}; "
+                f"mean of their best validation losses {fit.best_val_loss:.4g} (scaled targets); predictions are "
+                f"their mean.")
+    return (f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}; best validation loss "
+            f"{fit.best_val_loss:.4g} (scaled targets).")
+
+
 def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
               splits: dict[str, NDArray[np.int64]], progress: bool) -> None:
     """Train, evaluate and report into the claimed folder ``partial``."""
@@ -393,8 +406,7 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
     notes = [
         f"Dataset `{data_path}`: {len(splits['train'])} train, {len(splits['val'])} val, "
         f"{len(splits['test'])} test objects; metrics on the {split} split.",
-        f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}; best validation loss "
-        f"{fit.best_val_loss:.4g} (scaled targets). Metrics per bin of the true value: `metrics_binned.csv`.",
+        _training_note(recipe, fit) + " Metrics per bin of the true value: `metrics_binned.csv`.",
         "Trainable parameters (networks) or fitted coefficients (linear models) and prediction speed "
         "(objects/s from preprocessed inputs, after a warm-up) of every model: `model_info.json`.",
     ]
