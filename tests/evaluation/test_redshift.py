@@ -155,3 +155,11 @@ def test_plot_inset_with_a_redshift_target(tmp_path):
     assert plot_residual_hist(Z_TRUE, Z_PRED, tmp_path / "h.png", redshift=True).is_file()
     with pytest.raises(ValueError, match="z_true|y_true"):
         plot_pred_vs_true([-1.0, 0.5], [0.0, 0.5], tmp_path / "bad.png", redshift=True)
+
+
+def test_a_transformed_redshift_target_is_refused_naming_it():
+    from astroreg.config import TargetConfig
+
+    with pytest.raises(ValueError, match=r"target 'z': kind redshift scores e_z .* keep transform: none"):
+        TargetConfig(name="z", kind="redshift", transform="log10")
+    assert TargetConfig(name="z", kind="redshift").is_redshift

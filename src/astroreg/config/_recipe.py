@@ -80,6 +80,12 @@ class TargetConfig(_Strict):
     def _redshift_spelling(self) -> TargetConfig:
         if self.redshift_like and self.kind != "redshift":
             object.__setattr__(self, "kind", "redshift")
+        if self.kind == "redshift" and self.transform != "none":
+            raise ValueError(
+                f"target {self.name!r}: kind redshift scores e_z = (pred - true) / (1 + true) on the target's own "
+                f"values, which transform {self.transform} would change into {self.transform}(z); keep "
+                "transform: none for a redshift target"
+            )
         return self
 
     @property
