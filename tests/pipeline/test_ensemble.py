@@ -58,8 +58,11 @@ def test_ensemble_run_predicts_the_mean_of_its_members_and_beats_them(noisy_data
     with Dataset(noisy_dataset) as ds:
         rows = ds.split("test")
         members = [predict_frame(Run.open(r), ds, rows)["y_pred"].to_numpy() for r in single]
-        mean = predict_frame(Run.open(ens), ds, rows)["y_pred"].to_numpy()
-    np.testing.assert_allclose(mean, np.mean(members, axis=0), rtol=1e-5, atol=1e-5)
+        frame = predict_frame(Run.open(ens), ds, rows)
+        assert "y_ensemble_std" not in predict_frame(Run.open(single[0]), ds, rows[:5])
+    np.testing.assert_allclose(frame["y_pred"], np.mean(members, axis=0), rtol=1e-5, atol=1e-5)
+    # each object's spread between the members, beside their mean
+    np.testing.assert_allclose(frame["y_ensemble_std"], np.std(members, axis=0, ddof=1), rtol=1e-4, atol=1e-5)
 
     # averaging lowers the error below the members' mean error, by at least 3%
     mse = lambda run: json.loads((run / "metrics.json").read_text())["models"]["mlp"]["y"]["mse"]  # noqa: E731

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from astroreg.models._registry import (
     ANY_KIND,
@@ -36,7 +36,7 @@ from astroreg.models._registry import (
     register_model,
 )
 
-__all__ = ["MeanEnsemble", "ensemble", "ensemble_of", "ensemble_params"]
+__all__ = ["MeanEnsemble", "ensemble", "ensemble_of", "ensemble_params", "split_members"]
 
 
 class MeanEnsemble(nn.Module):
@@ -170,23 +170,27 @@ def ensemble(
     return ensemble_of(nets, concatenate=n_outputs == 0)
 
 
-def members_outputs(net: nn.Module, x) -> Tensor:
-    """Each member's output, ``(members, n, out_features)``, of an ensemble built here.
+def split_members(net: nn.Module) -> int:
+    """Make an ensemble put out its members' predictions side by side; how many members.
+
+    ``astroreg predict`` calls it on a freshly loaded network to report each object's
+    spread between the members beside their mean. The network is changed in place: its
+    output becomes ``(n, members x out_features)``, member k in columns
+    ``k * out_features`` to ``(k + 1) * out_features``.
 
     Parameters
     ----------
     net : torch.nn.Module
-        A network from :func:`ensemble_of` (or the ``ensemble`` builder).
-    x : dict of str to Tensor
-        The named inputs.
+        A loaded network.
 
-    Raises
-    ------
-    ValueError
-        If ``net`` is not such an ensemble.
+    Returns
+    -------
+    int
+        The number of members, or 0 (and ``net`` unchanged) when ``net`` is not an
+        ensemble built here.
     """
     inner = net.inner if isinstance(net, SingleInput) else net
-    if not isinstance(inner, MeanEnsemble):
-        raise ValueError(f"{type(net).__name__} is not an ensemble of networks")
-    arg = x[net.name] if isinstance(net, SingleInput) else x
-    return torch.stack([m(arg) for m in inner.members])
+    if not isinstance(inner, MeanEnsemble) or inner.concatenate:
+        return 0
+    inner.concatenate = True
+    return len(inner.members)

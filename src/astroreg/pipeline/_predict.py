@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from astroreg._threads import machine_load_sample, other_cores_busy
 from astroreg.data import Dataset, atomic_path, check_output_file
 from astroreg.modalities import raw_targets
+from astroreg.models._ensemble import split_members
 from astroreg.models._registry import unwrap_single
 from astroreg.pipeline._run import Run
 from astroreg.preprocess._domain import DOMAIN_FILE, count_reasons
@@ -49,8 +50,9 @@ def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **
     Yields
     ------
     pandas.DataFrame
-        Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, and for
-        transformed targets the prediction in the dataset's quantity (e.g.
+        Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, for an
+        ensemble (``training.ensemble``) ``<target>_ensemble_std`` (the members' standard
+        deviation around their mean ``<target>_pred``), and for transformed targets the prediction in the dataset's quantity (e.g.
         ``total_flux_pred`` in ADU beside ``log_total_flux_pred``); for a run with a
         training domain (``domain.json``), ``in_domain`` and ``domain_reason`` (see
         :func:`predict`).
@@ -109,8 +111,8 @@ def _iter_columns(
     Yields
     ------
     dict of str to numpy.ndarray
-        ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, for
-        transformed targets the prediction in the dataset's quantity, and with the run's
+        ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, for an
+        ensemble ``<target>_ensemble_std``, for transformed targets the prediction in the dataset's quantity, and with the run's
         training domain ``in_domain`` (bool) and ``domain_reason`` (str).
     """
     recipe, pre = run.recipe, run.load_preprocessor()
@@ -127,6 +129,7 @@ def _iter_columns(
     if batch_size is None:
         batch_size = min([m.predict_batch for m in kinds if m.predict_batch] or [chunk_size])
     network = run.load_network()
+    members = split_members(network)  # an ensemble: each member's prediction, for the spread
     single = unwrap_single(network)
     # Each input says how it is read: prepared spectra into reused buffers, with the
     # standardisation folded into a dense network's first layer, for instance.
@@ -193,7 +196,11 @@ def _iter_columns(
                 out = tuner.forward(lambda xs: forward_batches(net, xs, batch_size, device), x, k)
             else:
                 out = forward_batches(net, x, batch_size, device)
-            y = pre.unscale_targets(out)
+            if members:
+                each = np.stack([pre.unscale_targets(part) for part in np.split(out, members, axis=1)])
+                y, spread = each.mean(axis=0), each.std(axis=0, ddof=1)
+            else:
+                y = pre.unscale_targets(out)
             m = len(out)
             frame = {"id": ids[sel]}
             if truth:
@@ -202,6 +209,8 @@ def _iter_columns(
                 if truth:
                     frame[f"{t}_true"] = y_true[:, j]
                 frame[f"{t}_pred"] = y[:, j]
+                if members:
+                    frame[f"{t}_ensemble_std"] = spread[:, j]
             frame.update({col: values for col, (values, _) in pre.source_columns(y).items()})
             if checks is not None:
                 frame["in_domain"], frame["domain_reason"] = domain.flag(
@@ -273,6 +282,8 @@ def _units_metadata(run: Run) -> dict[bytes, bytes]:
     units = {}
     for t, u in zip(pre.target_names, pre.target_units):
         units[f"{t}_pred"] = units[f"{t}_true"] = u
+        if run.recipe.training.ensemble > 1:
+            units[f"{t}_ensemble_std"] = u
     units.update({col: u for col, (_, u) in pre.source_columns(np.zeros((1, len(pre.target_names)))).items()})
     meta = {"units": units, "run": str(run.path.resolve()), "recipe": run.recipe.name}
     return {b"astroreg": json.dumps(meta).encode()}
