@@ -89,8 +89,10 @@ def test_ensemble_file_loads_into_the_registered_builder(tmp_path):
 def test_bad_ensemble_settings_are_refused():
     with pytest.raises(ValueError, match="training.ensemble|greater than or equal to 1"):
         _recipe("x.h5", ensemble=0)
-    with pytest.raises(ValueError, match="ensemble: members must be a positive integer"):
-        create_model("ensemble", input_shapes={"p": (5,)}, input_kinds={"p": "tabular"}, n_outputs=1, members=0)
+    for members in (0, 10**9):
+        with pytest.raises(ValueError, match="ensemble: members must be an integer from 1 to 100"):
+            create_model("ensemble", input_shapes={"p": (5,)}, input_kinds={"p": "tabular"}, n_outputs=1,
+                         members=members)
     with pytest.raises(ValueError, match="other than 'ensemble'"):
         create_model("ensemble", input_shapes={"p": (5,)}, input_kinds={"p": "tabular"}, n_outputs=1,
                      model="ensemble")

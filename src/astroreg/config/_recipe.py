@@ -261,7 +261,7 @@ class TrainingConfig(_Strict):
         description="validate and keep an exponential moving average of the weights (e.g. 0.998; none: off)",
     )
     ensemble: int = Field(
-        default=1, ge=1,
+        default=1, ge=1, le=100,
         description="train this many networks from seeds seed, seed+1, ... and predict with their mean",
     )
 

@@ -36,7 +36,10 @@ from astroreg.models._registry import (
     register_model,
 )
 
-__all__ = ["MeanEnsemble", "ensemble", "ensemble_of", "ensemble_params", "split_members"]
+#: Most members an ensemble may have (a doctored model file must not make astroreg build millions).
+MAX_MEMBERS = 100
+
+__all__ = ["MAX_MEMBERS", "MeanEnsemble", "ensemble", "ensemble_of", "ensemble_params", "split_members"]
 
 
 class MeanEnsemble(nn.Module):
@@ -122,8 +125,8 @@ def _member_spec(model: object, params: object, members: object) -> tuple[str, d
         raise ValueError(f"ensemble: model must name a registered network other than 'ensemble'; got {model!r}")
     if params is not None and not isinstance(params, Mapping):
         raise ValueError(f"ensemble: params must be the member network's parameters (a mapping); got {params!r}")
-    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
-        raise ValueError(f"ensemble: members must be a positive integer; got {members!r}")
+    if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= MAX_MEMBERS:
+        raise ValueError(f"ensemble: members must be an integer from 1 to {MAX_MEMBERS}; got {members!r}")
     return model, dict(params or {}), members
 
 
