@@ -4,14 +4,15 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from astroreg.config import recipe_from_dict
 from astroreg.data import Dataset, DatasetWriter
 from astroreg.models import create_model, load_model
-from astroreg.models._ensemble import MeanEnsemble, ensemble_of
-from astroreg.pipeline import Run, train_recipe
+from astroreg.models._ensemble import MeanEnsemble, ensemble_of, split_members
+from astroreg.pipeline import Run, predict, train_recipe
 from astroreg.pipeline._predict import predict_frame
 
 
@@ -63,6 +64,9 @@ def test_ensemble_run_predicts_the_mean_of_its_members_and_beats_them(noisy_data
     np.testing.assert_allclose(frame["y_pred"], np.mean(members, axis=0), rtol=1e-5, atol=1e-5)
     # each object's spread between the members, beside their mean
     np.testing.assert_allclose(frame["y_ensemble_std"], np.std(members, axis=0, ddof=1), rtol=1e-4, atol=1e-5)
+    out = predict(ens, noisy_dataset, tmp_path / "z.parquet", split="test", progress=False)
+    units = json.loads(pq.read_schema(out).metadata[b"astroreg"])["units"]
+    assert "y_ensemble_std" in units and "y_ensemble_std" in pd.read_parquet(out).columns
 
     # averaging lowers the error below the members' mean error, by at least 3%
     mse = lambda run: json.loads((run / "metrics.json").read_text())["models"]["mlp"]["y"]["mse"]  # noqa: E731
@@ -84,6 +88,9 @@ def test_ensemble_file_loads_into_the_registered_builder(tmp_path):
     x = {"p": torch.randn(4, 5)}
     with torch.no_grad():
         torch.testing.assert_close(back(x), (nets[0](x) + nets[1](x)) / 2)
+    assert split_members(back) == 2 and back(x).shape == (4, 4)  # the members side by side
+    lone = create_model("ensemble", input_shapes={"p": (5,)}, input_kinds={"p": "tabular"}, n_outputs=2, members=1)
+    assert split_members(lone) == 0  # one member has no spread
 
 
 def test_bad_ensemble_settings_are_refused():

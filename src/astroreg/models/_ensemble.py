@@ -190,10 +190,10 @@ def split_members(net: nn.Module) -> int:
     -------
     int
         The number of members, or 0 (and ``net`` unchanged) when ``net`` is not an
-        ensemble built here.
+        ensemble built here or has one member (whose spread would be undefined).
     """
     inner = net.inner if isinstance(net, SingleInput) else net
-    if not isinstance(inner, MeanEnsemble) or inner.concatenate:
+    if not isinstance(inner, MeanEnsemble) or inner.concatenate or len(inner.members) < 2:
         return 0
     inner.concatenate = True
     return len(inner.members)

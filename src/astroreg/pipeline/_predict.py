@@ -52,8 +52,9 @@ def iter_predictions(run: Run, dataset: Dataset, rows: NDArray | None = None, **
     pandas.DataFrame
         Columns ``id``, ``<target>_pred``, with truth ``<target>_true``, for an
         ensemble (``training.ensemble``) ``<target>_ensemble_std`` (the members' standard
-        deviation around their mean ``<target>_pred``), and for transformed targets the prediction in the dataset's quantity (e.g.
-        ``total_flux_pred`` in ADU beside ``log_total_flux_pred``); for a run with a
+        deviation around their mean ``<target>_pred``), and for transformed targets the
+        prediction in the dataset's quantity (e.g. ``total_flux_pred`` in ADU beside
+        ``log_total_flux_pred``); for a run with a
         training domain (``domain.json``), ``in_domain`` and ``domain_reason`` (see
         :func:`predict`).
     """
@@ -112,8 +113,8 @@ def _iter_columns(
     ------
     dict of str to numpy.ndarray
         ``id`` (strings), ``<target>_pred``, with truth ``<target>_true``, for an
-        ensemble ``<target>_ensemble_std``, for transformed targets the prediction in the dataset's quantity, and with the run's
-        training domain ``in_domain`` (bool) and ``domain_reason`` (str).
+        ensemble ``<target>_ensemble_std``, for transformed targets the prediction in the
+        dataset's quantity, and with the run's training domain ``in_domain`` (bool) and ``domain_reason`` (str).
     """
     recipe, pre = run.recipe, run.load_preprocessor()
     domain = run.domain if domain_flags else None
@@ -277,12 +278,14 @@ def _restore_threads(n: int) -> Iterator[None]:
             torch.set_num_threads(n)
 
 
-def _units_metadata(run: Run) -> dict[bytes, bytes]:
+def _units_metadata(run: Run, columns: list[str]) -> dict[bytes, bytes]:
+    """The ``astroreg`` schema metadata: each target column's unit (the spread of an ensemble's members where
+    ``columns`` hold it), the run and the recipe."""
     pre = run.load_preprocessor()
     units = {}
     for t, u in zip(pre.target_names, pre.target_units):
         units[f"{t}_pred"] = units[f"{t}_true"] = u
-        if run.recipe.training.ensemble > 1:
+        if f"{t}_ensemble_std" in columns:
             units[f"{t}_ensemble_std"] = u
     units.update({col: u for col, (_, u) in pre.source_columns(np.zeros((1, len(pre.target_names)))).items()})
     meta = {"units": units, "run": str(run.path.resolve()), "recipe": run.recipe.name}
@@ -382,7 +385,7 @@ def predict(
                         count_reasons(columns["domain_reason"], flagged)
                     table = pa.table({k: pa.array(v) for k, v in columns.items()})
                     if writer is None:
-                        schema = table.schema.with_metadata(_units_metadata(run))
+                        schema = table.schema.with_metadata(_units_metadata(run, table.column_names))
                         writer = pq.ParquetWriter(tmp, schema)
                     writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
             finally:

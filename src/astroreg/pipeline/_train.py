@@ -306,9 +306,9 @@ def train_recipe(
 
 def _training_note(recipe: Recipe, fit) -> str:
     """One sentence on how long the network (or each ensemble member) trained and its best validation loss."""
-    n = recipe.training.ensemble
-    if n > 1 and "member" in fit.history:
+    if "member" in fit.history.columns:
         epochs = fit.history.groupby("member").size().tolist()
+        n = len(epochs)
         return (f"Ensemble of {n} networks (training.ensemble; seeds {recipe.training.seed} to "
                 f"{recipe.training.seed + n - 1}) trained for {', '.join(map(str, epochs))} epochs on {fit.device}; "
                 f"mean of their best validation losses {fit.best_val_loss:.4g} (scaled targets); predictions are "
