@@ -231,6 +231,9 @@ class TrainingConfig(_Strict):
     ``ensemble: N`` trains N networks, each from its own seed (``seed``, ``seed + 1``, ...)
     with its own early stopping and checkpoint, and predicts with their mean
     (:mod:`astroreg.models._ensemble`); it costs N trainings and N forward passes.
+    ``max_minutes`` ends a fit after that much wall time, like early stopping: the best
+    validated epoch is kept, and the report says which of the epoch limit, early stopping or
+    the time limit ended it.
     """
 
     epochs: int = Field(default=10, ge=1)
@@ -264,9 +267,19 @@ class TrainingConfig(_Strict):
         default=1, ge=1, le=100,
         description="train this many networks from seeds seed, seed+1, ... and predict with their mean",
     )
+    max_minutes: float | None = Field(
+        default=None, gt=0,
+        description="stop fitting after this many minutes (each ensemble member); the best checkpoint is kept",
+    )
 
     @model_validator(mode="after")
     def _schedule_with_early_stopping(self) -> TrainingConfig:
+        if self.scheduler.name == "warmup_cosine" and self.max_minutes is not None:
+            raise ValueError(
+                "training.scheduler warmup_cosine cannot be combined with training.max_minutes: a run stopped "
+                "by the time limit ends part-way down the cosine decay; use scheduler {name: plateau} or "
+                "remove max_minutes"
+            )
         if self.scheduler.name == "warmup_cosine" and self.early_stopping.patience:
             raise ValueError(
                 "training.scheduler warmup_cosine cannot be combined with training.early_stopping: a cosine "

@@ -147,5 +147,5 @@ def _fit_networks(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np
     history = pd.concat([f.history.assign(member=k) for k, f in enumerate(fits)], ignore_index=True)
     fit = FitResult(ensemble_of([f.backbone for f in fits]).eval(), history,
                     float(np.mean([f.best_val_loss for f in fits])), fits[0].device,
-                    sum(f.epochs_run for f in fits), fits[0].sample_weights)
+                    sum(f.epochs_run for f in fits), fits[0].sample_weights, fits[0].stopped_by)
     return fit, "ensemble", ensemble_params(recipe.model.name, recipe.model.params, n)

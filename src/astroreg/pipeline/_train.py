@@ -310,11 +310,12 @@ def _training_note(recipe: Recipe, fit) -> str:
         epochs = fit.history.groupby("member").size().tolist()
         n = len(epochs)
         return (f"Ensemble of {n} networks (training.ensemble; seeds {recipe.training.seed} to "
-                f"{recipe.training.seed + n - 1}) trained for {', '.join(map(str, epochs))} epochs on {fit.device}; "
+                f"{recipe.training.seed + n - 1}) trained for {', '.join(map(str, epochs))} epochs on {fit.device} "
+                f"(the first ended by the {fit.stopped_by}); "
                 f"mean of their best validation losses {fit.best_val_loss:.4g} (scaled targets); predictions are "
                 f"their mean.")
-    return (f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}; best validation loss "
-            f"{fit.best_val_loss:.4g} (scaled targets).")
+    return (f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}, ended by the {fit.stopped_by}; "
+            f"best validation loss {fit.best_val_loss:.4g} (scaled targets).")
 
 
 def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,

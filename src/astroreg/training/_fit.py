@@ -10,13 +10,14 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 from numpy.typing import NDArray
 from torch import nn
@@ -72,6 +73,8 @@ class FitResult:
     epochs_run: int
     sample_weights: dict | None = None
     """Summary of the engine's training weights (:func:`weights_summary` and the settings), or None."""
+    stopped_by: str = "epoch limit"
+    """What ended the fit: ``"epoch limit"``, ``"early stopping"`` or ``"time limit"``."""
 
 
 def _sample_weights(recipe: Recipe, dataset: Dataset, rows: NDArray) -> NDArray | None:
@@ -228,9 +231,11 @@ def fit_network(
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     if tr.ema_decay is not None:
         callbacks.append(WeightAverage(tr.ema_decay))
+    max_time = None if tr.max_minutes is None else timedelta(minutes=tr.max_minutes)
     logger = CSVLogger(run_dir, name="logs", version="")
     trainer = L.Trainer(
-        max_epochs=tr.epochs, accelerator=device, devices=1, callbacks=callbacks, logger=logger,
+        max_epochs=tr.epochs, max_time=max_time, accelerator=device, devices=1, callbacks=callbacks,
+        logger=logger,
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
         deterministic=False, log_every_n_steps=max(1, min(50, len(train) // tr.batch_size)),
     )
@@ -248,7 +253,16 @@ def fit_network(
         history["train_objects_per_s"] = len(train) / np.asarray(timer.times)  # noisy copies count
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
     backbone = unwrap(module.backbone).to("cpu").eval()
-    return FitResult(backbone, history, best_val, device, len(history), weight_info)
+    return FitResult(backbone, history, best_val, device, len(history), weight_info, _stopped_by(trainer))
+
+
+def _stopped_by(trainer: L.Trainer) -> str:
+    """Which of the epoch limit, early stopping or ``training.max_minutes`` ended ``trainer``'s fit."""
+    if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
+        return "early stopping"
+    if any(isinstance(c, Timer) and (c.time_remaining() or 0.0) <= 0 for c in trainer.callbacks):
+        return "time limit"
+    return "epoch limit"
 
 
 def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
