@@ -51,6 +51,7 @@ from astroreg.models import (
     optimize_for_inference,
     unwrap_single,
 )
+from astroreg.models._conv import Conv1d
 from astroreg.models._pool import MaxPool1d
 from astroreg.pipeline import fit_run, predict
 
@@ -108,14 +109,20 @@ def forward_rate(fn, x: torch.Tensor, batch: int, repeats: int = 2) -> float:
 
 
 def torch_nn_only(net: torch.nn.Module) -> torch.nn.Module:
-    """``net`` as plain PyTorch writes it: ``torch.nn.MaxPool1d`` for astroreg's faster-gradient
-    pooling, and the activation before the pooling (Keras' order) where astroreg pools first."""
+    """``net`` as plain PyTorch writes it: ``torch.nn.MaxPool1d`` and ``torch.nn.Conv1d`` (same
+    weights) for astroreg's faster-gradient pooling and one-channel convolution, and the activation
+    before the pooling (Keras' order) where astroreg pools first."""
     for m in list(net.modules()):
         if not isinstance(m, torch.nn.Sequential):
             continue
         layers = list(m)
         for i, layer in enumerate(layers):
-            if isinstance(layer, MaxPool1d):
+            if isinstance(layer, Conv1d):
+                plain = torch.nn.Conv1d(layer.in_channels, layer.out_channels, layer.kernel_size, padding=layer.padding,
+                                        bias=layer.bias is not None)
+                plain.load_state_dict(layer.state_dict())
+                layers[i] = plain
+            elif isinstance(layer, MaxPool1d):
                 layers[i] = torch.nn.MaxPool1d(layer.kernel_size, layer.stride)
                 if i + 1 < len(layers) and isinstance(layers[i + 1], torch.nn.ReLU):
                     layers[i], layers[i + 1] = layers[i + 1], layers[i]
@@ -134,7 +141,7 @@ class PlainLoop:
         self.net = torch_nn_only(unwrap_single(create_model(
             recipe.model.name, input_shapes={"xp": tuple(x.shape[1:])}, n_outputs=y.shape[1],
             **recipe.model.params))[1]).train()
-        assert not any(isinstance(m, MaxPool1d) for m in self.net.modules())
+        assert not any(isinstance(m, (MaxPool1d, Conv1d)) for m in self.net.modules())
         self.opt = torch.optim.Adamax(self.net.parameters(), lr=tr.optimizer.lr)
         self.x, self.y, self.batch, self.delta = x, y, tr.batch_size, tr.huber_delta
 
