@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from astroreg.models._conv import Conv1d
 from astroreg.models._pool import MaxPool1d
 from astroreg.models._pooled_cnn1d import PooledCNN1d
 
@@ -52,7 +53,7 @@ def test_relu_network_pools_first_and_matches_activation_first():
     kw = dict(input_shape=(60,), n_outputs=1, conv=[(8, 5), (4, 3)], pool=2, padding="valid", dense=[16],
               dense_activation="relu", dropout=0.0, init="keras")
     relu = PooledCNN1d(conv_activation="relu", **kw)
-    assert [type(m) for m in relu.features[:3]] == [nn.Conv1d, MaxPool1d, nn.ReLU]
+    assert [type(m) for m in relu.features[:3]] == [Conv1d, MaxPool1d, nn.ReLU]
     # The same weights with the activation first (as Keras orders it) give the same values and gradients.
     ref = PooledCNN1d(conv_activation="relu", **kw)
     ref.load_state_dict(relu.state_dict())

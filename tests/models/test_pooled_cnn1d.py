@@ -12,6 +12,7 @@ from astroreg.models import (
     optimize_for_inference,
     unwrap_single,
 )
+from astroreg.models._conv import Conv1d
 from astroreg.models._pool import MaxPool1d
 from astroreg.models._pooled_cnn1d import (
     PAPER_CONV,
@@ -110,7 +111,7 @@ def test_outputs_headless_finite_and_gradients(n_outputs):
 def test_channels_input_and_activations():
     net = _inner(n=(2, 40), conv=[[4, 3]], dense=[8], conv_activation="tanh", dense_activation="leaky_relu")
     assert net(torch.randn(5, 2, 40)).shape == (5, 1)
-    assert [type(m) for m in net.features] == [nn.Conv1d, nn.Tanh, MaxPool1d, nn.Flatten]
+    assert [type(m) for m in net.features] == [Conv1d, nn.Tanh, MaxPool1d, nn.Flatten]
     assert isinstance(net.dense[1], nn.LeakyReLU) and net.dense[1].negative_slope == 0.2
     elu = _inner(n=40, conv=[[4, 3]], dense=[8], activation="elu")
     assert isinstance(elu.features[1], nn.ELU) and isinstance(elu.dense[1], nn.ELU)
