@@ -43,7 +43,7 @@ def test_time_limit_ends_the_fit_and_keeps_the_best_epoch(small_dataset, tmp_pat
     run = train_recipe(_recipe(small_dataset, epochs=100_000, max_minutes=0.05), runs_root=tmp_path, progress=False)
     history = pd.read_csv(run / "history.csv")
     assert 1 <= len(history) < 100_000
-    assert "ended by the time limit" in _report(run)
+    assert "ended by the time limit (training.max_minutes)" in _report(run)
     # the best validated epoch was saved, evaluated and beats the mean on the test split
     assert (run / "model.pt").is_file() and (run / "checkpoints" / "best.ckpt").is_file()
     frame = pd.read_parquet(run / "predictions.parquet")
@@ -52,12 +52,12 @@ def test_time_limit_ends_the_fit_and_keeps_the_best_epoch(small_dataset, tmp_pat
 
 
 def test_epoch_limit_and_early_stopping_are_told_apart(small_dataset, tmp_path):
-    assert "ended by the epoch limit" in _report(
+    assert "ended by the epoch limit (training.epochs)" in _report(
         train_recipe(_recipe(small_dataset, epochs=2), runs_root=tmp_path / "a", progress=False))
     # No epoch improves by min_delta: patience 1 stops the fit at the second epoch.
     stopped = train_recipe(_recipe(small_dataset, epochs=50, early_stopping={"patience": 1, "min_delta": 1e6}),
                            runs_root=tmp_path / "b", progress=False)
-    assert "ended by the early stopping" in _report(stopped)
+    assert "ended by early stopping;" in _report(stopped)
     assert len(pd.read_csv(stopped / "history.csv")) == 2
 
 

@@ -304,6 +304,10 @@ def train_recipe(
     return final
 
 
+_ENDED_BY = {"epoch limit": "the epoch limit (training.epochs)", "early stopping": "early stopping",
+             "time limit": "the time limit (training.max_minutes)"}
+
+
 def _training_note(recipe: Recipe, fit) -> str:
     """One sentence on how long the network (or each ensemble member) trained and its best validation loss."""
     if "member" in fit.history.columns:
@@ -311,10 +315,10 @@ def _training_note(recipe: Recipe, fit) -> str:
         n = len(epochs)
         return (f"Ensemble of {n} networks (training.ensemble; seeds {recipe.training.seed} to "
                 f"{recipe.training.seed + n - 1}) trained for {', '.join(map(str, epochs))} epochs on {fit.device} "
-                f"(the first ended by the {fit.stopped_by}); "
+                f"(the first ended by {_ENDED_BY[fit.stopped_by]}); "
                 f"mean of their best validation losses {fit.best_val_loss:.4g} (scaled targets); predictions are "
                 f"their mean.")
-    return (f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}, ended by the {fit.stopped_by}; "
+    return (f"Network trained for {fit.epochs_run} epoch(s) on {fit.device}, ended by {_ENDED_BY[fit.stopped_by]}; "
             f"best validation loss {fit.best_val_loss:.4g} (scaled targets).")
 
 
