@@ -126,6 +126,13 @@ def test_ablate_writes_the_table(spectra_dataset, tmp_path, capsys):
     # the recipe names no paper_tables: no published ratios beside ours
     assert "| single_task |" in md and "Table 5" not in md and "(paper)" not in md
     assert (out / "ablation_mae.png").stat().st_size > 1000
+    # Paired MAE differences to the full model on the same test objects, with their intervals.
+    by = table.set_index("variant")
+    assert np.isnan(by.loc["full", "dMAE feh"])
+    for v in ("no_skip", "single_task"):
+        d, lo, hi = by.loc[v, ["dMAE feh", "dMAE feh lo", "dMAE feh hi"]]
+        assert d == pytest.approx(mae[v] - mae["full"], abs=1e-9) and lo <= d <= hi
+    assert "dMAE teff [95%]" in md and "bootstrap interval" in md
 
 
 def test_paper_tables_put_table_5_beside_ours(spectra_dataset, tmp_path):

@@ -343,7 +343,12 @@ def ablation_table(
     pandas.DataFrame
         Columns ``variant, description, parameters, objects_per_s, MAE <t>...,
         parameters (rel), time (rel), MAE <t> (rel)...``; the full row's relative
-        columns are 1.0 (``time (rel)`` as in :func:`model_size_table`).
+        columns are 1.0 (``time (rel)`` as in :func:`model_size_table`). Where entries
+        carry ``"paired": {target: {"all": {"diff", "lo", "hi"}, "low_end": {...}}}``
+        (:func:`astroreg.evaluation._paired.paired_mae_difference` against the full
+        model), also ``dMAE <t>``, ``dMAE <t> lo``, ``dMAE <t> hi`` and the same with
+        `` low end``: the variant's MAE minus the full model's and its interval (NaN on
+        the full row).
 
     Raises
     ------
@@ -380,6 +385,17 @@ def ablation_table(
     _add_relative(rows, rows[0], ts)
     cols = ["variant", "description", "parameters", "objects_per_s", *(f"MAE {t}" for t in ts),
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in ts)]
+    # Paired differences to the full model (variant minus full, same objects) with their intervals.
+    for t in ts:
+        for part, suffix in (("all", ""), ("low_end", " low end")):
+            if not any(isinstance(results[k].get("paired", {}).get(t, {}).get(part), Mapping) for k in names):
+                continue
+            keys = [f"dMAE {t}{suffix}{end}" for end in ("", " lo", " hi")]
+            for k, row in zip(names, rows):
+                p = results[k].get("paired", {}).get(t, {}).get(part) or {}
+                for key, field in zip(keys, ("diff", "lo", "hi")):
+                    row[key] = _num(p.get(field))
+            cols += keys
     table = pd.DataFrame(rows, columns=cols)
     table.attrs.update(full=full)
     return table
@@ -478,8 +494,18 @@ def ablation_markdown(
             rows.append(row)
         theirs = pd.DataFrame(rows)
     merged = _interleave(table[cols], theirs, ["variant"])
+    paired = [c for c in table.columns if c.startswith("dMAE ") and not c.endswith((" lo", " hi"))]
+    for c in paired:  # "+0.0034 [+0.0012, +0.0056]": variant minus full, 95% interval
+        merged[f"{c} [95%]"] = [
+            "" if not np.isfinite(d) else f"{d:+.4g} [{lo:+.4g}, {hi:+.4g}]"
+            for d, lo, hi in zip(table[c], table[f"{c} lo"], table[f"{c} hi"])
+        ]
     shown = any(c.endswith("(paper)") for c in merged.columns)
     lines = [f"## {title}", "", _md(_params_as_text(merged), float_format="{:.3g}"), ""]
+    if paired:
+        lines += ["`dMAE`: the variant's MAE minus the full model's on the same objects (negative: the variant "
+                  "is better), with a 95% bootstrap interval over the objects; an interval that holds 0 means "
+                  "the split cannot tell the two apart.", ""]
     desc = [f"- `{v}`: {d}" for v, d in zip(table["variant"], table["description"]) if d]
     lines += desc + ([""] if desc else [])
     lines.append("`time (rel)`: prediction time per object divided by the full model's (lower is faster)."

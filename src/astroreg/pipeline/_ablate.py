@@ -48,6 +48,7 @@ from astroreg.evaluation import (
     redshift_targets,
     write_metrics_json,
 )
+from astroreg.evaluation._paired import paired_mae_difference
 from astroreg.pipeline._run import Run, write_json
 from astroreg.pipeline._train import check_before_training, train_recipe
 
@@ -139,6 +140,39 @@ def ablation_recipes(recipe: Recipe, *, epochs: int | None = None,
 def _prediction_columns(frame: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
     cols = ["id", *(c for t in targets for c in (f"{t}_true", f"{t}_pred"))]
     return frame[cols]
+
+
+def _paired_differences(predictions: Mapping[str, Path], recipe: Recipe) -> dict[str, dict[str, Any]]:
+    """Each variant's MAE minus the full model's, per target, on the same objects, with 95% intervals.
+
+    With ``evaluation.regimes`` the low end (true values at or below the full model's
+    ``low_quantile`` of the evaluated objects) gets its own difference. Objects missing
+    from either side, or with a non-finite value, are left out of that target's pair.
+    """
+    if FULL not in predictions:
+        return {}
+    full = pd.read_parquet(predictions[FULL])
+    low_q = recipe.evaluation.regimes.low_quantile if recipe.evaluation.regimes else None
+    out: dict[str, dict[str, Any]] = {}
+    for name, path in predictions.items():
+        if name == FULL:
+            continue
+        both = full.merge(pd.read_parquet(path), on="id", suffixes=("_ref", ""), validate="one_to_one")
+        out[name] = {}
+        for t in recipe.target_names:
+            cols = [f"{t}_true_ref", f"{t}_pred_ref", f"{t}_pred"]
+            if not all(c in both.columns for c in cols):
+                continue
+            v = both[cols].to_numpy(dtype=np.float64)
+            v = v[np.isfinite(v).all(axis=1)]
+            if len(v) == 0:
+                continue
+            entry = {"all": paired_mae_difference(v[:, 0], v[:, 2], v[:, 1])}
+            if low_q is not None:
+                low = v[:, 0] <= np.quantile(v[:, 0], low_q)
+                entry["low_end"] = paired_mae_difference(v[:, 0], v[:, 2], v[:, 1], mask=low) | {"quantile": low_q}
+            out[name][t] = entry
+    return out
 
 
 def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict[str, dict[str, float]]:
@@ -308,6 +342,7 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
 
     n_nets = sum(len(r) for r in jobs.values())
     results: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, Path] = {}
     with tqdm(total=n_nets, desc="ablation", unit="net", disable=not progress) as bar:
         for name, recipes in jobs.items():
             folder = partial / name
@@ -335,7 +370,10 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
                 "predict_objects_per_s": 1.0 / seconds,
                 "runs": [p.relative_to(partial).as_posix() for p in runs],
             }
+            predictions[name] = (folder if name in single else runs[0]) / "predictions.parquet"
 
+    for name, paired in _paired_differences(predictions, recipe).items():
+        results[name]["paired"] = paired
     table = ablation_table(results, FULL, targets=recipe.target_names)
     with atomic_path(partial / "ablation.csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -1,0 +1,80 @@
+"""Paired MAE differences with bootstrap intervals (the ablation table's dMAE columns)."""
+
+import numpy as np
+import pytest
+
+from astroreg.evaluation import ablation_table
+from astroreg.evaluation._paired import paired_mae_difference
+from astroreg.evaluation._tables import ablation_markdown
+
+
+def _data(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    return t, t + rng.normal(scale=0.30, size=n), t + rng.normal(scale=0.36, size=n)
+
+
+def test_difference_is_the_mae_difference_and_the_interval_holds_it():
+    t, good, worse = _data()
+    d = paired_mae_difference(t, good, worse)
+    assert d["diff"] == pytest.approx(np.mean(np.abs(good - t)) - np.mean(np.abs(worse - t)))
+    assert d["lo"] < d["diff"] < d["hi"] < 0  # 0.30 against 0.36 scatter: clearly better
+    assert d["n"] == 4000
+    # The interval is about 1.96 standard errors of the mean paired difference each side.
+    e = np.abs(good - t) - np.abs(worse - t)
+    se = e.std(ddof=1) / np.sqrt(e.size)
+    assert (d["hi"] - d["lo"]) / 2 == pytest.approx(1.96 * se, rel=0.15)
+
+
+def test_two_equal_models_get_an_interval_across_zero_and_identical_ones_zero():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=3000)
+    a, b = t + rng.normal(scale=0.3, size=t.size), t + rng.normal(scale=0.3, size=t.size)
+    d = paired_mae_difference(t, a, b)
+    assert d["lo"] < 0 < d["hi"]
+    assert paired_mae_difference(t, a, a) == {"diff": 0.0, "lo": 0.0, "hi": 0.0, "n": 3000}
+
+
+def test_mask_selects_the_objects_and_the_seed_fixes_the_interval():
+    t, good, worse = _data()
+    low = t <= np.quantile(t, 0.2)
+    d = paired_mae_difference(t, good, worse, mask=low)
+    assert d["n"] == int(low.sum())
+    assert d["diff"] == pytest.approx(np.mean(np.abs(good - t)[low]) - np.mean(np.abs(worse - t)[low]))
+    assert d == paired_mae_difference(t, good, worse, mask=low)
+    assert d != paired_mae_difference(t, good, worse, mask=low, seed=1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mask=np.zeros(10, bool)), "no objects selected"),
+    (dict(mask=np.ones(3, bool)), "mask must have the shape"),
+    (dict(confidence=1.0), "confidence"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    t = np.arange(10.0)
+    with pytest.raises(ValueError, match=match):
+        paired_mae_difference(t, t + 1, t + 2, **kwargs)
+
+
+def test_nan_predictions_are_refused_with_their_count():
+    t = np.arange(5.0)
+    with pytest.raises(ValueError, match="y_ref has 1 non-finite"):
+        paired_mae_difference(t, t, np.array([0, 1, np.nan, 3, 4.0]))
+
+
+def test_ablation_table_and_markdown_show_the_differences():
+    results = {
+        "full": {"metrics": {"y": {"mae": 0.30}}},
+        "no_skip": {"metrics": {"y": {"mae": 0.31}},
+                    "paired": {"y": {"all": {"diff": 0.01, "lo": 0.004, "hi": 0.016},
+                                     "low_end": {"diff": 0.02, "lo": -0.001, "hi": 0.041}}}},
+    }
+    table = ablation_table(results)
+    row = table.set_index("variant").loc["no_skip"]
+    assert (row["dMAE y"], row["dMAE y lo"], row["dMAE y hi"]) == (0.01, 0.004, 0.016)
+    assert row["dMAE y low end hi"] == 0.041
+    assert np.isnan(table.set_index("variant").loc["full", "dMAE y"])
+    md = ablation_markdown(table)
+    assert "+0.01 [+0.004, +0.016]" in md and "+0.02 [-0.001, +0.041]" in md
+    # without paired entries the table has no dMAE columns
+    assert not any(c.startswith("dMAE") for c in ablation_table({"full": results["full"]}).columns)
