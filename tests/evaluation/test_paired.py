@@ -78,3 +78,27 @@ def test_ablation_table_and_markdown_show_the_differences():
     assert "+0.01 [+0.004, +0.016]" in md and "+0.02 [-0.001, +0.041]" in md
     # without paired entries the table has no dMAE columns
     assert not any(c.startswith("dMAE") for c in ablation_table({"full": results["full"]}).columns)
+
+
+def test_ablation_pairs_variants_on_ids_with_the_low_end_of_the_regimes_target(tmp_path):
+    import pandas as pd
+
+    from astroreg.config import recipe_from_dict
+    from astroreg.pipeline._ablate import _paired_differences
+
+    t, good, worse = _data(n=2000)
+    ids = [f"o{i}" for i in range(t.size)]
+    pd.DataFrame({"id": ids, "y_true": t, "y_pred": good, "w_true": t, "w_pred": good}).to_parquet(tmp_path / "f.parquet")
+    # the variant's file lists the objects in another order: pairs are made on id
+    order = np.random.default_rng(2).permutation(t.size)
+    pd.DataFrame({"id": np.array(ids)[order], "y_true": t[order], "y_pred": worse[order], "w_true": t[order],
+                  "w_pred": worse[order]}).to_parquet(tmp_path / "v.parquet")
+    recipe = recipe_from_dict({
+        "name": "p", "dataset": {"path": "x.h5"}, "inputs": {"modality": "tabular", "columns": ["a"]},
+        "targets": [{"name": "y"}, {"name": "w"}], "model": {"name": "mlp"},
+        "evaluation": {"regimes": {"target": "w", "low_quantile": 0.25}},
+    })
+    out = _paired_differences({"full": tmp_path / "f.parquet", "v": tmp_path / "v.parquet"}, recipe)["v"]
+    assert out["y"]["all"] == paired_mae_difference(t, worse, good)
+    assert "low_end" not in out["y"] and out["w"]["low_end"]["n"] == 500
+    assert out["w"]["low_end"]["diff"] > 0 and out["w"]["low_end"]["quantile"] == 0.25

@@ -145,14 +145,16 @@ def _prediction_columns(frame: pd.DataFrame, targets: Sequence[str]) -> pd.DataF
 def _paired_differences(predictions: Mapping[str, Path], recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Each variant's MAE minus the full model's, per target, on the same objects, with 95% intervals.
 
-    With ``evaluation.regimes`` the low end (true values at or below the full model's
+    With ``evaluation.regimes`` the low end of its target (true values at or below the
     ``low_quantile`` of the evaluated objects) gets its own difference. Objects missing
     from either side, or with a non-finite value, are left out of that target's pair.
     """
     if FULL not in predictions:
         return {}
     full = pd.read_parquet(predictions[FULL])
-    low_q = recipe.evaluation.regimes.low_quantile if recipe.evaluation.regimes else None
+    regimes = recipe.evaluation.regimes
+    low_q = regimes.low_quantile if regimes else None
+    low_target = (regimes.target or recipe.target_names[0]) if regimes else None
     out: dict[str, dict[str, Any]] = {}
     for name, path in predictions.items():
         if name == FULL:
@@ -168,7 +170,7 @@ def _paired_differences(predictions: Mapping[str, Path], recipe: Recipe) -> dict
             if len(v) == 0:
                 continue
             entry = {"all": paired_mae_difference(v[:, 0], v[:, 2], v[:, 1])}
-            if low_q is not None:
+            if low_q is not None and t == low_target:
                 low = v[:, 0] <= np.quantile(v[:, 0], low_q)
                 entry["low_end"] = paired_mae_difference(v[:, 0], v[:, 2], v[:, 1], mask=low) | {"quantile": low_q}
             out[name][t] = entry
