@@ -260,8 +260,10 @@ def _stopped_by(trainer: L.Trainer) -> str:
     """Which of the epoch limit, early stopping or ``training.max_minutes`` ended ``trainer``'s fit."""
     if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
         return "early stopping"
-    if any(isinstance(c, Timer) and (c.time_remaining() or 0.0) <= 0 for c in trainer.callbacks):
-        return "time limit"
+    for c in trainer.callbacks:
+        remaining = c.time_remaining() if isinstance(c, Timer) else None  # None: a Timer without a duration
+        if remaining is not None and remaining <= 0:
+            return "time limit"
     return "epoch limit"
 
 
