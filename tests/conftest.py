@@ -34,6 +34,19 @@ def make_blob_dataset(path: Path, n: int = 600, size: int = 32, seed: int = 0, n
     return path
 
 
+def make_tabular_dataset(path: Path, tabular: dict[str, np.ndarray], targets: dict[str, np.ndarray], *,
+                         units: dict[str, str] | None = None, splits: dict[str, float] | None = None) -> Path:
+    """A dataset of catalogue columns and targets (ids ``o0, o1, ...``; ``units`` by name, default none),
+    with splits stored (default 60/20/20, seed 0)."""
+    units = units or {}
+    n = len(next(iter(targets.values())))
+    with DatasetWriter(path, tabular={k: units.get(k, "") for k in tabular},
+                       targets={k: units.get(k, "") for k in targets}) as w:
+        w.append([f"o{i}" for i in range(n)], tabular=tabular, targets=targets)
+        w.make_splits(splits or {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    return path
+
+
 LINE_LOGLAM = np.linspace(3.60, 3.66, 128)
 """log10(wavelength / Angstrom) grid of :func:`line_spectra`."""
 LINE_CENTRES = (3.61, 3.625, 3.64, 3.652)

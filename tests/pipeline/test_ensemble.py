@@ -7,9 +7,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import make_tabular_dataset
 
 from astroreg.config import recipe_from_dict
-from astroreg.data import Dataset, DatasetWriter
+from astroreg.data import Dataset
 from astroreg.models import create_model, load_model
 from astroreg.models._ensemble import MeanEnsemble, ensemble_of, split_members
 from astroreg.pipeline import Run, predict, train_recipe
@@ -23,11 +24,8 @@ def noisy_dataset(tmp_path_factory):
     n = 900
     x = rng.normal(size=(n, 4))
     y = np.sin(2 * x[:, 0]) * x[:, 1] + 0.5 * x[:, 2] ** 2 + 0.3 * rng.normal(size=n)
-    path = tmp_path_factory.mktemp("ens") / "ens.h5"
-    with DatasetWriter(path, tabular={f"x{i}": "" for i in range(4)}, targets={"y": ""}) as w:
-        w.append([f"o{i}" for i in range(n)], tabular={f"x{i}": x[:, i] for i in range(4)}, targets={"y": y})
-        w.make_splits({"train": 0.5, "val": 0.2, "test": 0.3}, seed=0)
-    return path
+    return make_tabular_dataset(tmp_path_factory.mktemp("ens") / "ens.h5", {f"x{i}": x[:, i] for i in range(4)},
+                                {"y": y}, splits={"train": 0.5, "val": 0.2, "test": 0.3})
 
 
 def _recipe(path, **training):

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_tabular_dataset
 
 from astroreg.config import recipe_from_dict
-from astroreg.data import DatasetWriter
 from astroreg.pipeline import train_recipe
 
 
@@ -15,11 +15,8 @@ def small_dataset(tmp_path_factory):
     n = 400
     x = rng.normal(size=(n, 3))
     y = x @ np.array([1.0, -0.5, 0.2]) + 0.1 * rng.normal(size=n)
-    path = tmp_path_factory.mktemp("stop") / "stop.h5"
-    with DatasetWriter(path, tabular={f"x{i}": "" for i in range(3)}, targets={"y": ""}) as w:
-        w.append([f"o{i}" for i in range(n)], tabular={f"x{i}": x[:, i] for i in range(3)}, targets={"y": y})
-        w.make_splits({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
-    return path
+    return make_tabular_dataset(tmp_path_factory.mktemp("stop") / "stop.h5", {f"x{i}": x[:, i] for i in range(3)},
+                                {"y": y})
 
 
 def _recipe(path, **training):

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_tabular_dataset
 
 from astroreg.config import recipe_from_dict
-from astroreg.data import DatasetWriter
 from astroreg.pipeline import train_recipe
 
 
@@ -18,14 +18,9 @@ def tabular_dataset(tmp_path_factory):
     x = rng.normal(size=(n, 3))
     y1 = np.sin(2 * x[:, 0]) + x[:, 1] ** 2 + 0.05 * rng.normal(size=n)
     y2 = 10 * (x[:, 2] - 0.5 * x[:, 0]) + 0.5 * rng.normal(size=n)
-    path = tmp_path_factory.mktemp("tab") / "tab.h5"
-    cols = {"x0": "", "x1": "", "x2": "", "w": ""}
-    with DatasetWriter(path, tabular=cols, targets={"y1": "", "y2": "mag"}) as w:
-        w.append([f"o{i}" for i in range(n)],
-                 tabular={"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "w": rng.uniform(0.5, 1.5, n)},
-                 targets={"y1": y1, "y2": y2})
-        w.make_splits({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
-    return path
+    return make_tabular_dataset(tmp_path_factory.mktemp("tab") / "tab.h5",
+                                {"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "w": rng.uniform(0.5, 1.5, n)},
+                                {"y1": y1, "y2": y2}, units={"y2": "mag"})
 
 
 def _recipe(path, **training):
