@@ -13,9 +13,15 @@ Measures, in one run on this machine and on the same torch threads:
 - training at batch 16 (Adamax, Huber, the recipe's): the engine (``fit_run``, the
   Lightning module, timed from the start of each training epoch to the start of its
   validation) against a plain PyTorch loop of the same network, written in ``torch.nn``
-  layers only, with PyTorch's default optimiser settings, on the same inputs in memory;
-  one plain epoch runs right before each engine epoch, and the median ratio of the pairs
-  is the figure (the machine's speed drifts too much for separate runs to be compared).
+  layers only, with PyTorch's default optimiser settings, on the same inputs in memory.
+  The plain loop runs in a Python process of its own, as a user's script does: the
+  engine sets the C library's allocator thresholds in its process
+  (:mod:`astroreg._allocator`), which a loop in the same process would share. A second
+  worker runs the same plain loop with those thresholds set, to show what is the
+  allocator's and what is the network's. One epoch of each worker runs right before each
+  engine epoch (the workers wait while the others run), and the median ratio of the
+  triples is the figure (the machine's speed drifts too much for separate runs to be
+  compared). Minor page faults per step are counted for all three.
 
 The data are the mock of ``astroreg simulate gaia-xp-galaxies`` (written here to a
 temporary folder), read by ``recipes/gaia-xp-redshift.yaml`` (``grid: gaia-xp, resample:
@@ -28,6 +34,8 @@ Usage: python benchmarks/bench_gaia_xp.py [--n 4000] [--n-predict 20000] [--epoc
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, update_section
 
+from astroreg._allocator import keep_freed_memory
 from astroreg._threads import default_threads
 from astroreg.config import load_recipe
 from astroreg.data import Dataset
@@ -56,6 +65,9 @@ from astroreg.models._pool import MaxPool1d
 from astroreg.pipeline import fit_run, predict
 
 SECTION = "Gaia XP CNN (paper 004)"
+ENGINE = "astroreg"
+PLAIN = "plain PyTorch, default allocator"
+PLAIN_TUNED = "plain PyTorch, astroreg's allocator thresholds"
 RECIPE = "gaia-xp-redshift"
 N_SAMPLES = 186
 
@@ -69,21 +81,25 @@ class TrainTimer(L.Callback):
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.faults: list[float] = []  # minor page faults per step
         self._t0: float | None = None
+        self._f0 = 0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._f0 = minor_faults()
         self._t0 = time.perf_counter()
 
-    def _stop(self) -> None:
+    def _stop(self, trainer) -> None:
         if self._t0 is not None:
             self.times.append(time.perf_counter() - self._t0)
+            self.faults.append((minor_faults() - self._f0) / max(1, trainer.num_training_batches))
             self._t0 = None
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        self._stop()  # only a training epoch has started the clock
+        self._stop(trainer)  # only a training epoch has started the clock
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._stop()
+        self._stop(trainer)
 
 
 def simulate(path: Path, n: int, seed: int) -> Path:
@@ -145,31 +161,87 @@ class PlainLoop:
         self.opt = torch.optim.Adamax(self.net.parameters(), lr=tr.optimizer.lr)
         self.x, self.y, self.batch, self.delta = x, y, tr.batch_size, tr.huber_delta
 
-    def epoch(self) -> float:
-        """Spectra/s of one epoch."""
+    def epoch(self) -> tuple[float, float]:
+        """Spectra/s of one epoch, and minor page faults per step."""
         perm = torch.randperm(len(self.x))
+        faults = minor_faults()
         t = time.perf_counter()
         for s in range(0, len(self.x), self.batch):
             idx = perm[s:s + self.batch]
             self.opt.zero_grad(set_to_none=True)
             torch.nn.functional.huber_loss(self.net(self.x[idx]), self.y[idx], delta=self.delta).backward()
             self.opt.step()
-        return len(self.x) / (time.perf_counter() - t)
+        rate = len(self.x) / (time.perf_counter() - t)
+        return rate, (minor_faults() - faults) / -(-len(self.x) // self.batch)
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def plain_worker(folder: Path, threads: int, tuned: bool) -> None:
+    """Serve epochs of a :class:`PlainLoop` over the inputs saved in ``folder``: one line per request."""
+    torch.set_num_threads(threads)
+    if tuned and not keep_freed_memory():
+        raise SystemExit("the allocator thresholds cannot be set here (astroreg._allocator.why_not_tuned)")
+    recipe = load_recipe(RECIPE)
+    x = torch.from_numpy(np.load(folder / "x.npy", allow_pickle=False))
+    y = torch.from_numpy(np.load(folder / "y.npy", allow_pickle=False))
+    loop = PlainLoop(recipe, x, y)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "epoch":
+            break
+        rate, faults = loop.epoch()
+        print(f"{rate} {faults}", flush=True)
+
+
+class PlainWorker:
+    """A :func:`plain_worker` in its own Python process, and so with its own allocator state."""
+
+    def __init__(self, folder: Path, threads: int, *, tuned: bool) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--plain-worker", str(folder), "--threads", str(threads)]
+        self.proc = subprocess.Popen(cmd + (["--tuned"] if tuned else []), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError(f"the plain-loop worker did not start: {' '.join(cmd)}")
+
+    def epoch(self) -> tuple[float, float]:
+        """Spectra/s and page faults per step of one epoch in the worker."""
+        self.proc.stdin.write("epoch\n")
+        self.proc.stdin.flush()
+        rate, faults = self.proc.stdout.readline().split()
+        return float(rate), float(faults)
+
+    def close(self) -> None:
+        """End the worker (it leaves no process behind)."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Interleave(L.Callback):
-    """Runs one epoch of a :class:`PlainLoop` before each engine epoch starts its clock.
+    """Runs one epoch of each plain-loop worker before each engine epoch starts its clock.
 
     The machine's speed drifts by tens of per cent over a minute on a shared 2-core
-    machine; pairs of epochs run back to back see the same machine.
+    machine; epochs run back to back see the same machine.
     """
 
-    def __init__(self, plain: PlainLoop) -> None:
-        self.plain, self.rates = plain, []
+    def __init__(self, workers: dict[str, PlainWorker]) -> None:
+        self.workers = workers
+        self.rates: dict[str, list[float]] = {name: [] for name in workers}
+        self.faults: dict[str, list[float]] = {name: [] for name in workers}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        with torch.enable_grad():
-            self.rates.append(self.plain.epoch())
+        for name, worker in self.workers.items():
+            rate, faults = worker.epoch()
+            self.rates[name].append(rate)
+            self.faults[name].append(faults)
 
 
 def main() -> None:
@@ -181,7 +253,12 @@ def main() -> None:
                     help="torch threads for everything (default: the cores other work leaves free)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (n 600, n-predict 2000, 1 epoch)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--plain-worker", type=Path, help=argparse.SUPPRESS)  # a PlainWorker's process
+    ap.add_argument("--tuned", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.plain_worker is not None:
+        plain_worker(args.plain_worker, args.threads or 1, args.tuned)
+        return
     if args.quick:
         args.n, args.n_predict, args.epochs = min(args.n, 600), min(args.n_predict, 2000), 1
     threads = args.threads or default_threads()
@@ -227,19 +304,33 @@ def main() -> None:
             x_tr = torch.from_numpy(pre.inputs["xp"].transform(ds, rows))
             y_tr = torch.from_numpy(pre.scale_targets(np.stack(
                 [ds.target(t.source, rows) for t in recipe.targets], axis=1)).astype(np.float32))
-            # Engine and plain loop alternate, epoch by epoch (the plain one first, each time).
-            torch.set_num_threads(threads)
-            plain = Interleave(PlainLoop(recipe, x_tr, y_tr))
-            fit_run(recipe, ds, splits, run_dir, progress=False, callbacks=[plain, timer])
+            np.save(tmp / "x.npy", x_tr.numpy())
+            np.save(tmp / "y.npy", y_tr.numpy())
+            # Engine and plain loops alternate, epoch by epoch (the plain ones first, each time).
+            workers = {}
+            try:
+                for name, tuned in ((PLAIN, False), (PLAIN_TUNED, True)):
+                    workers[name] = PlainWorker(tmp, threads, tuned=tuned)
+                plain = Interleave(workers)
+                torch.set_num_threads(threads)
+                fit_run(recipe, ds, splits, run_dir, progress=False, callbacks=[plain, timer])
+            finally:
+                for worker in workers.values():
+                    worker.close()
             torch.set_num_threads(threads)
         n_train = len(rows)
         astro = [n_train / s for s in timer.times]
-        ratios = sorted(a / p for a, p in zip(astro, plain.rates))
-        ratio = float(np.median(ratios))
-        astro_t, plain_t = max(astro), max(plain.rates)
-        print(f"train, batch {recipe.training.batch_size}, {len(ratios)} pairs of epochs: astroreg (fit_run, "
-              f"Lightning) best {astro_t:,.0f} spectra/s, plain PyTorch loop best {plain_t:,.0f}; ratio per pair "
-              f"{', '.join(f'{r:.2f}' for r in ratios)} -> median {ratio:.2f}x")
+        ratios = {name: sorted(a / p for a, p in zip(astro, rates)) for name, rates in plain.rates.items()}
+        ratio = {name: float(np.median(r)) for name, r in ratios.items()}
+        faults = {ENGINE: float(np.median(timer.faults))} | {
+            name: float(np.median(f)) for name, f in plain.faults.items()}
+        best = {ENGINE: max(astro)} | {name: max(rates) for name, rates in plain.rates.items()}
+        for name, r in ratios.items():
+            print(f"train, batch {recipe.training.batch_size}, {len(r)} epochs each: astroreg / {name}: per epoch "
+                  f"{', '.join(f'{v:.2f}' for v in r)} -> median {ratio[name]:.2f}x")
+        for name in best:
+            print(f"  {name}: best epoch {best[name]:,.0f} spectra/s, median {faults[name]:,.0f} minor page "
+                  "faults a step")
 
         predict(run_dir, data, tmp / "warm.parquet", progress=False, split="test")  # page cache, lazy imports
         torch.set_num_threads(threads)
@@ -265,12 +356,20 @@ def main() -> None:
              f"| `astroreg predict --no-domain-flags` | {noflags_rate:,.0f} | {100 * noflags_rate / limit:.1f}% |"]
     lines += [f"| forward only, {name} (in memory) | {r:,.0f} | {100 * r / limit:.1f}% |" for name, r in fwd.items()]
     table = "\n".join(lines)
-    train_line = (f"Training at batch {recipe.training.batch_size} (Adamax lr {recipe.training.optimizer.lr:g}, "
-                  f"Huber) over the {n_train:,} training spectra, validation not timed, {len(ratios)} epochs of "
-                  f"astroreg (`fit_run`, Lightning engine) each run right after one epoch of a plain PyTorch loop "
-                  f"of the same network in `torch.nn` layers, on the same inputs in memory: **{ratio:.2f}x** "
-                  f"(median ratio of the pairs; each pair {', '.join(f'{r:.2f}' for r in ratios)}); best epochs "
-                  f"{astro_t:,.0f} and {plain_t:,.0f} spectra/s.")
+    n_epochs = len(ratios[PLAIN])
+    train_line = (
+        f"Training at batch {recipe.training.batch_size} (Adamax lr {recipe.training.optimizer.lr:g}, Huber) over "
+        f"the {n_train:,} training spectra, validation not timed. {n_epochs} epochs of astroreg (`fit_run`, "
+        "Lightning engine), each run right after one epoch of each of two plain PyTorch loops of the same network "
+        "in `torch.nn` layers, on the same inputs in memory, each loop in a Python process of its own: one with "
+        "the C library's default allocator settings, as a user's script runs, and one with the thresholds "
+        "astroreg sets (`astroreg._allocator`). Ratio of astroreg's spectra/s to the loop's, per epoch and "
+        "median:\n\n| against | median | per epoch | best epoch, spectra/s | minor page faults a step |\n"
+        "| --- | ---: | --- | ---: | ---: |\n"
+        + "\n".join(f"| {name} | **{ratio[name]:.2f}x** | {', '.join(f'{v:.2f}' for v in ratios[name])} | "
+                    f"{best[name]:,.0f} | {faults[name]:,.0f} |" for name in ratios)
+        + f"\n| ({ENGINE} itself) | | | {best[ENGINE]:,.0f} | {faults[ENGINE]:,.0f} |"
+    )
     print(table)
     print(train_line)
     quick = " --quick" if args.quick else ""

@@ -18,6 +18,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
+from astroreg._allocator import keep_freed_memory
 from astroreg._threads import machine_load_sample, other_cores_busy
 from astroreg.data import Dataset, atomic_path, check_output_file
 from astroreg.modalities import raw_targets
@@ -366,6 +367,7 @@ def predict(
     # Before any work: a wrong, busy or foreign output is refused, never overwritten.
     out = check_output_file(out, kind="predictions", inputs=[data, run_dir], overwrite=overwrite)
     run = Run.open(run_dir)  # reads its recipe and preprocessor once, however often they are asked for
+    keep_freed_memory()  # each chunk's arrays reuse freed memory, not fresh pages (astroreg._allocator)
     if domain_flags and run.domain is None:
         log.warning("run %s has no %s (trained before astroreg recorded the training domain): the predictions "
                     "carry no in_domain flags; train the recipe again to get them", run.path, DOMAIN_FILE)

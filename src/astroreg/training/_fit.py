@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from numpy.typing import NDArray
 from torch import nn
 
+from astroreg._allocator import keep_freed_memory
 from astroreg.config import Recipe
 from astroreg.data import Dataset
 from astroreg.models import create_model, prepare_for_training
@@ -211,6 +212,7 @@ def fit_network(
     backbone = build_backbone(recipe, preprocessor)
     if device == "cpu":
         backbone = prepare_for_training(backbone)
+    keep_freed_memory()  # no page faults for each step's batches and activations (astroreg._allocator)
     module = RegressionModule(
         backbone, n_targets=len(recipe.targets), loss=tr.loss, target_weights=weights,
         huber_delta=tr.huber_delta, optimizer=tr.optimizer.name, lr=tr.optimizer.lr,
