@@ -64,6 +64,23 @@ def test_power_clip_and_missing_labels():
         lds_kernel("gaussian", 4)
 
 
+def test_weighting_fitted_on_training_labels_applies_to_other_labels():
+    # Bins, density and scale come from LABELS: a label in bin 3 weighs 6x one in bin 0, as in training.
+    w_train = label_weights(LABELS, kind="inverse_frequency", bins=10)
+    other = np.array([0.3, 3.5, 1.2, 20.0, -4.0, np.nan, 6.5])
+    w = label_weights(LABELS, kind="inverse_frequency", bins=10, apply_to=other)
+    assert w.shape == (7,)
+    np.testing.assert_allclose(w[:3], [w_train[0], w_train[9], w_train[6]])
+    # Beyond the training range: the end bins' weights; in an empty bin: the rarest training weight; NaN: 1.
+    assert w[3] == pytest.approx(w_train[10]) and w[4] == pytest.approx(w_train[0])
+    assert w[6] == pytest.approx(w_train.max())
+    assert w[5] == 1.0
+    # Applied to the training labels themselves, it is the training weighting (clip included).
+    for kind in ("inverse_frequency", "lds"):
+        np.testing.assert_allclose(label_weights(LABELS, kind=kind, bins=10, power=0.5, clip=(0.5, 1.5), apply_to=LABELS),
+                                   label_weights(LABELS, kind=kind, bins=10, power=0.5, clip=(0.5, 1.5)))
+
+
 def test_l2_term_is_l2_times_the_sum_of_squared_kernels():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
@@ -150,3 +167,17 @@ def test_weights_lower_the_low_end_mae_through_the_engine(imbalanced, tmp_path):
     assert not (plain / "sample_weights.json").exists()
     assert "Training sample weights (lds in 20 bins of y" in (lds / "report.md").read_text()
     assert pd.read_csv(lds / "history.csv")["val_loss"].notna().all()
+
+
+def test_weight_validation_weights_the_validation_loss_the_same_way(imbalanced, tmp_path):
+    settings = {"kind": "lds", "bins": 20}
+    unweighted_val = _run(imbalanced, tmp_path / "a", settings)
+    weighted_val = _run(imbalanced, tmp_path / "b", settings | {"weight_validation": True})
+    a, b = (pd.read_csv(r / "history.csv") for r in (unweighted_val, weighted_val))
+    # Same seed, same training weights: the same fit, epoch by epoch; only the validation loss differs.
+    np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
+    assert not np.allclose(a["val_loss"], b["val_loss"], rtol=1e-3)
+    # The weighted validation loss counts the badly fitted low tail more: it is the larger one.
+    assert (b["val_loss"] > a["val_loss"]).all()
+    assert json.loads((weighted_val / "sample_weights.json").read_text())["weight_validation"] is True
+    assert "the validation loss is weighted the same way" in (weighted_val / "report.md").read_text()

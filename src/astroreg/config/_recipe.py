@@ -182,9 +182,12 @@ class SampleWeightsConfig(_Strict):
 
     Fitted on the training split's labels of ``target`` (in the network's scaled space,
     which bins exactly as the transformed target since the scaling is affine) and applied to
-    the training batches only; the validation loss keeps only ``training.weight_column``
-    (if any), so that early stopping, the checkpoint and the plateau schedule follow the
-    loss on the objects as they come. Combined with ``training.weight_column`` by product.
+    the training batches. By default the validation loss keeps only
+    ``training.weight_column`` (if any), so that early stopping, the checkpoint and the
+    plateau schedule follow the loss on the objects as they come; with ``weight_validation: true``
+    the validation objects are weighted too, by the weighting fitted on the training labels
+    (its bins, density, scale and clip), so that they follow the objective being trained.
+    Combined with ``training.weight_column`` by product.
 
     ``inverse_frequency``: ``w = (1 / n_bin) ** power`` with ``n_bin`` the count of the
     object's bin among ``bins`` equal-width bins spanning the training labels.
@@ -202,6 +205,7 @@ class SampleWeightsConfig(_Strict):
     sigma: float = Field(default=2.0, gt=0, description="lds: kernel width in bins (gaussian, laplace)")
     power: float = Field(default=1.0, gt=0, description="1: inverse density, 0.5: inverse square root")
     clip: tuple[float, float] | None = Field(default=None, description="[min, max] after scaling to mean 1")
+    weight_validation: bool = Field(default=False, description="weight the validation loss the same way (fitted on train)")
 
     @model_validator(mode="after")
     def _check(self) -> SampleWeightsConfig:

@@ -93,19 +93,24 @@ def _sample_weights(recipe: Recipe, dataset: Dataset, rows: NDArray) -> NDArray 
     return w
 
 
-def _engine_weights(recipe: Recipe, y_train: NDArray) -> tuple[NDArray | None, dict | None]:
-    """Weights of ``training.sample_weights`` for the training rows, and their summary."""
+def _engine_weights(recipe: Recipe, y_train: NDArray, y_val: NDArray
+                    ) -> tuple[NDArray | None, NDArray | None, dict | None]:
+    """Weights of ``training.sample_weights`` for the training rows, for the validation rows
+    (``weight_validation: true``; else ``None``), and their summary."""
     cfg = recipe.training.sample_weights
     if cfg.kind == "none":
-        return None, None
+        return None, None, None
     name = cfg.target or recipe.target_names[0]
     j = recipe.target_names.index(name)
-    w = label_weights(y_train[:, j], kind=cfg.kind, bins=cfg.bins, kernel=cfg.kernel, kernel_size=cfg.kernel_size,
-                      sigma=cfg.sigma, power=cfg.power, clip=cfg.clip)
-    summary = {"kind": cfg.kind, "target": name, "bins": cfg.bins, "power": cfg.power, **weights_summary(w)}
+    settings = dict(kind=cfg.kind, bins=cfg.bins, kernel=cfg.kernel, kernel_size=cfg.kernel_size, sigma=cfg.sigma,
+                    power=cfg.power, clip=cfg.clip)
+    w = label_weights(y_train[:, j], **settings)
+    w_val = label_weights(y_train[:, j], apply_to=y_val[:, j], **settings) if cfg.weight_validation else None
+    summary = {"kind": cfg.kind, "target": name, "bins": cfg.bins, "power": cfg.power,
+               "weight_validation": cfg.weight_validation, **weights_summary(w)}
     if cfg.kind == "lds":
         summary |= {"kernel": cfg.kernel, "kernel_size": cfg.kernel_size, "sigma": cfg.sigma}
-    return w, summary
+    return w, w_val, summary
 
 
 def _combine(a: NDArray | None, b: NDArray | None) -> NDArray | None:
@@ -192,14 +197,16 @@ def fit_network(
     y_val = preprocessor.scale_targets(raw_targets(recipe, dataset, val_rows))
     # The noisy copies of the training spectra are held in memory too.
     in_mem = _fits_in_memory(recipe, preprocessor, len(train_rows) * (1 + aug.copies) + len(val_rows))
-    # Engine weights act on the training loss only; the validation loss (checkpoint, early
-    # stopping, plateau schedule) keeps the objects as they come, with weight_column alone.
-    engine_w, weight_info = _engine_weights(recipe, y_train)
+    # Engine weights act on the training loss; the validation loss (checkpoint, early stopping,
+    # plateau schedule) keeps the objects as they come, with weight_column alone, unless
+    # sample_weights.weight_validation weights it the same way.
+    engine_w, engine_val_w, weight_info = _engine_weights(recipe, y_train, y_val)
     train_w = _combine(_sample_weights(recipe, dataset, train_rows), engine_w)
+    val_w = _combine(_sample_weights(recipe, dataset, val_rows), engine_val_w)
     train = BatchSource(dataset.path, train_rows, preprocessor, y_train, train_w,
                         in_memory=in_mem, desc="loading train" if progress else None,
                         copies=aug.copies, noise_fraction=aug.noise_fraction, seed=tr.seed)
-    val = BatchSource(dataset.path, val_rows, preprocessor, y_val, _sample_weights(recipe, dataset, val_rows),
+    val = BatchSource(dataset.path, val_rows, preprocessor, y_val, val_w,
                       in_memory=in_mem, desc="loading val" if progress else None)
     data = RecipeDataModule(train, val, batch_size=tr.batch_size, seed=tr.seed, num_workers=tr.num_workers)
 

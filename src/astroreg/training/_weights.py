@@ -62,6 +62,7 @@ def label_weights(
     sigma: float = 2.0,
     power: float = 1.0,
     clip: tuple[float, float] | None = None,
+    apply_to: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Per-object weights that make rare label values count more in the loss.
 
@@ -71,6 +72,10 @@ def label_weights(
     weights are then scaled to mean 1 over the objects with a label, and clipped to
     ``clip`` if given. Objects without a label (NaN) get weight 1 (they add nothing to the
     loss anyway).
+
+    With ``apply_to`` (the validation labels, say), the weighting fitted on ``y`` (its
+    bins, density and scale) is applied to those labels instead: a label outside ``y``'s
+    range takes the end bin's weight.
 
     Parameters
     ----------
@@ -85,10 +90,12 @@ def label_weights(
         1: inverse density; 0.5: inverse square root.
     clip : (float, float), optional
         Bounds applied after scaling to mean 1.
+    apply_to : array-like of shape (n_other,), optional
+        Labels to weigh with the weighting fitted on ``y``.
 
     Returns
     -------
-    numpy.ndarray of shape (n_objects,)
+    numpy.ndarray of shape (n_objects,), or (n_other,) with ``apply_to``
 
     Examples
     --------
@@ -97,9 +104,10 @@ def label_weights(
     [1.0, 1.0, 1.0, 3.0]
     """
     y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {y.shape}")
-    w = np.ones(y.size)
+    target = y if apply_to is None else np.asarray(apply_to, dtype=np.float64)
+    if y.ndim != 1 or target.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape if y.ndim != 1 else target.shape}")
+    w = np.ones(target.size)
     if kind == "none":
         return w
     if kind not in ("inverse_frequency", "lds"):
@@ -113,11 +121,16 @@ def label_weights(
     density = counts.astype(np.float64)
     if kind == "lds":
         density = convolve1d(density, lds_kernel(kernel, kernel_size, sigma), mode="constant")
-    index = np.clip(np.searchsorted(edges, y[ok], side="right") - 1, 0, bins - 1)
-    raw = density[index] ** -power
-    w[ok] = raw / raw.mean()
+    def raw(labels: NDArray[np.float64]) -> NDArray[np.float64]:
+        index = np.clip(np.searchsorted(edges, labels, side="right") - 1, 0, bins - 1)
+        with np.errstate(divide="ignore"):  # 0 only in a bin that no label of y lies in
+            return density[index] ** -power
+    fitted = raw(y[ok])
+    has = np.isfinite(target)
+    # An applied label in a bin without training labels weighs as the rarest training label.
+    w[has] = np.minimum(raw(target[has]), fitted.max()) / fitted.mean()
     if clip is not None:
-        w[ok] = np.clip(w[ok], clip[0], clip[1])
+        w[has] = np.clip(w[has], clip[0], clip[1])
     return w
 
 
