@@ -75,7 +75,8 @@ def label_weights(
 
     With ``apply_to`` (the validation labels, say), the weighting fitted on ``y`` (its
     bins, density and scale) is applied to those labels instead: a label outside ``y``'s
-    range takes the end bin's weight.
+    range takes the end bin's weight, and one in a bin without labels of ``y`` (zero
+    density) the weight of the rarest label of ``y``.
 
     Parameters
     ----------
@@ -121,10 +122,12 @@ def label_weights(
     density = counts.astype(np.float64)
     if kind == "lds":
         density = convolve1d(density, lds_kernel(kernel, kernel_size, sigma), mode="constant")
+
     def raw(labels: NDArray[np.float64]) -> NDArray[np.float64]:
         index = np.clip(np.searchsorted(edges, labels, side="right") - 1, 0, bins - 1)
         with np.errstate(divide="ignore"):  # 0 only in a bin that no label of y lies in
             return density[index] ** -power
+
     fitted = raw(y[ok])
     has = np.isfinite(target)
     # An applied label in a bin without training labels weighs as the rarest training label.
