@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_tabular_dataset
 from torch import nn
 
 from astroreg.config import recipe_from_dict
-from astroreg.data import DatasetWriter
 from astroreg.pipeline import train_recipe
 from astroreg.training import (
     RegressionModule,
@@ -136,11 +136,8 @@ def imbalanced(tmp_path_factory):
     n = 1500
     y = -rng.exponential(1.0, n)
     x0 = y + rng.normal(0, 0.7, n)
-    path = tmp_path_factory.mktemp("imb") / "imb.h5"
-    with DatasetWriter(path, tabular={"x0": "", "x1": ""}, targets={"y": ""}) as w:
-        w.append([f"o{i}" for i in range(n)], tabular={"x0": x0, "x1": rng.normal(size=n)}, targets={"y": y})
-        w.make_splits({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
-    return path
+    return make_tabular_dataset(tmp_path_factory.mktemp("imb") / "imb.h5", {"x0": x0, "x1": rng.normal(size=n)},
+                                {"y": y})
 
 
 def _run(path, root, sample_weights):

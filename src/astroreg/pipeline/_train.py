@@ -425,9 +425,10 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         sections.append(regime_section)
     if fit.sample_weights:
         w = fit.sample_weights
-        losses = ("training and validation losses; the validation loss is weighted the same way" if w.get("weight_validation")
-                  else "training loss only")
-        notes.append(f"Training sample weights ({w['kind']} in {w['bins']} bins of {w['target']}, {losses}): min {w['min']:.3g}, median {w['median']:.3g}, max {w['max']:.3g}, effective "
+        losses = ("training and validation losses; the validation loss is weighted the same way"
+                  if w.get("weight_validation") else "training loss only")
+        notes.append(f"Training sample weights ({w['kind']} in {w['bins']} bins of {w['target']}, {losses}): "
+                     f"min {w['min']:.3g}, median {w['median']:.3g}, max {w['max']:.3g}, effective "
                      f"sample fraction {w['effective_fraction']:.3g}; all settings in `sample_weights.json`.")
         write_json(partial / "sample_weights.json", w)
     sections.append(domain_markdown(frame, split))

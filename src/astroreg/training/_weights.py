@@ -131,7 +131,8 @@ def label_weights(
     fitted = raw(y[ok])
     has = np.isfinite(target)
     # An applied label in a bin without training labels weighs as the rarest training label.
-    w[has] = np.minimum(raw(target[has]), fitted.max()) / fitted.mean()
+    applied = fitted if apply_to is None else np.minimum(raw(target[has]), fitted.max())
+    w[has] = applied / fitted.mean()
     if clip is not None:
         w[has] = np.clip(w[has], clip[0], clip[1])
     return w
