@@ -189,6 +189,15 @@ class SampleWeightsConfig(_Strict):
     (its bins, density, scale and clip), so that they follow the objective being trained.
     Combined with ``training.weight_column`` by product.
 
+    ``stage`` says where the weights act. ``joint`` (default): on the training loss of the
+    whole network, from the first epoch. ``head``: the network is trained without them (its
+    early stopping and checkpoint as usual), then its output layer alone is refitted on the
+    frozen features of the training objects with the weighted loss (full-batch Adam, stopped on
+    the weighted validation loss), the decoupled "regressor re-training" of
+    Yang et al. 2021 after Kang et al. 2020 (ICLR, "Decoupling Representation and
+    Classifier for Long-Tailed Recognition"). The features are learned from every object as
+    it comes and only the last mapping leans towards the rare labels.
+
     ``inverse_frequency``: ``w = (1 / n_bin) ** power`` with ``n_bin`` the count of the
     object's bin among ``bins`` equal-width bins spanning the training labels.
     ``lds`` (label-distribution smoothing, Yang et al. 2021, ICML, "Delving into Deep
@@ -206,6 +215,11 @@ class SampleWeightsConfig(_Strict):
     power: float = Field(default=1.0, gt=0, description="1: inverse density, 0.5: inverse square root")
     clip: tuple[float, float] | None = Field(default=None, description="[min, max] after scaling to mean 1")
     weight_validation: bool = Field(default=False, description="weight the validation loss the same way (fitted on train)")
+    stage: Literal["joint", "head"] = Field(
+        default="joint",
+        description="joint: weight the whole network's training loss; head: train unweighted, then refit the "
+                    "output layer alone with the weights (decoupled re-training)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SampleWeightsConfig:
@@ -213,6 +227,10 @@ class SampleWeightsConfig(_Strict):
             raise ValueError(f"sample_weights.kernel_size must be odd (symmetric kernel), got {self.kernel_size}")
         if self.clip is not None and not 0 <= self.clip[0] < self.clip[1]:
             raise ValueError(f"sample_weights.clip must be [min, max] with 0 <= min < max, got {list(self.clip)}")
+        if self.stage == "head" and self.weight_validation:
+            raise ValueError("sample_weights.weight_validation applies to stage: joint; with stage: head the network "
+                             "is trained and validated unweighted and only its output layer is refitted with the "
+                             "weights: remove weight_validation or set stage: joint")
         return self
 
 

@@ -30,6 +30,7 @@ from astroreg.models import unwrap
 from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.training._average import WeightAverage
 from astroreg.training._data import BatchSource, RecipeDataModule, check_augment
+from astroreg.training._head import refit_output_layer
 from astroreg.training._device import select_device
 from astroreg.evaluation._regimes import quantile_edges
 from astroreg.training._module import RegressionModule
@@ -105,9 +106,10 @@ def _engine_weights(recipe: Recipe, y_train: NDArray, y_val: NDArray
     settings = dict(kind=cfg.kind, bins=cfg.bins, kernel=cfg.kernel, kernel_size=cfg.kernel_size, sigma=cfg.sigma,
                     power=cfg.power, clip=cfg.clip)
     w = label_weights(y_train[:, j], **settings)
-    w_val = label_weights(y_train[:, j], apply_to=y_val[:, j], **settings) if cfg.weight_validation else None
-    summary = {"kind": cfg.kind, "target": name, "bins": cfg.bins, "power": cfg.power,
-               "weight_validation": cfg.weight_validation, **weights_summary(w)}
+    applied = cfg.weight_validation or cfg.stage == "head"  # the head refit reports its weighted val loss
+    w_val = label_weights(y_train[:, j], apply_to=y_val[:, j], **settings) if applied else None
+    summary = {"kind": cfg.kind, "target": name, "bins": cfg.bins, "power": cfg.power, "clip": cfg.clip,
+               "stage": cfg.stage, "weight_validation": cfg.weight_validation, **weights_summary(w)}
     if cfg.kind == "lds":
         summary |= {"kernel": cfg.kernel, "kernel_size": cfg.kernel_size, "sigma": cfg.sigma}
     return w, w_val, summary
@@ -200,9 +202,12 @@ def fit_network(
     # Engine weights act on the training loss; the validation loss (checkpoint, early stopping,
     # plateau schedule) keeps the objects as they come, with weight_column alone, unless
     # sample_weights.weight_validation weights it the same way.
+    # With sample_weights.stage: head the network trains without them and only its output
+    # layer is refitted with them at the end (training._head).
     engine_w, engine_val_w, weight_info = _engine_weights(recipe, y_train, y_val)
-    train_w = _combine(_sample_weights(recipe, dataset, train_rows), engine_w)
-    val_w = _combine(_sample_weights(recipe, dataset, val_rows), engine_val_w)
+    head_stage = engine_w is not None and tr.sample_weights.stage == "head"
+    train_w = _combine(_sample_weights(recipe, dataset, train_rows), None if head_stage else engine_w)
+    val_w = _combine(_sample_weights(recipe, dataset, val_rows), None if head_stage else engine_val_w)
     train = BatchSource(dataset.path, train_rows, preprocessor, y_train, train_w,
                         in_memory=in_mem, desc="loading train" if progress else None,
                         copies=aug.copies, noise_fraction=aug.noise_fraction, seed=tr.seed)
@@ -261,7 +266,14 @@ def fit_network(
         history["epoch_time_s"] = timer.times
         history["train_objects_per_s"] = len(train) / np.asarray(timer.times)  # noisy copies count
     best_val = float(ckpt.best_model_score) if ckpt.best_model_score is not None else float("nan")
-    backbone = unwrap(module.backbone).to("cpu").eval()
+    backbone = unwrap(module.backbone)
+    if head_stage:
+        refit = refit_output_layer(backbone, train, val, np.tile(engine_w, aug.copies + 1), engine_val_w,
+                                   module.loss_fn, n_outputs=len(recipe.targets), l2=tr.l2,
+                                   l2_kernels=module.l2_kernels, device=device)
+        weight_info = weight_info | {"head_refit": refit}
+        best_val = refit["val_loss_after"]  # the loss of the network that is kept
+    backbone = backbone.to("cpu").eval()
     return FitResult(backbone, history, best_val, device, len(history), weight_info, _stopped_by(trainer))
 
 

@@ -149,6 +149,11 @@ class RegressionModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_means("val_")
 
+    @property
+    def l2_kernels(self) -> list[nn.Parameter]:
+        """The kernels the ``l2`` penalty acts on (empty when ``l2`` is 0)."""
+        return list(self._kernels)
+
     def l2_penalty(self) -> torch.Tensor:
         """``l2 * sum(w ** 2)`` over the regularised kernels (0 when ``l2`` is 0)."""
         if not self._kernels:
