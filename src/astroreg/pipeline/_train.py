@@ -430,9 +430,9 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
         if w.get("stage") == "head":
             r = w["head_refit"]
             losses = (f"the network trained unweighted, then its output layer `{r['layer']}` refitted with them "
-                      f"(full-batch Adam, step {r['best_step']} of {r['steps']} kept on the weighted validation loss; validation loss {r['val_loss_before']:.4g} -> "
-                      f"{r['val_loss_after']:.4g}, weighted {r['weighted_val_loss_before']:.4g} -> "
-                      f"{r['weighted_val_loss_after']:.4g})")
+                      f"(full-batch Adam, step {r['best_step']} of {r['steps']} kept on the weighted validation "
+                      f"loss; validation loss {r['val_loss_before']:.4g} -> {r['val_loss_after']:.4g}, "
+                      f"weighted {r['weighted_val_loss_before']:.4g} -> {r['weighted_val_loss_after']:.4g})")
         notes.append(f"Training sample weights ({w['kind']} in {w['bins']} bins of {w['target']}, {losses}): "
                      f"min {w['min']:.3g}, median {w['median']:.3g}, max {w['max']:.3g}, effective "
                      f"sample fraction {w['effective_fraction']:.3g}; all settings in `sample_weights.json`.")

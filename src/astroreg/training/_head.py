@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from numpy.typing import NDArray
 from torch import nn
 
@@ -24,7 +25,8 @@ from astroreg.training._losses import RegressionLoss
 _FEATURE_BATCH = 2048
 
 
-def output_layer(net: nn.Module, n_outputs: int, sample: dict[str, torch.Tensor] | torch.Tensor) -> tuple[str, nn.Linear]:
+def output_layer(net: nn.Module, n_outputs: int,
+                 sample: dict[str, torch.Tensor] | torch.Tensor) -> tuple[str, nn.Linear]:
     """The linear layer whose output is the network's output, and its name.
 
     The last ``nn.Linear`` with ``n_outputs`` outputs in the network's module order, checked
@@ -70,8 +72,7 @@ def _features(net: nn.Module, layer: nn.Linear, source: BatchSource, device: str
     try:
         with torch.no_grad():
             for x, _, _ in batch_loader(source, _FEATURE_BATCH, shuffle=False):
-                x = {k: v.to(device) for k, v in x.items()} if isinstance(x, dict) else x.to(device)
-                net(x)
+                net(move_data_to_device(x, device))
     finally:
         hook.remove()
     return _Features(torch.cat(seen), source.targets.to(device), None if source.weights is None
@@ -132,8 +133,7 @@ def refit_output_layer(
         loss, each ``_before`` and ``_after``.
     """
     net = net.to(device).eval()
-    first = next(iter(batch_loader(val, 2, shuffle=False)))[0]
-    first = {k: v.to(device) for k, v in first.items()} if isinstance(first, dict) else first.to(device)
+    first = move_data_to_device(next(iter(batch_loader(val, 2, shuffle=False)))[0], device)
     name, layer = output_layer(net, n_outputs, first)
     tr, va = _features(net, layer, train, device), _features(net, layer, val, device)
     w = torch.as_tensor(np.asarray(weights, dtype=np.float32), device=device)
@@ -165,17 +165,12 @@ def refit_output_layer(
     # the training objects leans on directions that the validation objects do not share
     # (L-BFGS gets there in a few iterations; the gradient path keeps away from them longer).
     opt = torch.optim.Adam(params, lr=lr)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        value = objective()
-        value.backward()
-        return value
-
     best, best_at, kept = before["weighted_val_loss"], 0, [p.detach().clone() for p in params]
     step = 0
     for step in range(1, max_steps + 1):
-        opt.step(closure)
+        opt.zero_grad()
+        objective().backward()
+        opt.step()
         with torch.no_grad():
             current = float(loss(predict(va.inputs), va.targets, w_val))
         if current < best:
@@ -194,4 +189,3 @@ def refit_output_layer(
             layer.bias.copy_(bias)
     return {"layer": name, "parameters": sum(p.numel() for p in params), "steps": step, "best_step": best_at,
             **{f"{k}_before": v for k, v in before.items()}, **{f"{k}_after": v for k, v in after.items()}}
-
