@@ -55,3 +55,19 @@ def test_small_run_refits_the_output_layer_and_beats_the_median_by_40_percent(sm
     mae = np.abs(pred - truth).mean()
     mean_mae = np.abs(truth - np.median(truth)).mean()
     assert mae < 0.6 * mean_mae, (mae, mean_mae)  # 0.49x on this machine
+
+
+def test_evaluate_on_another_mock_reports_the_low_end(small_run, tmp_path, capsys):
+    other = tmp_path / "other.h5"
+    assert main(["simulate", "galaxy-photometry", "--n", "1000", "--out", str(other), "--seed", "5", "--no-splits"]) == 0
+    out = tmp_path / "other-metrics.json"
+    capsys.readouterr()
+    assert main(["evaluate", str(small_run), "--data", str(other), "--out", str(out), "--threads", "1", "--quiet"]) == 0
+    assert "low end:" in capsys.readouterr().out
+    low = json.loads(out.read_text())["low_end"]["residual_cnn1d"]["log_sigma_sfr"]
+    frame = pd.read_parquet(out.with_suffix(".parquet"))
+    assert len(frame) == 1000
+    truth, pred = frame["log_sigma_sfr_true"].to_numpy(), frame["log_sigma_sfr_pred"].to_numpy()
+    at_low = truth <= low["threshold"]
+    assert low["quantile"] == 0.2 and low["n"] == at_low.sum() and 195 <= low["n"] <= 205
+    assert low["mae"] == pytest.approx(np.abs(pred - truth)[at_low].mean(), rel=1e-6)

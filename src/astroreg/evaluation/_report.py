@@ -352,12 +352,14 @@ def format_table(df: pd.DataFrame, *, float_format: str = "{:.4g}") -> str:
 
 
 def format_metrics(metrics: Mapping[str, Any], reference: str | None = None) -> str:
-    """The console summary of run metrics: the comparison table, then the redshift statistics.
+    """The console summary of run metrics: the comparison table, the redshift statistics, the low end.
 
     When a target is a redshift (its metrics carry the ``e_z`` statistics), the raw-error
     columns are headed ``nmad(pred-true)`` and ``bias(pred-true)`` and a second table
     (:func:`redshift_table`) gives ``sigma_iqr_ez``, ``sigma_nmad_ez``, ``bias_ez``,
     ``outlier_rate`` and ``catastrophic_rate`` of ``e_z = (pred - true) / (1 + true)``.
+    With a ``low_end`` entry (``evaluation.regimes``), a last table gives each model's
+    metrics on the lowest values of the truth.
 
     Parameters
     ----------
@@ -378,16 +380,19 @@ def format_metrics(metrics: Mapping[str, Any], reference: str | None = None) -> 
     """
     table = comparison_table(metrics, reference=reference)
     z_table = redshift_table(metrics)
-    if z_table.empty:
-        return format_table(table)
-    table = table.rename(columns={"nmad": "nmad(pred-true)", "bias": "bias(pred-true)"})
-    return "\n".join([
-        format_table(table), "",
-        "redshift targets: statistics of e_z = (pred - true) / (1 + true)",
-        "(sigma_iqr_ez = IQR / 1.349, sigma_nmad_ez = 1.4826 x MAD, bias_ez = median; "
-        "outliers: |e_z| > max(0.06, 3 sigma_iqr_ez); catastrophic: |e_z| > 0.15)",
-        format_table(z_table),
-    ])
+    parts = [format_table(table)]
+    if not z_table.empty:
+        parts[0] = format_table(table.rename(columns={"nmad": "nmad(pred-true)", "bias": "bias(pred-true)"}))
+        parts += ["", "redshift targets: statistics of e_z = (pred - true) / (1 + true)",
+                  "(sigma_iqr_ez = IQR / 1.349, sigma_nmad_ez = 1.4826 x MAD, bias_ez = median; "
+                  "outliers: |e_z| > max(0.06, 3 sigma_iqr_ez); catastrophic: |e_z| > 0.15)",
+                  format_table(z_table)]
+    low = [{"model": m, "target": t, **{k: v[k] for k in ("quantile", "threshold", "n", "mae", "bias", "nmad", "slope")}}
+           for m, targets in metrics.get("low_end", {}).items() for t, v in targets.items()]
+    if low:
+        parts += ["", "low end: the objects whose true value is at or below the quantile's threshold "
+                  "(slope: of predicted on true there)", format_table(pd.DataFrame(low))]
+    return "\n".join(parts)
 
 
 def _md_escape(text: str) -> str:

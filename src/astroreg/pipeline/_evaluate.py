@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from astroreg.data import Dataset, atomic_path, check_output_file
-from astroreg.evaluation import labelled_metrics, redshift_bin_edges, redshift_bins_for_frames, write_metrics_json
+from astroreg.evaluation import (
+    labelled_metrics,
+    redshift_bin_edges,
+    redshift_bins_for_frames,
+    regimes_for_frames,
+    write_metrics_json,
+)
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run
 from astroreg.modalities import check_targets_present
@@ -48,7 +54,8 @@ def evaluate_run(
     -------
     (dict, pathlib.Path)
         Metrics in the ``metrics.json`` shape (with ``redshift_bins`` for redshift
-        targets, on ``evaluation.redshift_bins``), and the file written.
+        targets, on ``evaluation.redshift_bins``, and ``low_end`` with
+        ``evaluation.regimes``), and the file written.
     """
     run = Run.open(run_dir)
     recipe = run.recipe
@@ -78,6 +85,11 @@ def evaluate_run(
     edges = redshift_bin_edges(recipe.evaluation.redshift_bins)
     if redshift and edges:  # the statistics in bins of true redshift, as train writes them
         metrics["redshift_bins"] = redshift_bins_for_frames({recipe.model.name: frame}, redshift, edges)[1]
+    regimes = recipe.evaluation.regimes
+    if regimes is not None:  # the low end of the truth, as train writes it
+        target_name = regimes.target or recipe.target_names[0]
+        metrics["low_end"] = regimes_for_frames({recipe.model.name: frame}, target_name, bins=regimes.bins,
+                                                low_quantile=regimes.low_quantile)[1]
     write_metrics_json(target, metrics)
     with atomic_path(target.with_suffix(".parquet")) as tmp:
         frame.to_parquet(tmp, index=False)
