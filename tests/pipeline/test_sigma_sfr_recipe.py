@@ -15,7 +15,8 @@ from astroreg.config import load_recipe
 # layout itself is checked by its parameter count (tests/models/test_cnn1d.py).
 SMALL = ["--set", "model.params.filters=[8, 16, 16, 16]", "--set", "model.params.dense=[32, 16]",
          "--set", "training.epochs=8", "--set", "training.batch_size=64", "--set", "training.optimizer.lr=3e-3",
-         "--set", "evaluation.baselines=[{name: ridge, kind: ridge, inputs: model}, {name: mean_predictor, kind: mean}]",
+         "--set", "evaluation.baselines=[{name: ridge, kind: ridge, inputs: model}, "
+                  "{name: mean_predictor, kind: mean}]",
          "--set", "evaluation.reference=null", "--threads", "1", "--quiet"]
 
 
@@ -59,7 +60,8 @@ def test_small_run_refits_the_output_layer_and_beats_the_median_by_40_percent(sm
 
 def test_evaluate_on_another_mock_reports_the_low_end(small_run, tmp_path, capsys):
     other = tmp_path / "other.h5"
-    assert main(["simulate", "galaxy-photometry", "--n", "1000", "--out", str(other), "--seed", "5", "--no-splits"]) == 0
+    assert main(["simulate", "galaxy-photometry", "--n", "1000", "--out", str(other), "--seed", "5",
+                 "--no-splits"]) == 0
     out = tmp_path / "other-metrics.json"
     capsys.readouterr()
     assert main(["evaluate", str(small_run), "--data", str(other), "--out", str(out), "--threads", "1", "--quiet"]) == 0

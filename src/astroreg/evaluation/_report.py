@@ -387,7 +387,8 @@ def format_metrics(metrics: Mapping[str, Any], reference: str | None = None) -> 
                   "(sigma_iqr_ez = IQR / 1.349, sigma_nmad_ez = 1.4826 x MAD, bias_ez = median; "
                   "outliers: |e_z| > max(0.06, 3 sigma_iqr_ez); catastrophic: |e_z| > 0.15)",
                   format_table(z_table)]
-    low = [{"model": m, "target": t, **{k: v[k] for k in ("quantile", "threshold", "n", "mae", "bias", "nmad", "slope")}}
+    columns = ("quantile", "threshold", "n", "mae", "bias", "nmad", "slope")
+    low = [{"model": m, "target": t, **{k: v[k] for k in columns}}
            for m, targets in metrics.get("low_end", {}).items() for t, v in targets.items()]
     if low:
         parts += ["", "low end: the objects whose true value is at or below the quantile's threshold "
