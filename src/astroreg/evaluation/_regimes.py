@@ -192,13 +192,18 @@ def regimes_for_frames(
     return table[["model", "target", *REGIME_COLUMNS]], low
 
 
+def low_end_frame(low_end: Mapping[str, Any]) -> pd.DataFrame:
+    """The ``low_end`` entry of the metrics (``{model: {target: {name: value}}}``) as one row per model and target."""
+    rows = [{"model": m, "target": t, **v} for m, targets in low_end.items() for t, v in targets.items()]
+    return pd.DataFrame(rows)
+
+
 def regimes_markdown(table: pd.DataFrame, low_end: Mapping[str, Any], *, unit: str | None = None) -> str:
     """The report section: the low end of every model, then the per-bin table."""
     from astroreg.evaluation._report import markdown_table
 
     u = f" [{unit}]" if unit else ""
-    rows = [{"model": m, "target": t, **v} for m, targets in low_end.items() for t, v in targets.items()]
-    low = pd.DataFrame(rows)
+    low = low_end_frame(low_end)
     q = low["quantile"].iloc[0]
     lines = [
         "## Regimes of the true value",

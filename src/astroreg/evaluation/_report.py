@@ -42,6 +42,7 @@ import yaml
 from astroreg.evaluation._metrics import REDSHIFT_METRICS, REGRESSION_METRICS
 from astroreg.data._atomic import atomic_write_text
 from astroreg.evaluation._plots import plot_confusion_matrix
+from astroreg.evaluation._regimes import low_end_frame
 
 __all__ = [
     "REPORT_NAME",
@@ -387,12 +388,11 @@ def format_metrics(metrics: Mapping[str, Any], reference: str | None = None) -> 
                   "(sigma_iqr_ez = IQR / 1.349, sigma_nmad_ez = 1.4826 x MAD, bias_ez = median; "
                   "outliers: |e_z| > max(0.06, 3 sigma_iqr_ez); catastrophic: |e_z| > 0.15)",
                   format_table(z_table)]
-    columns = ("quantile", "threshold", "n", "mae", "bias", "nmad", "slope")
-    low = [{"model": m, "target": t, **{k: v[k] for k in columns}}
-           for m, targets in metrics.get("low_end", {}).items() for t, v in targets.items()]
-    if low:
+    if metrics.get("low_end"):
+        low = low_end_frame(metrics["low_end"])
+        columns = ["model", "target", "quantile", "threshold", "n", "mae", "bias", "nmad", "slope"]
         parts += ["", "low end: the objects whose true value is at or below the quantile's threshold "
-                  "(slope: of predicted on true there)", format_table(pd.DataFrame(low))]
+                  "(slope: of predicted on true there)", format_table(low[columns])]
     return "\n".join(parts)
 
 
