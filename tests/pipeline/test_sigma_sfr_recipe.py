@@ -58,6 +58,19 @@ def test_small_run_refits_the_output_layer_and_beats_the_median_by_40_percent(sm
     assert mae < 0.6 * median_mae, (mae, median_mae)  # 0.49x on this machine
 
 
+def test_train_console_summary_prints_the_low_end_of_every_model(small_run, capsys):
+    from astroreg.cli._run import print_comparison
+
+    low_end = json.loads((small_run / "metrics.json").read_text())["low_end"]
+    print_comparison(small_run)
+    out = capsys.readouterr().out
+    assert "low end:" in out
+    table = out.split("low end:")[1]
+    for model, targets in low_end.items():
+        row = next(line for line in table.splitlines() if line.startswith(model + " "))
+        assert f"{targets['log_sigma_sfr']['mae']:.4g}" in row.split(), row
+
+
 def test_evaluate_on_another_mock_reports_the_low_end(small_run, tmp_path, capsys):
     other = tmp_path / "other.h5"
     assert main(["simulate", "galaxy-photometry", "--n", "1000", "--out", str(other), "--seed", "5",

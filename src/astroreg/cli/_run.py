@@ -65,7 +65,7 @@ def register(sub) -> None:
 
 
 def print_comparison(run_dir: Path) -> None:
-    """Print the run's comparison table, the e_z statistics of redshift targets, and where its report is."""
+    """Print the run's comparison table, the e_z statistics of redshift targets, the low end, and the report's path."""
     from astroreg.evaluation import format_metrics
     from astroreg.pipeline import Run
 
@@ -76,6 +76,9 @@ def print_comparison(run_dir: Path) -> None:
                    if all(set(v) == {"accuracy"} for v in t.values())}
     regression = {"split": metrics["split"],
                   "models": {m: t for m, t in metrics["models"].items() if m not in classifiers}}
+    low_end = {m: t for m, t in (metrics.get("low_end") or {}).items() if m not in classifiers}
+    if low_end:
+        regression["low_end"] = low_end
     reference = recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None
     print(f"\n{recipe.name}: metrics on the {metrics['split']} split")
     print(format_metrics(regression, reference=reference))
