@@ -76,9 +76,7 @@ def print_comparison(run_dir: Path) -> None:
                    if all(set(v) == {"accuracy"} for v in t.values())}
     regression = {"split": metrics["split"],
                   "models": {m: t for m, t in metrics["models"].items() if m not in classifiers}}
-    low_end = {m: t for m, t in (metrics.get("low_end") or {}).items() if m not in classifiers}
-    if low_end:
-        regression["low_end"] = low_end
+    regression["low_end"] = {m: t for m, t in (metrics.get("low_end") or {}).items() if m not in classifiers}
     reference = recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None
     print(f"\n{recipe.name}: metrics on the {metrics['split']} split")
     print(format_metrics(regression, reference=reference))
