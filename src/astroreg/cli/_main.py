@@ -17,6 +17,7 @@ EPILOG = """examples:
   astroreg demo                                   # simulate a small survey, train, compare with baselines
   astroreg simulate galaxy-images --n 40000 --out data/galaxy-images.h5
   astroreg train recipes/galaxy-flux.yaml
+  astroreg resume runs/galaxy-flux-<stamp>.partial   # a run that was interrupted or killed goes on
   astroreg predict runs/galaxy-flux-<stamp> --data new.h5 --out predictions.parquet
   astroreg simulate sdss-stars --n 50000 --out data/sdss-stars-mock --jobs 2
   astroreg ingest sdss-spectra --spectra data/sdss-stars-mock/spectra --catalog data/sdss-stars-mock/sspp-labels.fits \\

@@ -29,6 +29,16 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
+    p = add_command(sub, "resume", help="finish a training run that was interrupted or killed, from its last epoch",
+                    example="astroreg resume runs/sigma-sfr-photometry-20261204-101500.partial")
+    p.add_argument("partial", help="the <run>.partial folder that the interrupted `astroreg train` left")
+    p.add_argument("--data", help="the run's dataset, if it has moved (it must give the same splits)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let the finished run replace a previous run folder at its final name")
+    add_threads(p, recorded=True)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_resume)
+
     p = add_command(sub, "evaluate", help="metrics of a finished run on its test split or on another dataset",
                     example="astroreg evaluate runs/galaxy-flux-20261122-101500 --data other.h5")
     p.add_argument("run", help="run folder")
@@ -93,6 +103,15 @@ def _train(args) -> int:
 
     run = train_recipe(recipe, data=args.data, runs_root=args.runs, run_dir=args.run_dir, progress=not args.quiet,
                        overwrite=args.overwrite)
+    print_comparison(run)
+    return 0
+
+
+def _resume(args) -> int:
+    from astroreg.pipeline import resume_run
+
+    run = resume_run(args.partial, data=args.data, threads=args.threads, progress=not args.quiet,
+                     overwrite=args.overwrite)
     print_comparison(run)
     return 0
 

@@ -18,6 +18,7 @@ from astroreg.data._dataset import (
 )
 from astroreg.data._outputs import (
     PARTIAL,
+    RESUME_FILE,
     build_dir,
     check_free_space,
     check_not_input,
@@ -32,8 +33,11 @@ from astroreg.data._outputs import (
     is_predictions_file,
     is_run_folder,
     is_stale_partial,
+    mark_resumable,
     remove_claimed,
     replace_dir,
+    resume_command,
+    resume_dir,
 )
 from astroreg.data._prepared import (
     PREPARED_ATTRS,
@@ -46,6 +50,7 @@ __all__ = [
     "FORMAT_VERSION",
     "PARTIAL",
     "PREPARED_ATTRS",
+    "RESUME_FILE",
     "SUPPORTED_EXTENSIONS",
     "Dataset",
     "DatasetWriter",
@@ -68,11 +73,14 @@ __all__ = [
     "is_predictions_file",
     "is_run_folder",
     "is_stale_partial",
+    "mark_resumable",
     "prepared_spectra_info",
     "random_splits",
     "read_catalog",
     "remove_claimed",
     "replace_dir",
+    "resume_command",
+    "resume_dir",
     "require_columns",
     "write_prepared_attrs",
 ]

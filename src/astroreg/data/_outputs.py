@@ -17,7 +17,10 @@ one), and moved to ``<name>`` at the end by :func:`replace_dir`, which sets a re
 previous output aside under a hidden name before removing it. The claiming process holds
 an exclusive ``flock`` on ``<name>.partial/.astroreg-owner`` for as long as it lives, so a
 ``.partial`` left by a killed process is recognised (its lock is free) and swept by the
-next claim of that name, while a live one is never touched.
+next claim of that name, while a live one is never touched. A ``.partial`` that holds
+work that can be resumed (:func:`mark_resumable`: a run's training checkpoint) is never
+swept: an interrupted build keeps it, a later claim of the name is refused with the command
+that resumes it, and :func:`resume_dir` takes it over and finishes it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
+
+from astroreg.data._atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +67,9 @@ _LABELS = {
 
 OWNER_FILE = ".astroreg-owner"
 """File in a ``.partial`` folder whose ``flock`` the claiming process holds while it lives."""
+
+RESUME_FILE = ".astroreg-resume"
+"""File in a ``.partial`` folder that marks its work as resumable; it holds the command that resumes it."""
 
 _HELD: dict[str, int] = {}  # claimed .partial (absolute path) -> descriptor holding its owner lock
 
@@ -400,8 +408,9 @@ def check_output_dir(
     """Check an output folder before any work (see :func:`check_output_file`).
 
     An absent or empty folder is fine. An existing ``<path>.partial`` whose process is
-    running (or that astroreg did not make) is refused and left alone; one left by a
-    killed process is swept by :func:`claim_dir`.
+    running (or that astroreg did not make) is refused and left alone, and so is one that
+    can be resumed (:func:`mark_resumable`), with the command that resumes it; any other
+    left by a killed process is swept by :func:`claim_dir`.
 
     Raises
     ------
@@ -418,7 +427,8 @@ def check_output_dir(
     if p.is_dir() and not _is_empty_dir(p):
         _check_existing(p, kind, overwrite)
     partial = p.with_name(p.name + PARTIAL)
-    if (partial.exists() or partial.is_symlink()) and not is_stale_partial(partial):
+    if (partial.exists() or partial.is_symlink()) and (not is_stale_partial(partial)
+                                                         or resume_command(partial) is not None):
         raise ValueError(_busy_message(partial, p))
     folder = check_writable_folder(p.parent)
     if needed_bytes:
@@ -477,8 +487,32 @@ def is_stale_partial(partial: str | os.PathLike) -> bool:
         return dead
 
 
+def mark_resumable(partial: str | os.PathLike, command: str) -> None:
+    """Mark a claimed ``.partial`` as resumable by ``command``: kept when interrupted or failed, never swept.
+
+    Parameters
+    ----------
+    partial : path-like
+        A folder this process claimed with :func:`claim_dir`.
+    command : str
+        The command that resumes the work (shown to the user), e.g.
+        ``astroreg resume runs/x.partial``.
+    """
+    atomic_write_text(Path(partial) / RESUME_FILE, command + "\n")
+
+
+def resume_command(partial: str | os.PathLike) -> str | None:
+    """The command that resumes ``partial`` (:func:`mark_resumable`), or None for a folder not marked so."""
+    try:
+        return (Path(partial) / RESUME_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 def _sweep(partial: Path) -> bool:
-    """Remove ``partial`` if its claiming process died; whether it was removed."""
+    """Remove ``partial`` if its claiming process died and it holds nothing resumable; whether it was removed."""
+    if resume_command(partial) is not None:
+        return False
     with _dead_owner(partial) as dead:
         if not dead:
             return False
@@ -544,6 +578,10 @@ def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
 
 
 def _busy_message(partial: Path, final: Path) -> str:
+    command = resume_command(partial)
+    if command is not None and is_stale_partial(partial):
+        return (f"{partial} holds interrupted work for {final} that can be resumed: `{command}`; or remove "
+                "that folder to start again, or choose another path")
     if (partial / OWNER_FILE).exists():
         return (f"{partial} exists: another astroreg command is writing {final}; wait for it to finish "
                 "or choose another path")
@@ -640,12 +678,72 @@ def build_dir(path: str | os.PathLike, build: Callable[[Path], T], *, kind: str,
     result
         What ``build`` returned.
     """
-    partial = claim_dir(path, unique=unique)
+    return _finish(claim_dir(path, unique=unique), build, kind=kind, overwrite=overwrite)
+
+
+def resume_dir(partial: str | os.PathLike, build: Callable[[Path], T], *, kind: str,
+               overwrite: bool = False) -> tuple[Path, T]:
+    """Take over a resumable ``.partial`` left by an interrupted or killed command and finish it.
+
+    The folder's owner lock is taken (refused while its process lives), then
+    ``build(partial)`` and :func:`replace_dir`, with the interruption rules of
+    :func:`build_dir`.
+
+    Parameters
+    ----------
+    partial : path-like
+        A ``<name>.partial`` folder marked by :func:`mark_resumable`.
+    build : callable
+        Goes on with the work in the folder it is given; its result is returned.
+    kind : str
+        What the output is.
+    overwrite : bool
+        Replace a previous output of ``kind`` at the final name.
+
+    Raises
+    ------
+    ValueError
+        If ``partial`` is not a resumable ``.partial`` folder or its process still runs.
+    """
+    p = Path(partial)
+    if not p.name.endswith(PARTIAL) or not p.is_dir() or resume_command(p) is None:
+        raise ValueError(
+            f"{p} is not an interrupted astroreg {_label(kind)} that can be resumed (a folder ending in "
+            f"{PARTIAL} with {RESUME_FILE}); give the .partial folder that the interrupted command left"
+        )
+    try:
+        fd = os.open(p / OWNER_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as err:
+        raise ValueError(f"cannot take over {p}: {err.strerror}; check that the folder is writable") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ValueError(f"{p} is being written by a running astroreg command; wait for it to finish") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD[str(p.absolute())] = fd
+    return _finish(p, build, kind=kind, overwrite=overwrite)
+
+
+def _finish(partial: Path, build: Callable[[Path], T], *, kind: str, overwrite: bool) -> tuple[Path, T]:
+    """``build(partial)``, then :func:`replace_dir`; on failure remove ``partial``, unless it can be resumed.
+
+    A build interrupted (Ctrl-C, or ``SIGTERM`` turned into ``KeyboardInterrupt``) or failed
+    once its folder was marked resumable keeps it, with a warning naming the command that
+    resumes it: hours of training are not thrown away for a full disk or a stopped job.
+    """
     try:
         result = build(partial)
     except BaseException as err:
-        remove_claimed(partial)
         why = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        command = resume_command(partial)
+        if command is not None:
+            os.close(_HELD.pop(str(partial.absolute())))  # unlocked, owner file kept: a stale, resumable folder
+            log.warning("%s %s: kept %s; resume it with `%s` (after fixing the cause of a failure), or remove "
+                        "that folder", _label(kind), why, partial, command)
+            raise
+        remove_claimed(partial)
         log.warning("%s %s: removed its unfinished folder %s", _label(kind), why, partial)
         raise
     return replace_dir(partial, kind=kind, overwrite=overwrite), result

@@ -12,7 +12,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from astroreg.config import Recipe, recipe_to_yaml
-from astroreg.data import Dataset, atomic_path, atomic_write_text
+from astroreg.data import Dataset, atomic_path, atomic_write_text, mark_resumable
 from astroreg.modalities import RecipePreprocessor, raw_targets
 from astroreg.preprocess._domain import DOMAIN_FILE, TrainingDomain
 from astroreg.training import fit_network
@@ -51,6 +51,8 @@ def fit_run(
     domain: bool = True,
     progress: bool = True,
     callbacks: list | None = None,
+    resumable: bool = False,
+    resume: bool = False,
 ) -> RunFit:
     """Fit ``recipe`` on ``dataset`` and write a run folder that ``astroreg predict`` accepts.
 
@@ -77,6 +79,12 @@ def fit_run(
     progress : bool
     callbacks : list of lightning.Callback, optional
         Extra callbacks for the trainer (a tuning pruner).
+    resumable : bool
+        ``out_dir`` is a claimed ``.partial``: checkpoint the whole training state every
+        epoch, and mark the folder resumable (``astroreg resume``) once the first is written.
+    resume : bool
+        Go on from the checkpoint of an interrupted fit into ``out_dir`` (see
+        :func:`astroreg.training.fit_network`).
 
     Returns
     -------
@@ -105,7 +113,10 @@ def fit_run(
         # What the network will have seen: predict flags the objects outside it (in_domain, domain_reason).
         TrainingDomain.fit(pre, dataset, splits["train"], splits["val"], raw_targets(recipe, dataset, splits["train"]),
                            seed=recipe.training.seed).save(out / DOMAIN_FILE)
-    fit, model_name, params = _fit_networks(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
+    # The folder is marked resumable once the first epoch's checkpoint is written.
+    mark = (lambda: mark_resumable(out, f"astroreg resume {out}")) if resumable else False
+    fit, model_name, params = _fit_networks(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks,
+                                            resumable=mark, resume=resume)
     save_model(out / "model.pt", fit.backbone, model_name, params, pre.input_shapes, pre.input_kinds,
                len(recipe.targets))
     with atomic_path(out / "history.csv") as tmp:
@@ -114,14 +125,15 @@ def fit_run(
 
 
 def _fit_networks(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np.int64]], pre: RecipePreprocessor,
-                  out: Path, *, progress: bool, callbacks: list | None):
+                  out: Path, *, progress: bool, callbacks: list | None, resumable=False, resume: bool = False):
     """Train the recipe's network, or its ``training.ensemble`` members; what to save as ``model.pt``.
 
     Member k is trained from seed ``training.seed + k`` into ``out/members/<k>`` (its
     Lightning logs and checkpoint), with its own early stopping; extra callbacks (a
     tuning pruner) go to the first member only. The ensemble's history stacks the
     members' with a ``member`` column, its best validation loss is the members' mean and
-    its epochs are their sum.
+    its epochs are their sum. Resumed, each member goes on from its own checkpoint (one
+    that had finished trains no further).
 
     Returns
     -------
@@ -131,7 +143,8 @@ def _fit_networks(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np
     """
     n = recipe.training.ensemble
     if n == 1:
-        fit = fit_network(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks)
+        fit = fit_network(recipe, dataset, splits, pre, out, progress=progress, callbacks=callbacks,
+                          resumable=resumable, resume=resume)
         return fit, recipe.model.name, dict(recipe.model.params)
     from astroreg.models._ensemble import ensemble_of, ensemble_params
     from astroreg.training import FitResult
@@ -143,7 +156,7 @@ def _fit_networks(recipe: Recipe, dataset: Dataset, splits: dict[str, NDArray[np
         if progress:
             print(f"ensemble member {k + 1}/{n} (training.seed {seed})", file=sys.stderr, flush=True)
         fits.append(fit_network(member, dataset, splits, pre, out / "members" / str(k), progress=progress,
-                                callbacks=callbacks if k == 0 else None))
+                                callbacks=callbacks if k == 0 else None, resumable=resumable, resume=resume))
     history = pd.concat([f.history.assign(member=k) for k, f in enumerate(fits)], ignore_index=True)
     fit = FitResult(ensemble_of([f.backbone for f in fits]).eval(), history,
                     float(np.mean([f.best_val_loss for f in fits])), fits[0].device,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from astroreg.data import (
     check_output_dir,
     check_writable_folder,
     random_splits,
+    resume_dir,
 )
 from astroreg.evaluation import (
     binned_metrics,
@@ -54,6 +56,7 @@ from astroreg.evaluation import (
     write_report,
 )
 from astroreg.modalities import RecipePreprocessor, baseline_inputs, check_targets_present, raw_targets
+from astroreg.modalities._serialise import FILE_NAME as PREPROCESSOR_FILE
 from astroreg.pipeline._fit import check_model_inputs, fit_run
 from astroreg.pipeline._network import derive_recipe, run_network_baseline
 from astroreg.pipeline._predict import predict_frame
@@ -304,6 +307,75 @@ def train_recipe(
     return final
 
 
+def resume_run(
+    partial: str | os.PathLike,
+    *,
+    data: str | os.PathLike | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Finish a run that was interrupted or killed while training: go on from its last epoch.
+
+    ``astroreg train`` checkpoints the whole training state after every epoch into its
+    ``<run>.partial`` folder; a run stopped by Ctrl-C, a batch system's ``SIGTERM`` or a
+    killed process keeps that folder. This takes it over (refused while its process
+    lives), trains on from the last checkpoint with the recipe and splits stored there, and
+    then evaluates and reports as ``train`` does. Network baselines train again.
+
+    Parameters
+    ----------
+    partial : path-like
+        The ``<run>.partial`` folder (or ``<run>``, when only its ``.partial`` exists).
+    data : path-like, optional
+        The dataset, if it has moved since (it must give the same splits).
+    threads : int, optional
+        Torch threads (``training.threads``), if other than the run's.
+    progress : bool
+    overwrite : bool
+        Let the finished run replace a previous run folder at its final name.
+
+    Returns
+    -------
+    pathlib.Path
+        The finished run folder.
+
+    Raises
+    ------
+    ValueError
+        If ``partial`` is not a resumable run folder, or the dataset gives other splits
+        than the ones the run was trained on.
+    """
+    from astroreg.config import load_recipe
+    from astroreg.data import PARTIAL, resume_command
+
+    p = Path(partial)
+    if not p.name.endswith(PARTIAL) and p.with_name(p.name + PARTIAL).is_dir():
+        p = p.with_name(p.name + PARTIAL)  # the run's final name was given
+    if resume_command(p) is None or not (p / "config.yaml").is_file() or not (p / "splits.npz").is_file():
+        raise ValueError(
+            f"{p} is not an interrupted training run that can be resumed (a <run>.partial folder with its "
+            "config.yaml, splits.npz and .astroreg-resume, left by `astroreg train`); train again instead"
+        )
+    overrides = {"dataset.path": str(data)} if data is not None else {}
+    if threads is not None:
+        overrides["training.threads"] = threads
+    recipe = load_recipe(p / "config.yaml", overrides)
+    data_path = Path(recipe.dataset.path)
+    with Dataset(data_path) as ds:
+        splits = check_before_training(recipe, ds)
+        with np.load(p / "splits.npz") as stored:
+            same = set(stored.files) >= set(splits) and all(np.array_equal(stored[k], v) for k, v in splits.items())
+        if not same:
+            raise ValueError(
+                f"{data_path} gives other train/val/test rows than the interrupted run was trained on "
+                f"({p / 'splits.npz'}): resume with the same dataset (--data)"
+            )
+        final, _ = resume_dir(p, lambda q: _train_in(q, recipe, ds, data_path, splits, progress, resume=True),
+                              kind="run", overwrite=overwrite)
+    return final
+
+
 _ENDED_BY = {"epoch limit": "the epoch limit (training.epochs)", "early stopping": "early stopping",
              "time limit": "the time limit (training.max_minutes)"}
 
@@ -323,10 +395,15 @@ def _training_note(recipe: Recipe, fit) -> str:
 
 
 def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
-              splits: dict[str, NDArray[np.int64]], progress: bool) -> None:
-    """Train, evaluate and report into the claimed folder ``partial``."""
+              splits: dict[str, NDArray[np.int64]], progress: bool, resume: bool = False) -> None:
+    """Train (or, with ``resume``, go on training), evaluate and report into the claimed folder ``partial``."""
     plots_dir = partial / "plots"
-    res = fit_run(recipe, ds, splits, partial, progress=progress)
+    pre = None
+    if resume:
+        if (partial / PREPROCESSOR_FILE).is_file():
+            pre = RecipePreprocessor.load(partial / PREPROCESSOR_FILE)
+        shutil.rmtree(partial / "baselines", ignore_errors=True)  # the earlier attempt's: they train again
+    res = fit_run(recipe, ds, splits, partial, preprocessor=pre, progress=progress, resumable=True, resume=resume)
     pre, fit = res.preprocessor, res.fit
     env = environment() | {"training_device": fit.device}
     write_json(partial / "environment.json", env)

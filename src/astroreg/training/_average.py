@@ -38,10 +38,37 @@ class WeightAverage(L.Callback):
         self.decay = float(decay)
         self.average: AveragedModel | None = None
         self._own: list[torch.Tensor] | None = None
+        self._restored: dict | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.average = AveragedModel(pl_module.backbone, multi_avg_fn=get_ema_multi_avg_fn(self.decay),
                                      use_buffers=True)
+        if self._restored is not None:
+            self._apply(self._restored)
+
+    def state_dict(self) -> dict:
+        """The average and, between a validation pass and the next epoch, the optimiser's own weights.
+
+        A checkpoint is written after validation, when the network holds the averaged
+        weights: a resumed fit must put the optimiser's back before it trains on.
+        """
+        if self.average is None:
+            return {}
+        return {"average": self.average.state_dict(), "own": self._own}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if not state_dict:
+            return
+        if self.average is None:
+            self._restored = state_dict  # applied when the fit starts and the average exists
+        else:
+            self._apply(state_dict)
+
+    def _apply(self, state: dict) -> None:
+        self.average.load_state_dict(state["average"])
+        own = state.get("own")
+        self._own = None if own is None else [t.detach().clone() for t in own]
+        self._restored = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.average.update_parameters(pl_module.backbone)

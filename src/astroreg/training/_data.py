@@ -147,10 +147,18 @@ def _collate_batch(batch):
 
 
 def batch_loader(source: BatchSource, batch_size: int, *, shuffle: bool, seed: int = 0,
-                 num_workers: int = 0) -> DataLoader:
-    """A DataLoader whose every item is a whole batch from ``source``."""
+                 num_workers: int = 0, skip_epochs: int = 0) -> DataLoader:
+    """A DataLoader whose every item is a whole batch from ``source``.
+
+    Shuffled, epoch k draws the k-th permutation of a generator seeded with ``seed``;
+    ``skip_epochs`` draws the first ones first, so that a resumed fit shuffles its next
+    epoch as the uninterrupted fit would have.
+    """
     if shuffle:
         sampler = RandomSampler(range(len(source)), generator=torch.Generator().manual_seed(seed))
+        for _ in range(skip_epochs):
+            for _ in sampler:  # draws from the generator exactly what an epoch draws
+                pass
     else:
         sampler = SequentialSampler(range(len(source)))
     return DataLoader(
@@ -171,16 +179,20 @@ class RecipeDataModule(L.LightningDataModule):
         Seed of the shuffling.
     num_workers : int
         Loader processes (0 reads in the training process).
+    start_epoch : int
+        The epoch a resumed fit starts from: the shuffling goes on as it would have.
     """
 
     def __init__(self, train: BatchSource, val: BatchSource, *, batch_size: int, seed: int = 0,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, start_epoch: int = 0) -> None:
         super().__init__()
         self.train, self.val = train, val
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
+        self.start_epoch = start_epoch
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.train, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers)
+        return batch_loader(self.train, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers,
+                            skip_epochs=self.start_epoch)
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.val, max(self.batch_size, 256), shuffle=False, num_workers=self.num_workers)

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +36,15 @@ from astroreg.training._device import select_device
 from astroreg.evaluation._regimes import quantile_edges
 from astroreg.training._module import RegressionModule
 from astroreg.training._regimes import RegimeMAELogger
+from astroreg.training._resume import (
+    LAST,
+    AtomicCheckpointIO,
+    ResumableCheckpoints,
+    finished_epochs,
+    read_checkpoint,
+    read_logs,
+    set_aside_log,
+)
 from astroreg.training._weights import label_weights, weights_summary
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,12 @@ class EpochTimer(L.Callback):
         if self._t0 is not None:
             self.times.append(time.perf_counter() - self._t0)
             self._t0 = None
+
+    def state_dict(self) -> dict:
+        return {"times": list(self.times)}  # a resumed fit reports every epoch's time
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.times = [float(t) for t in state_dict.get("times", [])]
 
 
 @dataclass
@@ -159,6 +175,8 @@ def fit_network(
     *,
     progress: bool = True,
     callbacks: list[L.Callback] | None = None,
+    resumable: bool | Callable[[], None] = False,
+    resume: bool = False,
 ) -> FitResult:
     """Train the recipe's network; keep the weights of the best validation epoch.
 
@@ -177,6 +195,13 @@ def fit_network(
         Show Lightning's progress bar.
     callbacks : list of lightning.Callback, optional
         Extra callbacks (e.g. a tuning pruner), appended to the built-in ones.
+    resumable : bool or callable
+        Write the whole training state to ``run_dir/checkpoints/last.ckpt`` after every
+        epoch (atomically), so that a killed fit can go on (:mod:`astroreg.training._resume`);
+        a callable is called once, when the first of them is saved.
+    resume : bool
+        Go on from ``run_dir/checkpoints/last.ckpt`` when it exists (else start afresh);
+        a fit that had already ended (early stopping, the time limit) trains no further.
 
     Returns
     -------
@@ -234,10 +259,11 @@ def fit_network(
         momentum=tr.optimizer.momentum, nesterov=tr.optimizer.nesterov,
     )
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
-                           save_top_k=1)
+                           save_top_k=1, save_last=resumable or resume)
     timer = EpochTimer()
     regimes = _regime_logger(recipe, preprocessor, y_val)
-    callbacks = [ckpt, timer, *([regimes] if regimes else []), *(callbacks or [])]
+    callbacks = [ckpt, timer, *([regimes] if regimes else []), *([ResumableCheckpoints(resumable if callable(resumable) else None)] if resumable or resume else []),
+                 *(callbacks or [])]
     if tr.early_stopping.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
                                        min_delta=tr.early_stopping.min_delta))
@@ -246,22 +272,33 @@ def fit_network(
     if tr.ema_decay is not None:
         callbacks.append(WeightAverage(tr.ema_decay))
     max_time = None if tr.max_minutes is None else timedelta(minutes=tr.max_minutes)
+    last = run_dir / "checkpoints" / LAST
+    resume_from = last if resume and last.exists() else None
+    max_epochs = tr.epochs
+    if resume_from is not None:
+        state = read_checkpoint(resume_from)
+        ended_at = finished_epochs(state, tr.max_minutes)
+        max_epochs = tr.epochs if ended_at is None else min(tr.epochs, ended_at)
+        data.start_epoch = int(state["epoch"]) + 1  # the checkpoint is written when its epoch has ended
+        set_aside_log(run_dir / "logs")
     logger = CSVLogger(run_dir, name="logs", version="")
     trainer = L.Trainer(
-        max_epochs=tr.epochs, max_time=max_time, accelerator=device, devices=1, callbacks=callbacks,
-        logger=logger,
+        max_epochs=max_epochs, max_time=max_time, accelerator=device, devices=1, callbacks=callbacks,
+        logger=logger, plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
         deterministic=False, log_every_n_steps=max(1, min(50, len(train) // tr.batch_size)),
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        _fit_interruptible(trainer, module, data, run_dir)
+        # A resumed fit writes into its own logs and checkpoints folders again (the log was set aside).
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        _fit_interruptible(trainer, module, data, run_dir, resume_from)
     best = ckpt.best_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    history = _history(Path(logger.log_dir) / "metrics.csv")
+    history = _history(Path(logger.log_dir))
     if len(history) == len(timer.times):
         history["epoch_time_s"] = timer.times
         history["train_objects_per_s"] = len(train) / np.asarray(timer.times)  # noisy copies count
@@ -289,7 +326,7 @@ def _stopped_by(trainer: L.Trainer) -> str:
 
 
 def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule,
-                       run_dir: Path) -> None:
+                       run_dir: Path, ckpt_path: Path | None = None) -> None:
     """``trainer.fit`` that lets Ctrl-C reach the caller as ``KeyboardInterrupt``.
 
     Lightning catches the ``KeyboardInterrupt`` itself, sets SIGINT to be ignored, and
@@ -302,7 +339,7 @@ def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.Li
     in_main = threading.current_thread() is threading.main_thread()
     handler = signal.getsignal(signal.SIGINT) if in_main else None
     try:
-        trainer.fit(module, datamodule=data)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit as err:
         if trainer.interrupted:
             raise KeyboardInterrupt from err
@@ -318,11 +355,11 @@ def _fit_interruptible(trainer: L.Trainer, module: L.LightningModule, data: L.Li
         raise KeyboardInterrupt
 
 
-def _history(metrics_csv: Path) -> pd.DataFrame:
-    """Per-epoch train and validation loss from Lightning's CSV log."""
-    if not metrics_csv.exists():
+def _history(log_dir: Path) -> pd.DataFrame:
+    """Per-epoch train and validation loss from Lightning's CSV log (joined over resumptions)."""
+    m = read_logs(log_dir)
+    if m is None:
         return pd.DataFrame(columns=["epoch", "train_loss", "val_loss"])
-    m = pd.read_csv(metrics_csv)
     if "step" in m:
         # The learning-rate monitor logs at the start of an epoch without an epoch number.
         m = m.sort_values("step", kind="stable")
