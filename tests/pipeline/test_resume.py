@@ -43,14 +43,14 @@ def data(tmp_path_factory):
 
 
 def _recipe(path, **training):
-    # The moving average and the weighted refit of the output layer are on: their state must
-    # survive the interruption too.
+    # Dropout, the moving average and the weighted refit of the output layer are on: their
+    # state (and the random draws) must survive the interruption too.
     return recipe_from_dict({
         "name": "resume",
         "dataset": {"path": str(path)},
         "inputs": {"modality": "tabular", "columns": ["x0", "x1", "x2"]},
         "targets": [{"name": "y"}],
-        "model": {"name": "mlp", "params": {"hidden": [16], "dropout": 0.0}},
+        "model": {"name": "mlp", "params": {"hidden": [16], "dropout": 0.2}},
         "training": {"batch_size": 32, "epochs": 6, "optimizer": {"name": "adam", "lr": 3e-3}, "ema_decay": 0.9,
                      "scheduler": {"name": "plateau", "patience": 1},
                      "sample_weights": {"kind": "lds", "stage": "head"}, **training},

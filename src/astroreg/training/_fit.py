@@ -280,7 +280,7 @@ def fit_network(
         ended_at = finished_epochs(state, tr.max_minutes)
         max_epochs = tr.epochs if ended_at is None else min(tr.epochs, ended_at)
         data.start_epoch = int(state["epoch"]) + 1  # the checkpoint is written when its epoch has ended
-        set_aside_log(run_dir / "logs")
+        set_aside_log(run_dir / "logs", state)
     logger = CSVLogger(run_dir, name="logs", version="")
     trainer = L.Trainer(
         max_epochs=max_epochs, max_time=max_time, accelerator=device, devices=1, callbacks=callbacks,

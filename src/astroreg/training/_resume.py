@@ -28,6 +28,8 @@ LAST = "last.ckpt"
 """Name of the resumable checkpoint in a run's ``checkpoints`` folder."""
 
 _EARLIER_LOG = "metrics-before-resume-{k}.csv"
+EPOCH_METRICS = "astroreg_epoch_metrics"
+"""Checkpoint key of the checkpointed epoch's logged values."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -53,15 +55,38 @@ class ResumableCheckpoints(L.Callback):
 
     def __init__(self, on_first: Callable[[], None] | None = None) -> None:
         self.on_first = on_first
+        self._rng: dict | None = None
+
+    def state_dict(self) -> dict:
+        """Torch's random state (dropout draws from it): Lightning does not keep it."""
+        state = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._rng = state_dict  # put back when the next epoch starts, as it was when the checkpoint was saved
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         self._flush(trainer)
+        # The epoch's training means reach the log only after the checkpoint: keep them in it.
+        checkpoint[EPOCH_METRICS] = {k: float(v) for k, v in trainer.callback_metrics.items()
+                                     if v.numel() == 1 and not k.startswith("lr-")}
         if self.on_first is not None:
             self.on_first()
             self.on_first = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flush(trainer)
+        if self._rng is not None:
+            torch.set_rng_state(self._rng["torch"])
+            if "cuda" in self._rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._rng["cuda"])
+            self._rng = None
+            # The first epoch of a fit makes its loader's iterator before this hook, later epochs
+            # after it; the iterator draws its base seed from the global generator
+            # (torch.utils.data's _share_dist_seed). Draw it here as the uninterrupted fit did.
+            torch.empty((), dtype=torch.int64).random_()
 
     @staticmethod
     def _flush(trainer: L.Trainer) -> None:
@@ -97,15 +122,28 @@ def finished_epochs(checkpoint: dict, max_minutes: float | None) -> int | None:
     return None
 
 
-def set_aside_log(log_dir: Path) -> None:
-    """Rename ``metrics.csv`` of an interrupted fit so that the resumed fit's logger does not delete it."""
+def set_aside_log(log_dir: Path, checkpoint: dict) -> None:
+    """Move ``metrics.csv`` of an interrupted fit aside, so that the resumed fit's logger does not delete it.
+
+    The checkpointed epoch's values that the log lacks (a process killed between the
+    checkpoint and the next flush) are added from the checkpoint.
+    """
     current = log_dir / "metrics.csv"
     if not current.exists():
         return
+    rows = pd.read_csv(current)
+    epoch = int(checkpoint["epoch"])
+    have = rows[rows["epoch"] == epoch] if "epoch" in rows else rows.iloc[:0]
+    missing = {k: v for k, v in checkpoint.get(EPOCH_METRICS, {}).items() if k not in have or have[k].isna().all()}
+    if missing:
+        row = {"epoch": epoch, "step": int(checkpoint["global_step"]) - 1, **missing}
+        rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
     k = 0
     while (log_dir / _EARLIER_LOG.format(k=k)).exists():
         k += 1
-    current.rename(log_dir / _EARLIER_LOG.format(k=k))
+    with atomic_path(log_dir / _EARLIER_LOG.format(k=k)) as tmp:
+        rows.to_csv(tmp, index=False)
+    current.unlink()
 
 
 def read_logs(log_dir: Path) -> pd.DataFrame | None:
