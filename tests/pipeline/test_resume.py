@@ -91,7 +91,9 @@ def test_resumed_run_ends_exactly_as_the_uninterrupted_one(data, tmp_path, monke
 
     final = resume_run(partial, progress=False)
     assert final == tmp_path / "cut" and not partial.exists()
-    assert not (final / ".astroreg-owner").exists()
+    # A finished run is not resumable, and the whole training state is dropped (best.ckpt stays).
+    assert not any((final / f).exists() for f in (".astroreg-owner", ".astroreg-resume", "checkpoints/last.ckpt"))
+    assert (final / "checkpoints" / "best.ckpt").is_file()
     # Same epochs, losses, learning rates and per-bin errors, epoch for epoch, and the same network.
     pd.testing.assert_frame_equal(_history(final), _history(whole))
     assert len(pd.read_csv(final / "history.csv")["epoch_time_s"].dropna()) == 6  # every epoch's time kept
@@ -215,3 +217,23 @@ def test_a_resumable_folder_is_kept_when_interrupted_or_failed_and_is_never_swep
         with pytest.raises(ValueError, match="can be resumed: `astroreg resume"):
             check()
     assert partial.is_dir()
+
+
+def test_an_ensemble_resumes_with_the_member_that_was_interrupted(data, tmp_path, monkeypatch):
+    recipe = _recipe(data, epochs=4, ensemble=2)
+    whole = train_recipe(recipe, run_dir=tmp_path / "whole", progress=False)
+    fit = fit_mod.fit_network
+
+    def second_member_interrupted(*args, **kwargs):
+        member = str(args[4]).endswith("members/1")
+        return fit(*args, **{**kwargs, "callbacks": [_CtrlC(2)] if member else kwargs.get("callbacks")})
+
+    with monkeypatch.context() as m:
+        m.setattr(fit_mod, "fit_network", second_member_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train_recipe(recipe, run_dir=tmp_path / "cut", progress=False)
+    final = resume_run(tmp_path / "cut.partial", progress=False)
+    # The first member had finished: it trains no further; the second goes on from its epoch 2.
+    pd.testing.assert_frame_equal(_history(final), _history(whole))
+    a, b = pd.read_parquet(whole / "predictions.parquet"), pd.read_parquet(final / "predictions.parquet")
+    np.testing.assert_array_equal(a["y_pred"].to_numpy(), b["y_pred"].to_numpy())

@@ -746,4 +746,6 @@ def _finish(partial: Path, build: Callable[[Path], T], *, kind: str, overwrite: 
         remove_claimed(partial)
         log.warning("%s %s: removed its unfinished folder %s", _label(kind), why, partial)
         raise
+    with contextlib.suppress(FileNotFoundError):
+        (partial / RESUME_FILE).unlink()  # finished: nothing to resume
     return replace_dir(partial, kind=kind, overwrite=overwrite), result

@@ -58,6 +58,7 @@ from astroreg.evaluation import (
 from astroreg.modalities import RecipePreprocessor, baseline_inputs, check_targets_present, raw_targets
 from astroreg.modalities._serialise import FILE_NAME as PREPROCESSOR_FILE
 from astroreg.pipeline._fit import check_model_inputs, fit_run
+from astroreg.training._resume import LAST
 from astroreg.pipeline._network import derive_recipe, run_network_baseline
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run, environment, new_run_dir, write_json
@@ -519,3 +520,5 @@ def _train_in(partial: Path, recipe: Recipe, ds: Dataset, data_path: Path,
                  config=recipe.model_dump(mode="json"), environment=env, plots=plots, notes=notes,
                  reference=recipe.evaluation.reference if recipe.evaluation.reference in regression["models"] else None,
                  sections=sections)
+    for last in partial.glob(f"**/checkpoints/{LAST}"):
+        last.unlink()  # the run is complete: the whole training state is not needed any more (best.ckpt stays)
