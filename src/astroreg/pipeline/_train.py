@@ -58,10 +58,10 @@ from astroreg.evaluation import (
 from astroreg.modalities import RecipePreprocessor, baseline_inputs, check_targets_present, raw_targets
 from astroreg.modalities._serialise import FILE_NAME as PREPROCESSOR_FILE
 from astroreg.pipeline._fit import check_model_inputs, fit_run
-from astroreg.training._resume import LAST
 from astroreg.pipeline._network import derive_recipe, run_network_baseline
 from astroreg.pipeline._predict import predict_frame
 from astroreg.pipeline._run import Run, environment, new_run_dir, write_json
+from astroreg.training._resume import LAST
 
 log = logging.getLogger(__name__)
 

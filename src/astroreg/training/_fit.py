@@ -259,11 +259,13 @@ def fit_network(
         momentum=tr.optimizer.momentum, nesterov=tr.optimizer.nesterov,
     )
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min",
-                           save_top_k=1, save_last=resumable or resume)
+                           save_top_k=1, save_last=bool(resumable) or resume)
     timer = EpochTimer()
     regimes = _regime_logger(recipe, preprocessor, y_val)
-    callbacks = [ckpt, timer, *([regimes] if regimes else []), *([ResumableCheckpoints(resumable if callable(resumable) else None)] if resumable or resume else []),
-                 *(callbacks or [])]
+    extra = [*([regimes] if regimes else []), *(callbacks or [])]
+    if resumable or resume:
+        extra.insert(0, ResumableCheckpoints(resumable if callable(resumable) else None))
+    callbacks = [ckpt, timer, *extra]
     if tr.early_stopping.patience:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=tr.early_stopping.patience,
                                        min_delta=tr.early_stopping.min_delta))
