@@ -237,3 +237,39 @@ def test_an_ensemble_resumes_with_the_member_that_was_interrupted(data, tmp_path
     pd.testing.assert_frame_equal(_history(final), _history(whole))
     a, b = pd.read_parquet(whole / "predictions.parquet"), pd.read_parquet(final / "predictions.parquet")
     np.testing.assert_array_equal(a["y_pred"].to_numpy(), b["y_pred"].to_numpy())
+
+
+def test_an_interrupted_ablation_keeps_its_finished_runs_and_resumes_the_rest(data, tmp_path, monkeypatch):
+    import astroreg.pipeline._ablate as ablate_mod
+    from astroreg.pipeline import ablate_recipe
+
+    recipe = _recipe(data, epochs=4).with_overrides(
+        {"variants": [{"name": "narrow", "overrides": {"model.params.hidden": [8]}},
+                      {"name": "no_weights", "overrides": {"training.sample_weights.kind": "none"}}]})
+    whole = ablate_recipe(recipe, out=tmp_path / "whole", progress=False)
+    fit = fit_mod.fit_network
+
+    def narrow_interrupted(*args, **kwargs):
+        narrow = str(args[4]).endswith("narrow.partial")
+        return fit(*args, **{**kwargs, "callbacks": [_CtrlC(2)] if narrow else kwargs.get("callbacks")})
+
+    with monkeypatch.context() as m:
+        m.setattr(fit_mod, "fit_network", narrow_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ablate_recipe(recipe, out=tmp_path / "cut", progress=False)
+    partial = tmp_path / "cut.partial"
+    assert (partial / "full" / "model.pt").is_file() and (partial / "narrow.partial" / "checkpoints").is_dir()
+    full_model = (partial / "full" / "model.pt").read_bytes()
+
+    trained = []
+    with monkeypatch.context() as m:
+        m.setattr(ablate_mod, "train_recipe", lambda *a, **k: trained.append(k["run_dir"].name) or train_recipe(*a, **k))
+        assert main(["resume", str(partial), "--quiet"]) == 0
+    final = tmp_path / "cut"
+    assert trained == ["no_weights"]  # full kept as it was, narrow resumed, no_weights trained
+    assert (final / "full" / "model.pt").read_bytes() == full_model
+    pd.testing.assert_frame_equal(_history(final / "narrow"), _history(whole / "narrow"))
+    a, b = pd.read_csv(whole / "ablation.csv"), pd.read_csv(final / "ablation.csv")
+    timed = [c for c in a if "per_s" in c or "time" in c]  # prediction speed, measured anew
+    pd.testing.assert_frame_equal(a.drop(columns=timed), b.drop(columns=timed))
+    assert not partial.exists() and not (final / ".astroreg-resume").exists()

@@ -28,14 +28,24 @@ def register(sub) -> None:
 def _ablate(args) -> int:
     # Everything that needs no torch is checked before the training stack is loaded (seconds).
     recipe = check_recipe_outputs(args, args.out, "ablation")
-    from astroreg.evaluation import format_table
-    from astroreg.pipeline import ablate_recipe, read_ablation
+    from astroreg.pipeline import ablate_recipe
 
     folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
                            progress=not args.quiet, only=args.only, overwrite=args.overwrite)
+    print_ablation(folder)
+    return 0
+
+
+def print_ablation(folder) -> None:
+    """Print a finished ablation folder's table and paths."""
+    import json
+
+    from astroreg.evaluation import format_table
+    from astroreg.pipeline import read_ablation
+
     table = read_ablation(folder)
+    meta = json.loads((folder / "ablation.json").read_text())
     shown = [c for c in table.columns if c not in ("description", "objects_per_s")]
-    print(f"\n{recipe.name}: ablations on the {recipe.evaluation.split} split (relative to the full model)")
+    print(f"\n{meta['recipe']}: ablations on the {meta['split']} split (relative to the full model)")
     print(format_table(table[shown]))
     print(f"\nablation folder: {folder}\ntable:           {folder / 'ablation.md'}")
-    return 0

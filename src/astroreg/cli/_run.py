@@ -29,9 +29,10 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
-    p = add_command(sub, "resume", help="finish a training run that was interrupted or killed, from its last epoch",
+    p = add_command(sub, "resume", help="finish a training run or ablation that was interrupted or killed, from its last epoch",
                     example="astroreg resume runs/sigma-sfr-photometry-20261204-101500.partial")
-    p.add_argument("partial", help="the <run>.partial folder that the interrupted `astroreg train` left")
+    p.add_argument("partial", help="the <run>.partial folder that an interrupted `astroreg train` or "
+                                   "`astroreg ablate` left")
     p.add_argument("--data", help="the run's dataset, if it has moved (it must give the same splits)")
     p.add_argument("--overwrite", action="store_true",
                    help="let the finished run replace a previous run folder at its final name")
@@ -108,6 +109,16 @@ def _train(args) -> int:
 
 
 def _resume(args) -> int:
+    from astroreg.pipeline._ablate import ABLATION_RECIPE
+
+    if (Path(args.partial) / ABLATION_RECIPE).is_file():
+        from astroreg.cli._ablate import print_ablation
+        from astroreg.pipeline import resume_ablation
+
+        if args.data is not None or args.threads is not None:
+            raise ValueError("--data and --threads are for a training run; an ablation resumes with its own settings")
+        print_ablation(resume_ablation(args.partial, progress=not args.quiet, overwrite=args.overwrite))
+        return 0
     from astroreg.pipeline import resume_run
 
     run = resume_run(args.partial, data=args.data, threads=args.threads, progress=not args.quiet,

@@ -38,6 +38,7 @@ from astroreg.data._outputs import (
     replace_dir,
     resume_command,
     resume_dir,
+    unmark_resumable,
 )
 from astroreg.data._prepared import (
     PREPARED_ATTRS,
@@ -81,6 +82,7 @@ __all__ = [
     "replace_dir",
     "resume_command",
     "resume_dir",
+    "unmark_resumable",
     "require_columns",
     "write_prepared_attrs",
 ]

@@ -501,6 +501,12 @@ def mark_resumable(partial: str | os.PathLike, command: str) -> None:
     atomic_write_text(Path(partial) / RESUME_FILE, command + "\n")
 
 
+def unmark_resumable(partial: str | os.PathLike) -> None:
+    """Undo :func:`mark_resumable`: the folder is removed on failure and swept when stale, as any other."""
+    with contextlib.suppress(FileNotFoundError):
+        (Path(partial) / RESUME_FILE).unlink()
+
+
 def resume_command(partial: str | os.PathLike) -> str | None:
     """The command that resumes ``partial`` (:func:`mark_resumable`), or None for a folder not marked so."""
     try:
@@ -746,6 +752,5 @@ def _finish(partial: Path, build: Callable[[Path], T], *, kind: str, overwrite: 
         remove_claimed(partial)
         log.warning("%s %s: removed its unfinished folder %s", _label(kind), why, partial)
         raise
-    with contextlib.suppress(FileNotFoundError):
-        (partial / RESUME_FILE).unlink()  # finished: nothing to resume
+    unmark_resumable(partial)  # finished: nothing to resume
     return replace_dir(partial, kind=kind, overwrite=overwrite), result

@@ -23,6 +23,7 @@ _WHERE = {
     "predict_frame": "astroreg.pipeline._predict",
     "read_ablation": "astroreg.pipeline._ablate",
     "resolve_splits": "astroreg.pipeline._train",
+    "resume_ablation": "astroreg.pipeline._ablate",
     "resume_run": "astroreg.pipeline._train",
     "run_network_baseline": "astroreg.pipeline._network",
     "save_model": "astroreg.models._io",

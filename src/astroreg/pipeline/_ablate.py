@@ -12,6 +12,11 @@ Layout of the output folder (built as ``<out>.partial``, renamed when complete):
     <out>/ablation.json           per variant: metrics, parameters, prediction speed, run folders
     <out>/ablation_mae.png        MAE relative to the full model, per target and variant (published
                                   ratios as markers, as for ablation.md)
+    <out>/ablation-recipe.yaml    the recipe ablated, and ``ablation-options.json`` (data, epochs, only)
+
+An interrupted or failed ablation keeps ``<out>.partial``; ``astroreg resume <out>.partial``
+(:func:`resume_ablation`) keeps the runs that had finished, resumes the one that was
+interrupted (:func:`astroreg.pipeline.resume_run`) and trains the rest.
 
 Baselines are not retrained: every recipe has ``evaluation.baselines``, ``reference`` and
 ``compare_to`` emptied.
@@ -31,14 +36,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from astroreg.config import Recipe
+from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.data import (
+    PARTIAL,
     Dataset,
     atomic_path,
     atomic_write_text,
     build_dir,
     check_output_dir,
     check_writable_folder,
+    is_run_folder,
+    mark_resumable,
+    resume_command,
+    resume_dir,
+    unmark_resumable,
 )
 from astroreg.evaluation import (
     ablation_markdown,
@@ -50,14 +61,16 @@ from astroreg.evaluation import (
 )
 from astroreg.evaluation._paired import paired_mae_difference
 from astroreg.pipeline._run import Run, write_json
-from astroreg.pipeline._train import check_before_training, train_recipe
+from astroreg.pipeline._train import check_before_training, resume_run, train_recipe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FULL", "ablation_recipes", "ablate_recipe", "plot_ablation", "read_ablation"]
+__all__ = ["FULL", "ablation_recipes", "ablate_recipe", "plot_ablation", "read_ablation", "resume_ablation"]
 
 #: Name of the unchanged recipe's row.
 FULL = "full"
+ABLATION_RECIPE = "ablation-recipe.yaml"
+ABLATION_OPTIONS = "ablation-options.json"
 
 
 def _without_baselines(recipe: Recipe) -> Recipe:
@@ -330,14 +343,76 @@ def ablate_recipe(
         check_writable_folder(runs_root)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     final, _ = build_dir(out if out is not None else Path(runs_root) / f"{recipe.name}-ablation-{stamp}",
-                         lambda partial: _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, progress=progress),
+                         lambda partial: _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, only=only,
+                                                    progress=progress),
                          kind="ablation", overwrite=overwrite, unique=out is None)
     return final
 
 
+def resume_ablation(partial: str | os.PathLike, *, progress: bool = True, overwrite: bool = False) -> Path:
+    """Finish an ablation that was interrupted, killed or failed: its finished runs are kept.
+
+    Parameters
+    ----------
+    partial : path-like
+        The ``<out>.partial`` folder that ``astroreg ablate`` left.
+    progress : bool
+    overwrite : bool
+        Let the finished folder replace a previous ablation folder at its final name.
+
+    Returns
+    -------
+    pathlib.Path
+        The finished ablation folder.
+
+    Raises
+    ------
+    ValueError
+        If ``partial`` is not an ablation folder that can be resumed.
+    """
+    from astroreg.config import load_recipe
+
+    p = Path(partial)
+    if not (p / ABLATION_RECIPE).is_file() or not (p / ABLATION_OPTIONS).is_file():
+        raise ValueError(f"{p} is not an interrupted ablation (it lacks {ABLATION_RECIPE} or {ABLATION_OPTIONS}); "
+                         "run `astroreg ablate` again instead")
+    recipe = load_recipe(p / ABLATION_RECIPE)
+    options = json.loads((p / ABLATION_OPTIONS).read_text())
+    jobs = ablation_recipes(recipe, epochs=options["epochs"], only=options["only"])
+    final, _ = resume_dir(p, lambda q: _ablate_in(q, recipe, jobs, data=options["data"], epochs=options["epochs"],
+                                                   only=options["only"], progress=progress),
+                          kind="ablation", overwrite=overwrite)
+    return final
+
+
+def _train_or_resume(recipe: Recipe, data: str | os.PathLike | None, run_dir: Path, progress: bool) -> Path:
+    """The run of one ablation job: kept if it had finished, resumed if it was interrupted, else trained."""
+    if is_run_folder(run_dir):
+        return run_dir
+    if resume_command(run_dir.with_name(run_dir.name + PARTIAL)) is not None:
+        return resume_run(run_dir.with_name(run_dir.name + PARTIAL), data=data, progress=progress)
+    return train_recipe(recipe, data=data, run_dir=run_dir, progress=progress)
+
+
 def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
-               epochs: int | None, progress: bool) -> None:
-    """Train every job into the claimed folder ``partial`` and write the table there."""
+               epochs: int | None, only: Sequence[str] | None, progress: bool) -> None:
+    """Train every job into the claimed folder ``partial`` (going on with what is there) and write the table."""
+    atomic_write_text(partial / ABLATION_RECIPE, recipe_to_yaml(recipe))
+    write_json(partial / ABLATION_OPTIONS, {"data": None if data is None else str(data), "epochs": epochs,
+                                           "only": None if only is None else list(only)})
+    mark_resumable(partial, f"astroreg resume {partial}")  # a killed ablation is kept too
+    attempted: list[Path] = []
+    try:
+        _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, progress=progress, attempted=attempted)
+    except BaseException:
+        if not any(is_run_folder(d) or resume_command(d.with_name(d.name + PARTIAL)) for d in attempted):
+            unmark_resumable(partial)  # nothing trained yet: the folder goes, as any failed output's
+        raise
+
+
+def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
+                 epochs: int | None, progress: bool, attempted: list[Path]) -> None:
+    """Run every job (each run folder is added to ``attempted`` before it starts); write the table and plot."""
     descriptions = {v.name: v.description for v in recipe.variants}
     descriptions[FULL] = "the recipe as written"
     single = {v.name for v in recipe.variants if v.single_task}
@@ -352,7 +427,8 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
             for r in recipes:
                 sub = folder / r.target_names[0] if name in single else folder
                 bar.set_postfix_str(sub.relative_to(partial).as_posix())
-                runs.append(train_recipe(r, data=data, run_dir=sub, progress=progress))
+                attempted.append(sub)
+                runs.append(_train_or_resume(r, data, sub, progress))
                 bar.update(1)
             params, seconds = 0, 0.0
             for r, run_dir in zip(recipes, runs):
