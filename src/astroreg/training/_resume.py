@@ -33,11 +33,18 @@ EPOCH_METRICS = "astroreg_epoch_metrics"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's ``torch.save`` checkpoint writer, through a temporary file renamed into place."""
+    """Lightning's ``torch.save`` checkpoint writer, through a temporary file renamed into place.
+
+    Checkpoints are read onto the CPU (Lightning then moves the network and the optimiser
+    to the training device), so that a fit checkpointed on a GPU can go on without one.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         with atomic_path(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        return super().load_checkpoint(path, map_location="cpu", weights_only=weights_only)
 
 
 class ResumableCheckpoints(L.Callback):
