@@ -69,9 +69,15 @@ class _CtrlC(L.Callback):
             raise KeyboardInterrupt
 
 
-def _interrupt_training(monkeypatch, epoch: int) -> None:
+def _interrupt_training(monkeypatch, epoch: int, where: str = "") -> None:
+    """Ctrl-C in epoch ``epoch`` of the fits whose folder ends with ``where`` (every fit by default)."""
     fit = fit_mod.fit_network
-    monkeypatch.setattr(fit_mod, "fit_network", lambda *a, **k: fit(*a, **{**k, "callbacks": [_CtrlC(epoch)]}))
+
+    def interrupted(*args, **kwargs):
+        hit = str(args[4]).endswith(where)  # fit_network's run_dir
+        return fit(*args, **{**kwargs, "callbacks": [_CtrlC(epoch)] if hit else kwargs.get("callbacks")})
+
+    monkeypatch.setattr(fit_mod, "fit_network", interrupted)
 
 
 def _history(run):
@@ -222,14 +228,8 @@ def test_a_resumable_folder_is_kept_when_interrupted_or_failed_and_is_never_swep
 def test_an_ensemble_resumes_with_the_member_that_was_interrupted(data, tmp_path, monkeypatch):
     recipe = _recipe(data, epochs=4, ensemble=2)
     whole = train_recipe(recipe, run_dir=tmp_path / "whole", progress=False)
-    fit = fit_mod.fit_network
-
-    def second_member_interrupted(*args, **kwargs):
-        member = str(args[4]).endswith("members/1")
-        return fit(*args, **{**kwargs, "callbacks": [_CtrlC(2)] if member else kwargs.get("callbacks")})
-
     with monkeypatch.context() as m:
-        m.setattr(fit_mod, "fit_network", second_member_interrupted)
+        _interrupt_training(m, epoch=2, where="members/1")
         with pytest.raises(KeyboardInterrupt):
             train_recipe(recipe, run_dir=tmp_path / "cut", progress=False)
     final = resume_run(tmp_path / "cut.partial", progress=False)
@@ -247,14 +247,8 @@ def test_an_interrupted_ablation_keeps_its_finished_runs_and_resumes_the_rest(da
         {"variants": [{"name": "narrow", "overrides": {"model.params.hidden": [8]}},
                       {"name": "no_weights", "overrides": {"training.sample_weights.kind": "none"}}]})
     whole = ablate_recipe(recipe, out=tmp_path / "whole", progress=False)
-    fit = fit_mod.fit_network
-
-    def narrow_interrupted(*args, **kwargs):
-        narrow = str(args[4]).endswith("narrow.partial")
-        return fit(*args, **{**kwargs, "callbacks": [_CtrlC(2)] if narrow else kwargs.get("callbacks")})
-
     with monkeypatch.context() as m:
-        m.setattr(fit_mod, "fit_network", narrow_interrupted)
+        _interrupt_training(m, epoch=2, where="narrow.partial")
         with pytest.raises(KeyboardInterrupt):
             ablate_recipe(recipe, out=tmp_path / "cut", progress=False)
     partial = tmp_path / "cut.partial"
