@@ -1,14 +1,17 @@
 """Resumable training: a checkpoint of the whole training state after every epoch, and going on from it.
 
 A fit started with ``resumable=True`` writes ``checkpoints/last.ckpt`` at the end of each
-epoch (network, optimiser, learning-rate schedule, early stopping, time limit, the moving
-average of the weights, epoch times), each time through a temporary file and a rename, so
-that a process killed while writing leaves the previous checkpoint whole. The Lightning CSV
-log is flushed before each checkpoint, so the per-epoch history on disk is never behind it.
+epoch (network, optimiser, learning-rate schedule, early stopping, time used, the moving
+average of the weights, epoch times, torch's random state), each time through a temporary
+file and a rename, so that a process killed while writing leaves the previous checkpoint
+whole. The Lightning CSV log is flushed before each checkpoint, and the epoch's logged values
+are kept in the checkpoint too (its training means reach the log just after it).
 
 A fit started with ``resume=True`` goes on from that checkpoint with Lightning's own
-restore (``Trainer.fit(ckpt_path=...)``, read with ``weights_only=True``). The log written
-before the interruption is set aside and joined to the new one when the history is read.
+restore (``Trainer.fit(ckpt_path=...)``, read with ``weights_only=True``); the shuffling is
+advanced by the epochs done (:class:`astroreg.training._data.RecipeDataModule`). The log
+written before the interruption is set aside and joined to the new one when the history is
+read. With data in memory the resumed fit ends exactly as the uninterrupted one.
 """
 
 from __future__ import annotations
