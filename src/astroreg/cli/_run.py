@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--data", help="the run's dataset, if it has moved (it must give the same splits)")
     p.add_argument("--overwrite", action="store_true",
                    help="let the finished run replace a previous run folder at its final name")
-    add_threads(p, recorded=True)
+    add_threads(p, recorded=False)  # no --set here: the run's recipe is the one it was trained with
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_resume)
 
