@@ -426,7 +426,7 @@ def check_output_dir(
         raise ValueError(f"output {p} is a file; give a folder path for the {_label(kind)}")
     if p.is_dir() and not _is_empty_dir(p):
         _check_existing(p, kind, overwrite)
-    partial = p.with_name(p.name + PARTIAL)
+    partial = partial_name(p)
     if (partial.exists() or partial.is_symlink()) and (not is_stale_partial(partial)
                                                          or resume_command(partial) is not None):
         raise ValueError(_busy_message(partial, p))
@@ -564,7 +564,7 @@ def claim_dir(path: str | os.PathLike, *, unique: bool = False) -> Path:
     k = 1
     while True:
         final = base if k == 1 else base.with_name(f"{base.name}-{k}")
-        partial = final.with_name(final.name + PARTIAL)
+        partial = partial_name(final)
         try:
             os.mkdir(partial)
         except FileExistsError:
@@ -593,6 +593,12 @@ def _busy_message(partial: Path, final: Path) -> str:
                 "or choose another path")
     return (f"{partial} exists and was not made by a running astroreg command; remove it yourself if it "
             "holds nothing you need, or choose another path")
+
+
+def partial_name(final: str | os.PathLike) -> Path:
+    """``<name>.partial``, the folder in which the output ``<name>`` is built."""
+    p = Path(final)
+    return p.with_name(p.name + PARTIAL)
 
 
 def final_name(partial: str | os.PathLike) -> Path:

@@ -38,7 +38,6 @@ from tqdm.auto import tqdm
 
 from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.data import (
-    PARTIAL,
     Dataset,
     atomic_path,
     atomic_write_text,
@@ -47,6 +46,7 @@ from astroreg.data import (
     check_writable_folder,
     is_run_folder,
     mark_resumable,
+    partial_name,
     resume_command,
     resume_dir,
     unmark_resumable,
@@ -389,8 +389,8 @@ def _train_or_resume(recipe: Recipe, data: str | os.PathLike | None, run_dir: Pa
     """The run of one ablation job: kept if it had finished, resumed if it was interrupted, else trained."""
     if is_run_folder(run_dir):
         return run_dir
-    if resume_command(run_dir.with_name(run_dir.name + PARTIAL)) is not None:
-        return resume_run(run_dir.with_name(run_dir.name + PARTIAL), data=data, progress=progress)
+    if resume_command(partial_name(run_dir)) is not None:
+        return resume_run(partial_name(run_dir), data=data, progress=progress)
     return train_recipe(recipe, data=data, run_dir=run_dir, progress=progress)
 
 
@@ -405,7 +405,7 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
     try:
         _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, progress=progress, attempted=attempted)
     except BaseException:
-        if not any(is_run_folder(d) or resume_command(d.with_name(d.name + PARTIAL)) for d in attempted):
+        if not any(is_run_folder(d) or resume_command(partial_name(d)) for d in attempted):
             unmark_resumable(partial)  # nothing trained yet: the folder goes, as any failed output's
         raise
 

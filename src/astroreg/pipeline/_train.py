@@ -348,11 +348,11 @@ def resume_run(
         than the ones the run was trained on.
     """
     from astroreg.config import load_recipe
-    from astroreg.data import PARTIAL, resume_command
+    from astroreg.data import PARTIAL, partial_name, resume_command
 
     p = Path(partial)
-    if not p.name.endswith(PARTIAL) and p.with_name(p.name + PARTIAL).is_dir():
-        p = p.with_name(p.name + PARTIAL)  # the run's final name was given
+    if not p.name.endswith(PARTIAL) and partial_name(p).is_dir():
+        p = partial_name(p)  # the run's final name was given
     if resume_command(p) is None or not (p / "config.yaml").is_file() or not (p / "splits.npz").is_file():
         raise ValueError(
             f"{p} is not an interrupted training run that can be resumed (a <run>.partial folder with its "
