@@ -102,3 +102,49 @@ def test_ablation_pairs_variants_on_ids_with_the_low_end_of_the_regimes_target(t
     assert out["y"]["all"] == paired_mae_difference(t, worse, good)
     assert "low_end" not in out["y"] and out["w"]["low_end"]["n"] == 500
     assert out["w"]["low_end"]["diff"] > 0 and out["w"]["low_end"]["quantile"] == 0.25
+
+
+def test_pooled_difference_is_the_mean_of_the_seeds_pairs():
+    from astroreg.evaluation._paired import pooled_paired_mae_difference
+
+    rng = np.random.default_rng(2)
+    t = rng.normal(size=3000)
+    preds = np.stack([t + rng.normal(scale=0.30, size=t.size) for _ in range(3)])
+    refs = np.stack([t + rng.normal(scale=0.33, size=t.size) for _ in range(3)])
+    d = pooled_paired_mae_difference(t, preds, refs)
+    per_seed = [paired_mae_difference(t, p, r)["diff"] for p, r in zip(preds, refs)]
+    assert d["per_seed"] == pytest.approx(per_seed)
+    assert d["diff"] == pytest.approx(np.mean(per_seed))
+    assert d["lo"] < d["diff"] < d["hi"] < 0 and d["n"] == 3000 and d["n_seeds"] == 3
+    low = t <= np.quantile(t, 0.2)
+    masked = pooled_paired_mae_difference(t, preds, refs, mask=low)
+    assert masked["n"] == int(low.sum())
+    assert masked["diff"] == pytest.approx(np.mean(np.abs(preds - t)[:, low]) - np.mean(np.abs(refs - t)[:, low]))
+
+
+def test_pooled_interval_holds_the_seed_to_seed_scatter():
+    from astroreg.evaluation._paired import pooled_paired_mae_difference
+
+    rng = np.random.default_rng(3)
+    t = rng.normal(size=4000)
+    ref = t + rng.normal(scale=0.3, size=t.size)
+    # Seed 0 of the model is clearly better, seed 1 clearly worse: each alone has a tight
+    # interval away from zero, yet together they cannot say which network is better.
+    preds = np.stack([t + 0.8 * (ref - t), t + 1.2 * (ref - t)])
+    d = pooled_paired_mae_difference(t, preds, np.stack([ref, ref]))
+    alone = [paired_mae_difference(t, p, ref) for p in preds]
+    assert alone[0]["hi"] < 0 < alone[1]["lo"]
+    assert d["lo"] <= alone[0]["diff"] and d["hi"] >= alone[1]["diff"] and d["lo"] < 0 < d["hi"]
+
+
+@pytest.mark.parametrize("preds, refs, kwargs, match", [
+    (np.zeros((2, 5)), np.zeros((3, 5)), {}, "n_seeds, n_objects"),
+    (np.zeros(5), np.zeros(5), {}, "n_seeds, n_objects"),
+    (np.zeros((2, 5)), np.zeros((2, 5)), dict(mask=np.zeros(5, bool)), "no objects selected"),
+    (np.full((2, 5), np.nan), np.zeros((2, 5)), {}, "NaN"),
+])
+def test_pooled_bad_arguments_are_named(preds, refs, kwargs, match):
+    from astroreg.evaluation._paired import pooled_paired_mae_difference
+
+    with pytest.raises(ValueError, match=match):
+        pooled_paired_mae_difference(np.arange(5.0), preds, refs, **kwargs)

@@ -142,3 +142,53 @@ def test_paper_tables_put_table_5_beside_ours(spectra_dataset, tmp_path):
     assert md.startswith("## tiny: ablations relative to the full model (paper Table 5)")
     assert "MAE teff (rel) (paper)" in md and "1.39" in md  # paper 001's no-skip Teff ratio
     assert "Table 5" in md
+
+
+def test_seeds_repeat_every_network_and_are_checked(spectra_dataset):
+    jobs = ablation_recipes(_recipe(spectra_dataset), only=["single_task"], seeds=[3, 5])
+    assert [r.training.seed for r in jobs["full"]] == [3, 5]
+    assert [(r.training.seed, r.target_names[0]) for r in jobs["single_task"]] == [
+        (3, "teff"), (3, "feh"), (5, "teff"), (5, "feh")]
+    for bad in ([], [1, 1], [-1]):
+        with pytest.raises(ValueError, match="distinct training seeds"):
+            ablation_recipes(_recipe(spectra_dataset), seeds=bad)
+
+
+def test_ablate_over_seeds_pools_the_pairs_seed_by_seed(spectra_dataset, tmp_path, capsys):
+    from astroreg.config import recipe_to_yaml
+    from astroreg.evaluation._paired import paired_mae_difference
+
+    recipe = _recipe(spectra_dataset).with_overrides({"training.epochs": 1})
+    (tmp_path / "tiny.yaml").write_text(recipe_to_yaml(recipe))
+    out = tmp_path / "abl"
+    assert main(["ablate", str(tmp_path / "tiny.yaml"), "--out", str(out), "--quiet", "--seeds", "0", "1"]) == 0
+    assert "MAE feh sd" in capsys.readouterr().out
+    for seed in (0, 1):
+        assert (out / "full" / f"seed-{seed}" / "model.pt").exists()
+        assert (out / "no_skip" / f"seed-{seed}" / "model.pt").exists()
+        assert (out / "single_task" / f"seed-{seed}" / "feh" / "model.pt").exists()
+        assert (out / "single_task" / f"seed-{seed}" / "predictions.parquet").exists()
+    # The two seeds trained different networks.
+    f0, f1 = (pd.read_parquet(out / "full" / f"seed-{s}" / "predictions.parquet") for s in (0, 1))
+    assert not np.allclose(f0["feh_pred"], f1["feh_pred"])
+    table = pd.read_csv(out / "ablation.csv").set_index("variant")
+    meta = json.loads((out / "ablation.json").read_text())
+    assert meta["seeds"] == [0, 1]
+    for v in ("full", "no_skip", "single_task"):
+        per_seed = [m["feh"]["mae"] for m in meta["variants"][v]["seed_metrics"]]
+        assert table.loc[v, "MAE feh"] == pytest.approx(np.mean(per_seed))
+        assert table.loc[v, "MAE feh sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    # dMAE pairs seed s of the variant with seed s of the full model and averages the pairs.
+    diffs = []
+    for s in (0, 1):
+        ref = pd.read_parquet(out / "full" / f"seed-{s}" / "predictions.parquet")
+        mine = pd.read_parquet(out / "no_skip" / f"seed-{s}" / "predictions.parquet")
+        both = ref.merge(mine, on="id", suffixes=("_ref", ""))
+        diffs.append(paired_mae_difference(both["feh_true"], both["feh_pred"], both["feh_pred_ref"])["diff"])
+    paired = meta["variants"]["no_skip"]["paired"]["feh"]["all"]
+    assert paired["per_seed"] == pytest.approx(diffs)
+    assert table.loc["no_skip", "dMAE feh"] == pytest.approx(np.mean(diffs))
+    assert table.loc["no_skip", "dMAE feh lo"] <= table.loc["no_skip", "dMAE feh"] <= table.loc["no_skip", "dMAE feh hi"]
+    md = (out / "ablation.md").read_text()
+    assert "trained with 2 training seeds" in md and "seed by seed" in md and "dMAE, seed 1" in md
+    assert json.loads((out / "ablation-options.json").read_text())["seeds"] == [0, 1]

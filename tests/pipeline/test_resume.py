@@ -267,3 +267,27 @@ def test_an_interrupted_ablation_keeps_its_finished_runs_and_resumes_the_rest(da
     timed = [c for c in a if "per_s" in c or "time" in c]  # prediction speed, measured anew
     pd.testing.assert_frame_equal(a.drop(columns=timed), b.drop(columns=timed))
     assert not partial.exists() and not (final / ".astroreg-resume").exists()
+
+
+def test_an_interrupted_ablation_over_seeds_resumes_with_its_seeds(data, tmp_path, monkeypatch):
+    import astroreg.pipeline._ablate as ablate_mod
+    from astroreg.pipeline import ablate_recipe
+
+    recipe = _recipe(data, epochs=3).with_overrides(
+        {"variants": [{"name": "narrow", "overrides": {"model.params.hidden": [8]}}]})
+    with monkeypatch.context() as m:
+        _interrupt_training(m, epoch=1, where="seed-1.partial")
+        with pytest.raises(KeyboardInterrupt):
+            ablate_recipe(recipe, out=tmp_path / "cut", progress=False, seeds=[0, 1])
+    partial = tmp_path / "cut.partial"
+    assert (partial / "full" / "seed-0" / "model.pt").is_file()
+    assert (partial / "full" / "seed-1.partial" / "checkpoints").is_dir()
+    trained = []
+    with monkeypatch.context() as m:
+        m.setattr(ablate_mod, "train_recipe",
+                  lambda *a, **k: trained.append(k["run_dir"].relative_to(partial).as_posix()) or train_recipe(*a, **k))
+        assert main(["resume", str(partial), "--quiet"]) == 0
+    # The seeds come back from the folder: the full model's second seed resumed, the variant's two trained.
+    assert trained == ["narrow/seed-0", "narrow/seed-1"]
+    table = pd.read_csv(tmp_path / "cut" / "ablation.csv")
+    assert table["variant"].tolist() == ["full", "narrow"] and np.isfinite(table["MAE y sd"]).all()

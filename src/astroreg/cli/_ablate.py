@@ -9,7 +9,8 @@ def register(sub) -> None:
     """Register the ``ablate`` subcommand."""
     p = add_command(sub, "ablate",
                     help="train the full model and each of the recipe's variants; write the ablation table",
-                    example="astroreg ablate recipes/stellar-params.yaml --set training.epochs=5 --only no_skip")
+                    example="astroreg ablate recipes/stellar-params.yaml --set training.epochs=5 --only no_skip\n"
+                            "  astroreg ablate sigma-sfr-photometry --data sigma100k.h5 --only no_skip --seeds 0 1 2 3")
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. stellar-params)")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
     p.add_argument("--runs", default="runs", help="parent of the output folder (default: ./runs)")
@@ -20,6 +21,10 @@ def register(sub) -> None:
                         "once the new one is complete; any other existing folder is refused")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key (repeatable)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="train only these variants (and the full model)")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="S",
+                   help="train every network once per training seed (training.seed); the table gives the mean MAE "
+                        "over the seeds and its standard deviation, and paired differences that pair seed with seed, "
+                        "with an interval from resampling the seeds and the objects (default: the recipe's seed)")
     add_threads(p, recorded=True)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_ablate)
@@ -31,7 +36,7 @@ def _ablate(args) -> int:
     from astroreg.pipeline import ablate_recipe
 
     folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
-                           progress=not args.quiet, only=args.only, overwrite=args.overwrite)
+                           progress=not args.quiet, only=args.only, overwrite=args.overwrite, seeds=args.seeds)
     print_ablation(folder)
     return 0
 

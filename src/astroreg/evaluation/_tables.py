@@ -348,7 +348,9 @@ def ablation_table(
         (:func:`astroreg.evaluation._paired.paired_mae_difference` against the full
         model), also ``dMAE <t>``, ``dMAE <t> lo``, ``dMAE <t> hi`` and the same with
         `` low end``: the variant's MAE minus the full model's and its interval (NaN on
-        the full row).
+        the full row). Where entries carry ``"seed_metrics"`` (one metrics dict per
+        training seed; ``metrics`` is then their mean), also ``MAE <t> sd``: the standard
+        deviation of the MAE over the seeds; the table's ``attrs["seeds"]`` is their number.
 
     Raises
     ------
@@ -383,7 +385,15 @@ def ablation_table(
             row[f"MAE {t}"] = _mae(metrics, k, t)
         rows.append(row)
     _add_relative(rows, rows[0], ts)
-    cols = ["variant", "description", "parameters", "objects_per_s", *(f"MAE {t}" for t in ts),
+    seeds = max((len(results[k].get("seed_metrics") or []) for k in names), default=0)
+    spread = [f"MAE {t} sd" for t in ts] if seeds > 1 else []
+    for k, row in zip(names, rows):  # the MAE's standard deviation over the training seeds
+        per_seed = results[k].get("seed_metrics") or []
+        for t in ts if spread else ():
+            values = [_mae({k: m}, k, t) for m in per_seed]
+            row[f"MAE {t} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+    cols = ["variant", "description", "parameters", "objects_per_s",
+            *(c for t in ts for c in (f"MAE {t}", *([f"MAE {t} sd"] if spread else []))),
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in ts)]
     # Paired differences to the full model (variant minus full, same objects) with their intervals.
     for t in ts:
@@ -397,7 +407,7 @@ def ablation_table(
                     row[key] = _num(p.get(field))
             cols += keys
     table = pd.DataFrame(rows, columns=cols)
-    table.attrs.update(full=full)
+    table.attrs.update(full=full, seeds=seeds)
     return table
 
 
@@ -479,9 +489,10 @@ def ablation_markdown(
     >>> ablation_markdown(t).splitlines()[0]
     '## Ablations relative to the full model'
     """
-    targets = [c[4:] for c in table.columns if c.startswith("MAE ") and not c.endswith("(rel)")]
-    cols = ["variant", "parameters", *(f"MAE {t}" for t in targets), "parameters (rel)", "time (rel)",
-            *(f"MAE {t} (rel)" for t in targets)]
+    targets = [c[4:] for c in table.columns if c.startswith("MAE ") and not c.endswith(("(rel)", " sd"))]
+    cols = ["variant", "parameters",
+            *(c for t in targets for c in (f"MAE {t}", f"MAE {t} sd") if c in table.columns),
+            "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in targets)]
     theirs = None
     if published:
         rows = []
@@ -502,7 +513,16 @@ def ablation_markdown(
         ]
     shown = any(c.endswith("(paper)") for c in merged.columns)
     lines = [f"## {title}", "", _md(_params_as_text(merged), float_format="{:.3g}"), ""]
-    if paired:
+    seeds = int(table.attrs.get("seeds") or 0)
+    if seeds > 1:
+        lines += [f"Each network was trained with {seeds} training seeds: `MAE` is the mean over the seeds, "
+                  "`MAE ... sd` its standard deviation over them.", ""]
+    if paired and seeds > 1:
+        lines += ["`dMAE`: the variant's MAE minus the full model's on the same objects, seed paired with seed and "
+                  "averaged over the seeds (negative: the variant is better), with a 95% interval from resampling "
+                  "the seeds and then the objects; an interval that holds 0 means these seeds and this split "
+                  "cannot tell the two apart.", ""]
+    elif paired:
         lines += ["`dMAE`: the variant's MAE minus the full model's on the same objects (negative: the variant "
                   "is better), with a 95% bootstrap interval over the objects; an interval that holds 0 means "
                   "the split cannot tell the two apart.", ""]

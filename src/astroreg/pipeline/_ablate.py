@@ -12,7 +12,13 @@ Layout of the output folder (built as ``<out>.partial``, renamed when complete):
     <out>/ablation.json           per variant: metrics, parameters, prediction speed, run folders
     <out>/ablation_mae.png        MAE relative to the full model, per target and variant (published
                                   ratios as markers, as for ablation.md)
-    <out>/ablation-recipe.yaml    the recipe ablated, and ``ablation-options.json`` (data, epochs, only)
+    <out>/ablation-recipe.yaml    the recipe ablated, and ``ablation-options.json`` (data, epochs, only, seeds)
+
+With several training seeds (``seeds``, ``astroreg ablate --seeds``) every network is trained
+once per seed, each run in ``<out>/<variant>/seed-<S>/`` (single-task runs in
+``<out>/<variant>/seed-<S>/<target>/``); the table gives the mean MAE over the seeds and its
+standard deviation, and the paired differences pair each seed of a variant with the same seed
+of the full model (:func:`astroreg.evaluation._paired.pooled_paired_mae_difference`).
 
 An interrupted or failed ablation keeps ``<out>.partial``; ``astroreg resume <out>.partial``
 (:func:`resume_ablation`) keeps the runs that had finished, resumes the one that was
@@ -59,7 +65,8 @@ from astroreg.evaluation import (
     redshift_targets,
     write_metrics_json,
 )
-from astroreg.evaluation._paired import paired_mae_difference
+from astroreg.evaluation._paired import paired_mae_difference, pooled_paired_mae_difference
+from astroreg.evaluation._tables import _md
 from astroreg.pipeline._run import Run, write_json
 from astroreg.pipeline._train import check_before_training, resume_run, train_recipe
 
@@ -99,8 +106,8 @@ def _single_target(recipe: Recipe, index: int) -> Recipe:
     return out.model_copy(update={"name": f"{recipe.name}-{target.name}"})
 
 
-def ablation_recipes(recipe: Recipe, *, epochs: int | None = None,
-                     only: Sequence[str] | None = None) -> dict[str, list[Recipe]]:
+def ablation_recipes(recipe: Recipe, *, epochs: int | None = None, only: Sequence[str] | None = None,
+                     seeds: Sequence[int] | None = None) -> dict[str, list[Recipe]]:
     """The recipes an ablation trains: ``{"full": [recipe], variant: [recipe] or one per target}``.
 
     Parameters
@@ -111,18 +118,26 @@ def ablation_recipes(recipe: Recipe, *, epochs: int | None = None,
         Override ``training.epochs`` for every network.
     only : sequence of str, optional
         Variants to keep (the full model is always trained).
+    seeds : sequence of int, optional
+        Training seeds (``training.seed``): every recipe once per seed, seed by seed.
+        Default: the recipe's own seed, once.
 
     Returns
     -------
     dict of str to list of Recipe
-        Baselines emptied; a ``single_task`` variant has one recipe per target.
+        Baselines emptied; a ``single_task`` variant has one recipe per target (per seed).
 
     Raises
     ------
     ValueError
-        If the recipe has no variants, ``only`` names an unknown variant, or an
-        override key is invalid (the message names the variant).
+        If the recipe has no variants, ``only`` names an unknown variant, an override
+        key is invalid (the message names the variant), or ``seeds`` is empty, repeats a
+        seed or has a negative one.
     """
+    if seeds is not None:
+        seeds = list(seeds)
+        if not seeds or len(set(seeds)) != len(seeds) or any(int(x) != x or x < 0 for x in seeds):
+            raise ValueError(f"--seeds {seeds}: give distinct training seeds, whole numbers >= 0 (e.g. --seeds 0 1 2)")
     if not recipe.variants:
         raise ValueError(
             f"recipe {recipe.name!r} has no 'variants'; add a list such as "
@@ -147,7 +162,14 @@ def ablation_recipes(recipe: Recipe, *, epochs: int | None = None,
             raise ValueError(f"variant {v.name!r}: {err}") from err
         r = r.model_copy(update={"name": f"{recipe.name}-{v.name}"})
         out[v.name] = [_single_target(r, i) for i in range(len(r.targets))] if v.single_task else [r]
-    return out
+    if seeds is None:
+        return out
+    return {name: [r.with_overrides({"training.seed": int(s)}) for s in seeds for r in rs] for name, rs in out.items()}
+
+
+def _seed_folder(folder: Path, recipe: Recipe, seeded: bool) -> Path:
+    """Where one seed's run (or single-task runs) of a variant go: ``folder`` or ``folder/seed-<S>``."""
+    return folder / f"seed-{recipe.training.seed}" if seeded else folder
 
 
 def _prediction_columns(frame: pd.DataFrame, targets: Sequence[str]) -> pd.DataFrame:
@@ -155,39 +177,91 @@ def _prediction_columns(frame: pd.DataFrame, targets: Sequence[str]) -> pd.DataF
     return frame[cols]
 
 
-def _paired_differences(predictions: Mapping[str, Path], recipe: Recipe) -> dict[str, dict[str, Any]]:
+def _paired_differences(predictions: Mapping[str, Path | Sequence[Path]], recipe: Recipe) -> dict[str, dict[str, Any]]:
     """Each variant's MAE minus the full model's, per target, on the same objects, with 95% intervals.
 
+    ``predictions`` gives each variant's predictions file, or one file per training seed
+    (the same seeds, in the same order, for every variant): seed is paired with seed and
+    the differences pooled (:func:`~astroreg.evaluation._paired.pooled_paired_mae_difference`).
     With ``evaluation.regimes`` the low end of its target (true values at or below the
     ``low_quantile`` of the evaluated objects) gets its own difference. Objects missing
-    from either side, or with a non-finite value, are left out of that target's pair.
+    from any file, or with a non-finite value in any, are left out of that target's pair.
     """
     if FULL not in predictions:
         return {}
-    full = pd.read_parquet(predictions[FULL])
+    files = {k: [v] if isinstance(v, (str, os.PathLike)) else list(v) for k, v in predictions.items()}
+    full = [pd.read_parquet(f) for f in files[FULL]]
     regimes = recipe.evaluation.regimes
     low_q = regimes.low_quantile if regimes else None
     low_target = (regimes.target or recipe.target_names[0]) if regimes else None
     out: dict[str, dict[str, Any]] = {}
-    for name, path in predictions.items():
+    for name, paths in files.items():
         if name == FULL:
             continue
-        both = full.merge(pd.read_parquet(path), on="id", suffixes=("_ref", ""), validate="one_to_one")
+        if len(paths) != len(full):
+            raise ValueError(f"variant {name!r} has {len(paths)} seed(s) of predictions, the full model {len(full)}")
         out[name] = {}
         for t in recipe.target_names:
-            cols = [f"{t}_true_ref", f"{t}_pred_ref", f"{t}_pred"]
-            if not all(c in both.columns for c in cols):
+            # columns: true, then each seed's reference prediction, then each seed's variant prediction
+            both, usable = None, True
+            for k, (ref, path) in enumerate(zip(full, paths)):
+                mine = pd.read_parquet(path)
+                if not all(c in f.columns for f in (ref, mine) for c in (f"{t}_true", f"{t}_pred")):
+                    usable = False
+                    break
+                pair = ref[["id", f"{t}_true", f"{t}_pred"]].merge(
+                    mine[["id", f"{t}_pred"]], on="id", suffixes=(f"_ref{k}", f"_{k}"), validate="one_to_one")
+                both = pair if both is None else both.merge(pair.drop(columns=f"{t}_true"), on="id",
+                                                            validate="one_to_one")
+            if not usable or both is None:
                 continue
+            n = len(paths)
+            cols = [f"{t}_true", *(f"{t}_pred_ref{k}" for k in range(n)), *(f"{t}_pred_{k}" for k in range(n))]
             v = both[cols].to_numpy(dtype=np.float64)
             v = v[np.isfinite(v).all(axis=1)]
             if len(v) == 0:
                 continue
-            entry = {"all": paired_mae_difference(v[:, 0], v[:, 2], v[:, 1])}
-            if low_q is not None and t == low_target:
-                low = v[:, 0] <= np.quantile(v[:, 0], low_q)
-                entry["low_end"] = paired_mae_difference(v[:, 0], v[:, 2], v[:, 1], mask=low) | {"quantile": low_q}
+            truth, ref_p, var_p = v[:, 0], v[:, 1:1 + n].T, v[:, 1 + n:].T
+            low = truth <= np.quantile(truth, low_q) if low_q is not None and t == low_target else None
+            if n == 1:
+                entry = {"all": paired_mae_difference(truth, var_p[0], ref_p[0])}
+                if low is not None:
+                    entry["low_end"] = paired_mae_difference(truth, var_p[0], ref_p[0], mask=low) | {"quantile": low_q}
+            else:
+                entry = {"all": pooled_paired_mae_difference(truth, var_p, ref_p)}
+                if low is not None:
+                    entry["low_end"] = (pooled_paired_mae_difference(truth, var_p, ref_p, mask=low)
+                                        | {"quantile": low_q})
             out[name][t] = entry
     return out
+
+
+def _mean_metrics(per_seed: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """``{target: {metric: value}}`` averaged over the seeds' metrics (non-numeric entries: the first seed's)."""
+    out: dict[str, dict[str, Any]] = {}
+    for t, first in per_seed[0].items():
+        out[t] = {}
+        for key, value in first.items():
+            values = [m.get(t, {}).get(key) for m in per_seed]
+            numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
+            out[t][key] = float(np.mean(values)) if numeric else value
+    return out
+
+
+def _per_seed_markdown(results: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]) -> str:
+    """A table of each variant's paired MAE difference to the full model, seed by seed."""
+    rows = []
+    for name, entry in results.items():
+        for t, parts in (entry.get("paired") or {}).items():
+            for part, label in (("all", "all"), ("low_end", "low end")):
+                p = parts.get(part)
+                if isinstance(p, Mapping) and p.get("per_seed"):
+                    rows.append({"variant": name, "target": t, "objects": label,
+                                 **{f"dMAE, seed {s}": f"{d:+.4g}" for s, d in zip(seeds, p["per_seed"])}})
+    if not rows:
+        return ""
+    return ("\n### Paired differences seed by seed\n\n" + _md(pd.DataFrame(rows))
+            + "\n\nEach seed of a variant against the same seed of the full model (MAE difference, same objects).\n")
 
 
 def _combine_single_task(folder: Path, runs: list[Path], recipe: Recipe) -> dict[str, dict[str, float]]:
@@ -274,6 +348,7 @@ def ablate_recipe(
     epochs: int | None = None,
     only: Sequence[str] | None = None,
     overwrite: bool = False,
+    seeds: Sequence[int] | None = None,
 ) -> Path:
     """Train the full model and every ablation variant of a recipe; write the ablation table.
 
@@ -307,6 +382,10 @@ def ablate_recipe(
         Replace an existing ``out`` if it is an ablation folder (recognised by its
         ``ablation.csv`` and ``ablation.json``), once the new one is complete; anything
         else is never replaced.
+    seeds : sequence of int, optional
+        Train every network once per training seed (``training.seed``); the table gives
+        the mean MAE over the seeds and its standard deviation, the paired differences
+        are pooled over the seeds (module docstring). Default: the recipe's seed, once.
 
     Returns
     -------
@@ -317,7 +396,7 @@ def ablate_recipe(
     ------
     ValueError
         Before any training: if ``evaluation.paper_tables`` names no registered set, the
-        recipe has no variants, a variant is invalid or does
+        recipe has no variants, ``seeds`` is invalid, a variant is invalid or does
         not fit the dataset (see :func:`astroreg.pipeline._train.check_before_training`),
         or the output folder exists, is busy or cannot be written.
 
@@ -328,7 +407,7 @@ def ablate_recipe(
     ['full', 'no_skip', 'no_skip_no_layernorm', 'single_task']
     """
     recipe_paper_tables(recipe)  # an unknown evaluation.paper_tables fails here, not after training
-    jobs = ablation_recipes(recipe, epochs=epochs, only=only)
+    jobs = ablation_recipes(recipe, epochs=epochs, only=only, seeds=seeds)
     data_path = Path(data or recipe.dataset.path)
     with Dataset(data_path) as ds:
         for name, recipes in jobs.items():
@@ -344,7 +423,7 @@ def ablate_recipe(
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     final, _ = build_dir(out if out is not None else Path(runs_root) / f"{recipe.name}-ablation-{stamp}",
                          lambda partial: _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, only=only,
-                                                    progress=progress),
+                                                    seeds=seeds, progress=progress),
                          kind="ablation", overwrite=overwrite, unique=out is None)
     return final
 
@@ -378,9 +457,10 @@ def resume_ablation(partial: str | os.PathLike, *, progress: bool = True, overwr
                          "run `astroreg ablate` again instead")
     recipe = load_recipe(p / ABLATION_RECIPE)
     options = json.loads((p / ABLATION_OPTIONS).read_text())
-    jobs = ablation_recipes(recipe, epochs=options["epochs"], only=options["only"])
+    seeds = options.get("seeds")  # absent in folders written before --seeds
+    jobs = ablation_recipes(recipe, epochs=options["epochs"], only=options["only"], seeds=seeds)
     final, _ = resume_dir(p, lambda q: _ablate_in(q, recipe, jobs, data=options["data"], epochs=options["epochs"],
-                                                   only=options["only"], progress=progress),
+                                                   only=options["only"], seeds=seeds, progress=progress),
                           kind="ablation", overwrite=overwrite)
     return final
 
@@ -395,15 +475,17 @@ def _train_or_resume(recipe: Recipe, data: str | os.PathLike | None, run_dir: Pa
 
 
 def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
-               epochs: int | None, only: Sequence[str] | None, progress: bool) -> None:
+               epochs: int | None, only: Sequence[str] | None, seeds: Sequence[int] | None, progress: bool) -> None:
     """Train every job into the claimed folder ``partial`` (going on with what is there) and write the table."""
     atomic_write_text(partial / ABLATION_RECIPE, recipe_to_yaml(recipe))
     write_json(partial / ABLATION_OPTIONS, {"data": None if data is None else str(data), "epochs": epochs,
-                                           "only": None if only is None else list(only)})
+                                           "only": None if only is None else list(only),
+                                           "seeds": None if seeds is None else [int(s) for s in seeds]})
     mark_resumable(partial, f"astroreg resume {partial}")  # a killed ablation is kept too
     attempted: list[Path] = []
     try:
-        _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, progress=progress, attempted=attempted)
+        _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, seeds=seeds, progress=progress,
+                     attempted=attempted)
     except BaseException:
         if not any(is_run_folder(d) or resume_command(partial_name(d)) for d in attempted):
             unmark_resumable(partial)  # nothing trained yet: the folder goes, as any failed output's
@@ -411,44 +493,52 @@ def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, 
 
 
 def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
-                 epochs: int | None, progress: bool, attempted: list[Path]) -> None:
+                 epochs: int | None, seeds: Sequence[int] | None, progress: bool, attempted: list[Path]) -> None:
     """Run every job (each run folder is added to ``attempted`` before it starts); write the table and plot."""
     descriptions = {v.name: v.description for v in recipe.variants}
     descriptions[FULL] = "the recipe as written"
     single = {v.name for v in recipe.variants if v.single_task}
+    seeded = seeds is not None
 
     n_nets = sum(len(r) for r in jobs.values())
     results: dict[str, dict[str, Any]] = {}
-    predictions: dict[str, Path] = {}
+    predictions: dict[str, list[Path]] = {}
     with tqdm(total=n_nets, desc="ablation", unit="net", disable=not progress) as bar:
         for name, recipes in jobs.items():
-            folder = partial / name
-            runs: list[Path] = []
+            # the runs of each seed (one, or one per target for a single-task variant), seed by seed
+            by_seed: dict[Path, list[tuple[Recipe, Path]]] = {}
             for r in recipes:
-                sub = folder / r.target_names[0] if name in single else folder
+                base = _seed_folder(partial / name, r, seeded)
+                sub = base / r.target_names[0] if name in single else base
                 bar.set_postfix_str(sub.relative_to(partial).as_posix())
                 attempted.append(sub)
-                runs.append(_train_or_resume(r, data, sub, progress))
+                by_seed.setdefault(base, []).append((r, _train_or_resume(r, data, sub, progress)))
                 bar.update(1)
             params, seconds = 0, 0.0
-            for r, run_dir in zip(recipes, runs):
+            for r, run_dir in next(iter(by_seed.values())):  # every seed has the same networks
                 # Size and speed as train_recipe measured them (the prediction path of astroreg predict).
                 info = json.loads((run_dir / "model_info.json").read_text())[r.model.name]
                 params += info["parameters"]
                 seconds += 1.0 / info["predict_objects_per_s"]
-            if name in single:
-                metrics = _combine_single_task(folder, runs, _without_baselines(recipe))
-            else:
-                metrics = Run.open(runs[0]).metrics["models"][recipes[0].model.name]
+            seed_metrics = []
+            for base, runs in by_seed.items():
+                if name in single:
+                    seed_metrics.append(_combine_single_task(base, [d for _, d in runs], _without_baselines(recipe)))
+                    predictions.setdefault(name, []).append(base / "predictions.parquet")
+                else:
+                    r, run_dir = runs[0]
+                    seed_metrics.append(Run.open(run_dir).metrics["models"][r.model.name])
+                    predictions.setdefault(name, []).append(run_dir / "predictions.parquet")
             results[name] = {
                 "description": descriptions.get(name, ""),
                 "single_task": name in single,
-                "metrics": metrics,
+                "metrics": _mean_metrics(seed_metrics) if seeded else seed_metrics[0],
                 "parameters": params,
                 "predict_objects_per_s": 1.0 / seconds,
-                "runs": [p.relative_to(partial).as_posix() for p in runs],
+                "runs": [d.relative_to(partial).as_posix() for runs in by_seed.values() for _, d in runs],
             }
-            predictions[name] = (folder if name in single else runs[0]) / "predictions.parquet"
+            if seeded:
+                results[name] |= {"seeds": [int(s) for s in seeds], "seed_metrics": seed_metrics}
 
     for name, paired in _paired_differences(predictions, recipe).items():
         results[name]["paired"] = paired
@@ -456,6 +546,7 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
     with atomic_path(partial / "ablation.csv") as tmp:
         table.to_csv(tmp, index=False)
     write_json(partial / "ablation.json", {"recipe": recipe.name, "split": recipe.evaluation.split,
+                                           "seeds": None if seeds is None else [int(s) for s in seeds],
                                            "variants": results})
     split = recipe.evaluation.split
     paper = recipe_paper_tables(recipe)
@@ -463,8 +554,12 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
     title = f"{recipe.name}: ablations relative to the full model" + (f" ({ref.label})" if ref else "")
     md = ablation_markdown(table, published=ref.values if ref else None, source=ref.source if ref else "",
                            title=title)
+    if seeded and len(seeds) > 1:
+        md += _per_seed_markdown(results, seeds)
     note = (f"\nMAE on the {split} split; {n_nets} network(s) trained"
-            + (f" for {epochs} epoch(s) each" if epochs else "") + "; baselines not retrained.\n")
+            + (f" for {epochs} epoch(s) each" if epochs else "")
+            + (f", training seed(s) {', '.join(str(s) for s in seeds)}" if seeded else "")
+            + "; baselines not retrained.\n")
     atomic_write_text(partial / "ablation.md", md + note)
     plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model",
                   published=ref.values if ref else None, label=ref.label if ref else "published")
