@@ -192,3 +192,23 @@ def test_ablate_over_seeds_pools_the_pairs_seed_by_seed(spectra_dataset, tmp_pat
     md = (out / "ablation.md").read_text()
     assert "trained with 2 training seeds" in md and "seed by seed" in md and "dMAE, seed 1" in md
     assert json.loads((out / "ablation-options.json").read_text())["seeds"] == [0, 1]
+
+
+def test_jobs_train_in_worker_processes_and_give_the_same_table(spectra_dataset, tmp_path, monkeypatch):
+    import astroreg.pipeline._ablate as ablate_mod
+
+    recipe = _recipe(spectra_dataset).with_overrides({"training.epochs": 1, "training.threads": 2})
+    one = ablate_recipe(recipe, out=tmp_path / "one", progress=False, only=["no_skip"], seeds=[0, 1])
+    # Training in this process now fails the test: with --jobs the networks train in worker processes.
+    monkeypatch.setattr(ablate_mod, "_train_or_resume", lambda *a, **k: pytest.fail("trained in the parent"))
+    two = ablate_recipe(recipe, out=tmp_path / "two", progress=False, only=["no_skip"], seeds=[0, 1], jobs=2)
+    a, b = pd.read_csv(one / "ablation.csv"), pd.read_csv(two / "ablation.csv")
+    timed = [c for c in a if "per_s" in c or "time" in c]  # prediction speed, measured in each run
+    pd.testing.assert_frame_equal(a.drop(columns=timed), b.drop(columns=timed), rtol=1e-5)
+    # The two cores were split between the two runs at a time.
+    assert json.loads((two / "ablation-options.json").read_text())["jobs"] == 2
+    import yaml
+
+    assert yaml.safe_load((two / "full" / "seed-1" / "config.yaml").read_text())["training"]["threads"] == 1
+    with pytest.raises(ValueError, match="--jobs 0"):
+        ablate_recipe(recipe, out=tmp_path / "bad", progress=False, jobs=0)

@@ -243,3 +243,78 @@ def test_dataset_writer_temp_name_carries_the_pid_and_is_swept_after_a_kill(tmp_
         w.append(["a"], images=np.zeros((1, 1, 4, 4)), targets={"f": [1.0]})
     assert not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "f.h5"]
+
+
+# -- a parallel ablation: Ctrl-C and kill -9 stop every run, and resume finishes them ---------------
+def _ablation_recipe(tmp_path: Path) -> Path:
+    from conftest import make_tabular_dataset
+
+    from astroreg.config import recipe_from_dict, recipe_to_yaml
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 3))
+    y = np.tanh(x @ np.array([1.0, -0.5, 0.2])) + 0.1 * rng.normal(size=400)
+    data = make_tabular_dataset(tmp_path / "abl.h5", {f"x{i}": x[:, i] for i in range(3)}, {"y": y})
+    recipe = recipe_from_dict({
+        "name": "abl", "dataset": {"path": str(data)},
+        "inputs": {"modality": "tabular", "columns": ["x0", "x1", "x2"]}, "targets": [{"name": "y"}],
+        "model": {"name": "mlp", "params": {"hidden": [16]}},
+        # one step an epoch: quick epochs, and enough of them to be stopped in the middle
+        "training": {"batch_size": 512, "epochs": 400},
+        "variants": [{"name": "narrow", "overrides": {"model.params.hidden": [8]}}],
+    })
+    (tmp_path / "abl.yaml").write_text(recipe_to_yaml(recipe))
+    return tmp_path / "abl.yaml"
+
+
+def _start_ablation(tmp_path: Path, out: Path) -> tuple[subprocess.Popen, set[int]]:
+    """``astroreg ablate --jobs 2 --seeds 0 1``, once two of its runs have checkpointed an epoch."""
+    proc = _start(["ablate", str(_ablation_recipe(tmp_path)), "--out", str(out), "--jobs", "2", "--seeds", "0", "1",
+                   "--quiet", "--threads", "2"], tmp_path)
+    partial = out.with_name(out.name + ".partial")
+    end = time.monotonic() + 180
+    while time.monotonic() < end and len(list(partial.glob("**/checkpoints/last.ckpt"))) < 2:
+        if proc.poll() is not None:
+            pytest.fail(f"the ablation ended (rc {proc.returncode}):\n{proc.stderr_path.read_text()[-2000:]}")
+        time.sleep(0.02)
+    return proc, _descendants(proc.pid)
+
+
+def test_ctrl_c_and_kill_9_of_a_parallel_ablation_leave_no_process_and_resume_finishes_it(tmp_path):
+    from astroreg.cli import main
+
+    out = tmp_path / "abl-out"
+    partial = tmp_path / "abl-out.partial"
+    proc, workers = _start_ablation(tmp_path, out)
+    assert len(workers) >= 2
+    _kill_9_and_check(proc, workers)  # the workers die with the command
+    assert (partial / ".astroreg-resume").is_file()
+
+    # Resumed with the same two workers, then stopped by Ctrl-C in the whole process group.
+    (tmp_path / "stderr.txt").unlink()
+    proc = _start(["resume", str(partial), "--quiet"], tmp_path)
+    end = time.monotonic() + 180
+    while time.monotonic() < end and len(_descendants(proc.pid)) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(2.0)  # the workers load torch and take their runs
+    workers = _descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr_path.read_text()
+    left = _survivors(workers)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert not left, f"worker processes {sorted(left)} outlived the interrupted ablation"
+    assert partial.is_dir() and not out.exists()
+
+    assert main(["resume", str(partial), "--quiet"]) == 0
+    table = (out / "ablation.csv").read_text()
+    assert "narrow" in table and not partial.exists()
+    for run in ("full/seed-0", "full/seed-1", "narrow/seed-0", "narrow/seed-1"):
+        assert (out / run / "model.pt").is_file()

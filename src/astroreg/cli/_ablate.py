@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from astroreg.cli._common import add_command, add_threads, check_recipe_outputs
+from astroreg.cli._common import add_command, add_threads, check_recipe_outputs, positive_int
 
 
 def register(sub) -> None:
@@ -10,7 +10,7 @@ def register(sub) -> None:
     p = add_command(sub, "ablate",
                     help="train the full model and each of the recipe's variants; write the ablation table",
                     example="astroreg ablate recipes/stellar-params.yaml --set training.epochs=5 --only no_skip\n"
-                            "  astroreg ablate sigma-sfr-photometry --data sigma100k.h5 --only no_skip --seeds 0 1 2 3")
+                            "  astroreg ablate sigma-sfr-photometry --data sigma100k.h5 --only no_skip --seeds 1 2 3 --jobs 6")
     p.add_argument("recipe", help="recipe YAML file or shipped recipe name (e.g. stellar-params)")
     p.add_argument("--data", help="dataset to use instead of the recipe's dataset.path")
     p.add_argument("--runs", default="runs", help="parent of the output folder (default: ./runs)")
@@ -25,6 +25,9 @@ def register(sub) -> None:
                    help="train every network once per training seed (training.seed); the table gives the mean MAE "
                         "over the seeds and its standard deviation, and paired differences that pair seed with seed, "
                         "with an interval from resampling the seeds and the objects (default: the recipe's seed)")
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                   help="networks to train at a time, each in its own process (default 1): on a GPU they share it, "
+                        "which keeps a large GPU busy with small networks; on the CPU the threads are split between them")
     add_threads(p, recorded=True)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_ablate)
@@ -36,7 +39,8 @@ def _ablate(args) -> int:
     from astroreg.pipeline import ablate_recipe
 
     folder = ablate_recipe(recipe, data=args.data, runs_root=args.runs, out=args.out,
-                           progress=not args.quiet, only=args.only, overwrite=args.overwrite, seeds=args.seeds)
+                           progress=not args.quiet, only=args.only, overwrite=args.overwrite, seeds=args.seeds,
+                           jobs=args.jobs)
     print_ablation(folder)
     return 0
 

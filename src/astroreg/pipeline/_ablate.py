@@ -26,6 +26,12 @@ interrupted (:func:`astroreg.pipeline.resume_run`) and trains the rest.
 
 Baselines are not retrained: every recipe has ``evaluation.baselines``, ``reference`` and
 ``compare_to`` emptied.
+
+``jobs`` (``astroreg ablate --jobs N``) trains N networks at a time, each in a worker process
+(:func:`astroreg.data._parallel.process_pool`: the workers die with the command and stop at
+Ctrl-C with their runs resumable). On a GPU the N runs share it, which keeps a large GPU busy
+with small networks; on the CPU the torch threads are split between them. Every run is the
+same as in a sequential ablation (its seed fixes it), so the table is too.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from astroreg._threads import default_threads
 from astroreg.config import Recipe, recipe_to_yaml
 from astroreg.data import (
     Dataset,
@@ -349,6 +356,7 @@ def ablate_recipe(
     only: Sequence[str] | None = None,
     overwrite: bool = False,
     seeds: Sequence[int] | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Train the full model and every ablation variant of a recipe; write the ablation table.
 
@@ -386,6 +394,8 @@ def ablate_recipe(
         Train every network once per training seed (``training.seed``); the table gives
         the mean MAE over the seeds and its standard deviation, the paired differences
         are pooled over the seeds (module docstring). Default: the recipe's seed, once.
+    jobs : int
+        Networks trained at a time, each in its own worker process (module docstring).
 
     Returns
     -------
@@ -407,10 +417,12 @@ def ablate_recipe(
     ['full', 'no_skip', 'no_skip_no_layernorm', 'single_task']
     """
     recipe_paper_tables(recipe)  # an unknown evaluation.paper_tables fails here, not after training
-    jobs = ablation_recipes(recipe, epochs=epochs, only=only, seeds=seeds)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs {jobs!r}: give the number of networks to train at a time, a whole number >= 1")
+    nets = ablation_recipes(recipe, epochs=epochs, only=only, seeds=seeds)
     data_path = Path(data or recipe.dataset.path)
     with Dataset(data_path) as ds:
-        for name, recipes in jobs.items():
+        for name, recipes in nets.items():
             for r in recipes:
                 try:
                     check_before_training(r.with_overrides({"dataset.path": str(data_path)}), ds)
@@ -422,8 +434,8 @@ def ablate_recipe(
         check_writable_folder(runs_root)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     final, _ = build_dir(out if out is not None else Path(runs_root) / f"{recipe.name}-ablation-{stamp}",
-                         lambda partial: _ablate_in(partial, recipe, jobs, data=data, epochs=epochs, only=only,
-                                                    seeds=seeds, progress=progress),
+                         lambda partial: _ablate_in(partial, recipe, nets, data=data, epochs=epochs, only=only,
+                                                    seeds=seeds, workers=jobs, progress=progress),
                          kind="ablation", overwrite=overwrite, unique=out is None)
     return final
 
@@ -457,10 +469,11 @@ def resume_ablation(partial: str | os.PathLike, *, progress: bool = True, overwr
                          "run `astroreg ablate` again instead")
     recipe = load_recipe(p / ABLATION_RECIPE)
     options = json.loads((p / ABLATION_OPTIONS).read_text())
-    seeds = options.get("seeds")  # absent in folders written before --seeds
-    jobs = ablation_recipes(recipe, epochs=options["epochs"], only=options["only"], seeds=seeds)
-    final, _ = resume_dir(p, lambda q: _ablate_in(q, recipe, jobs, data=options["data"], epochs=options["epochs"],
-                                                   only=options["only"], seeds=seeds, progress=progress),
+    seeds = options.get("seeds")  # absent in folders written before --seeds and --jobs
+    nets = ablation_recipes(recipe, epochs=options["epochs"], only=options["only"], seeds=seeds)
+    final, _ = resume_dir(p, lambda q: _ablate_in(q, recipe, nets, data=options["data"], epochs=options["epochs"],
+                                                   only=options["only"], seeds=seeds, workers=options.get("jobs", 1),
+                                                   progress=progress),
                           kind="ablation", overwrite=overwrite)
     return final
 
@@ -475,70 +488,122 @@ def _train_or_resume(recipe: Recipe, data: str | os.PathLike | None, run_dir: Pa
 
 
 def _ablate_in(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
-               epochs: int | None, only: Sequence[str] | None, seeds: Sequence[int] | None, progress: bool) -> None:
+               epochs: int | None, only: Sequence[str] | None, seeds: Sequence[int] | None, workers: int,
+               progress: bool) -> None:
     """Train every job into the claimed folder ``partial`` (going on with what is there) and write the table."""
     atomic_write_text(partial / ABLATION_RECIPE, recipe_to_yaml(recipe))
     write_json(partial / ABLATION_OPTIONS, {"data": None if data is None else str(data), "epochs": epochs,
                                            "only": None if only is None else list(only),
-                                           "seeds": None if seeds is None else [int(s) for s in seeds]})
+                                           "seeds": None if seeds is None else [int(s) for s in seeds],
+                                           "jobs": int(workers)})
     mark_resumable(partial, f"astroreg resume {partial}")  # a killed ablation is kept too
     attempted: list[Path] = []
     try:
-        _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, seeds=seeds, progress=progress,
-                     attempted=attempted)
+        _ablate_jobs(partial, recipe, jobs, data=data, epochs=epochs, seeds=seeds, workers=workers,
+                     progress=progress, attempted=attempted)
     except BaseException:
         if not any(is_run_folder(d) or resume_command(partial_name(d)) for d in attempted):
             unmark_resumable(partial)  # nothing trained yet: the folder goes, as any failed output's
         raise
 
 
+def _train_job(recipe: Recipe, data: str | os.PathLike | None, run_dir: Path) -> Path:
+    """One network of a parallel ablation, in a worker process (no progress bar)."""
+    return _train_or_resume(recipe, data, run_dir, False)
+
+
+def _train_all(tasks: list[tuple[Recipe, Path]], data: str | os.PathLike | None, *, root: Path, workers: int,
+               progress: bool, bar: tqdm, attempted: list[Path]) -> list[Path]:
+    """Each task's run folder (below ``root``): trained, kept or resumed, one by one or ``workers`` at a time."""
+    if workers <= 1 or len(tasks) <= 1:
+        runs = []
+        for r, sub in tasks:
+            bar.set_postfix_str(sub.relative_to(root).as_posix())
+            attempted.append(sub)
+            runs.append(_train_or_resume(r, data, sub, progress))
+            bar.update(1)
+        return runs
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from astroreg.data._parallel import process_pool, run_task
+
+    workers = min(workers, len(tasks))
+    each = max(1, (tasks[0][0].training.threads or default_threads()) // workers)  # the cores split between the runs
+    # spawn: torch has started its thread pools here, in which a forked worker could deadlock; and
+    # the workers are the command's own children, which the kernel kills when it dies (a
+    # forkserver's would outlive it).
+    runs: list[Path | None] = [None] * len(tasks)
+    pool = process_pool(workers, method="spawn")
+    try:
+        pending = {}
+        for i, (r, sub) in enumerate(tasks):
+            attempted.append(sub)
+            job = r.with_overrides({"training.threads": each}) if r.training.threads != each else r
+            pending[pool.submit(run_task, _train_job, job, data, sub)] = i
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                runs[pending.pop(f)] = f.result()  # a failed run raises here: the queued ones are cancelled
+                bar.update(1)
+    finally:
+        # Runs already training finish (Ctrl-C has stopped them too); queued ones never start.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return runs
+
+
 def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *, data: str | os.PathLike | None,
-                 epochs: int | None, seeds: Sequence[int] | None, progress: bool, attempted: list[Path]) -> None:
-    """Run every job (each run folder is added to ``attempted`` before it starts); write the table and plot."""
+                 epochs: int | None, seeds: Sequence[int] | None, workers: int, progress: bool,
+                 attempted: list[Path]) -> None:
+    """Train every job (each run folder is added to ``attempted`` before it starts); write the table and plot."""
     descriptions = {v.name: v.description for v in recipe.variants}
     descriptions[FULL] = "the recipe as written"
     single = {v.name for v in recipe.variants if v.single_task}
     seeded = seeds is not None
 
-    n_nets = sum(len(r) for r in jobs.values())
+    # (variant, seed folder, recipe, run folder) of every network, in the order they are trained
+    tasks = []
+    for name, recipes in jobs.items():
+        for r in recipes:
+            base = _seed_folder(partial / name, r, seeded)
+            tasks.append((name, base, r, base / r.target_names[0] if name in single else base))
+    n_nets = len(tasks)
+    with tqdm(total=n_nets, desc="ablation", unit="net", disable=not progress) as bar:
+        runs = _train_all([(r, sub) for _, _, r, sub in tasks], data, root=partial, workers=workers,
+                          progress=progress, bar=bar, attempted=attempted)
+
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[Path]] = {}
-    with tqdm(total=n_nets, desc="ablation", unit="net", disable=not progress) as bar:
-        for name, recipes in jobs.items():
-            # the runs of each seed (one, or one per target for a single-task variant), seed by seed
-            by_seed: dict[Path, list[tuple[Recipe, Path]]] = {}
-            for r in recipes:
-                base = _seed_folder(partial / name, r, seeded)
-                sub = base / r.target_names[0] if name in single else base
-                bar.set_postfix_str(sub.relative_to(partial).as_posix())
-                attempted.append(sub)
-                by_seed.setdefault(base, []).append((r, _train_or_resume(r, data, sub, progress)))
-                bar.update(1)
-            params, seconds = 0, 0.0
-            for r, run_dir in next(iter(by_seed.values())):  # every seed has the same networks
-                # Size and speed as train_recipe measured them (the prediction path of astroreg predict).
-                info = json.loads((run_dir / "model_info.json").read_text())[r.model.name]
-                params += info["parameters"]
-                seconds += 1.0 / info["predict_objects_per_s"]
-            seed_metrics = []
-            for base, runs in by_seed.items():
-                if name in single:
-                    seed_metrics.append(_combine_single_task(base, [d for _, d in runs], _without_baselines(recipe)))
-                    predictions.setdefault(name, []).append(base / "predictions.parquet")
-                else:
-                    r, run_dir = runs[0]
-                    seed_metrics.append(Run.open(run_dir).metrics["models"][r.model.name])
-                    predictions.setdefault(name, []).append(run_dir / "predictions.parquet")
-            results[name] = {
-                "description": descriptions.get(name, ""),
-                "single_task": name in single,
-                "metrics": _mean_metrics(seed_metrics) if seeded else seed_metrics[0],
-                "parameters": params,
-                "predict_objects_per_s": 1.0 / seconds,
-                "runs": [d.relative_to(partial).as_posix() for runs in by_seed.values() for _, d in runs],
-            }
-            if seeded:
-                results[name] |= {"seeds": [int(s) for s in seeds], "seed_metrics": seed_metrics}
+    for name in jobs:
+        # the runs of each seed (one, or one per target for a single-task variant), seed by seed
+        by_seed: dict[Path, list[tuple[Recipe, Path]]] = {}
+        for (task_name, base, r, _), run_dir in zip(tasks, runs):
+            if task_name == name:
+                by_seed.setdefault(base, []).append((r, run_dir))
+        params, seconds = 0, 0.0
+        for r, run_dir in next(iter(by_seed.values())):  # every seed has the same networks
+            # Size and speed as train_recipe measured them (the prediction path of astroreg predict).
+            info = json.loads((run_dir / "model_info.json").read_text())[r.model.name]
+            params += info["parameters"]
+            seconds += 1.0 / info["predict_objects_per_s"]
+        seed_metrics = []
+        for base, pairs in by_seed.items():
+            if name in single:
+                seed_metrics.append(_combine_single_task(base, [d for _, d in pairs], _without_baselines(recipe)))
+                predictions.setdefault(name, []).append(base / "predictions.parquet")
+            else:
+                r, run_dir = pairs[0]
+                seed_metrics.append(Run.open(run_dir).metrics["models"][r.model.name])
+                predictions.setdefault(name, []).append(run_dir / "predictions.parquet")
+        results[name] = {
+            "description": descriptions.get(name, ""),
+            "single_task": name in single,
+            "metrics": _mean_metrics(seed_metrics) if seeded else seed_metrics[0],
+            "parameters": params,
+            "predict_objects_per_s": 1.0 / seconds,
+            "runs": [d.relative_to(partial).as_posix() for pairs in by_seed.values() for _, d in pairs],
+        }
+        if seeded:
+            results[name] |= {"seeds": [int(s) for s in seeds], "seed_metrics": seed_metrics}
 
     for name, paired in _paired_differences(predictions, recipe).items():
         results[name]["paired"] = paired
