@@ -165,15 +165,11 @@ def test_kill_9_of_ingest_sdss_spectra_kills_its_workers_and_next_run_sweeps_the
 
 
 # -- Ctrl-C: one line, exit 130, no worker left, no worker traceback -----------------------------
-def test_ctrl_c_of_simulate_sdss_stars_shuts_the_pool_down(tmp_path):
-    out = tmp_path / "stars"
-    proc = _start(["simulate", "sdss-stars", "--n", "5000", "--out", str(out), "--jobs", "2", "--quiet"], tmp_path)
-    workers = _wait_for_workers(proc, 2)
-    _wait_for_spectra(tmp_path, proc)
-    # A terminal sends Ctrl-C's SIGINT to the whole foreground process group, workers included.
+def _ctrl_c_and_check(proc: subprocess.Popen, workers: set[int]) -> str:
+    """Ctrl-C to the command's process group: exit 130, no traceback, no worker left; its stderr."""
     os.killpg(proc.pid, signal.SIGINT)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -183,8 +179,18 @@ def test_ctrl_c_of_simulate_sdss_stars_shuts_the_pool_down(tmp_path):
         os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "Traceback" not in err, err
-    assert "astroreg simulate sdss-stars: interrupted" in err
     assert not left, f"worker processes {sorted(left)} outlived the interrupted command"
+    return err
+
+
+def test_ctrl_c_of_simulate_sdss_stars_shuts_the_pool_down(tmp_path):
+    out = tmp_path / "stars"
+    proc = _start(["simulate", "sdss-stars", "--n", "5000", "--out", str(out), "--jobs", "2", "--quiet"], tmp_path)
+    workers = _wait_for_workers(proc, 2)
+    _wait_for_spectra(tmp_path, proc)
+    # A terminal sends Ctrl-C's SIGINT to the whole foreground process group, workers included.
+    err = _ctrl_c_and_check(proc, workers)
+    assert "astroreg simulate sdss-stars: interrupted" in err
     assert not list(tmp_path.rglob(".*.part")), "an interrupted write left its .part file"
 
 
@@ -297,20 +303,7 @@ def test_ctrl_c_and_kill_9_of_a_parallel_ablation_leave_no_process_and_resume_fi
     while time.monotonic() < end and len(_descendants(proc.pid)) < 2 and proc.poll() is None:
         time.sleep(0.02)
     time.sleep(2.0)  # the workers load torch and take their runs
-    workers = _descendants(proc.pid)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    err = proc.stderr_path.read_text()
-    left = _survivors(workers)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err, err
-    assert not left, f"worker processes {sorted(left)} outlived the interrupted ablation"
+    assert "astroreg resume: interrupted" in _ctrl_c_and_check(proc, _descendants(proc.pid))
     assert partial.is_dir() and not out.exists()
 
     assert main(["resume", str(partial), "--quiet"]) == 0

@@ -25,6 +25,18 @@ from astroreg.evaluation._metrics import _check_pair
 __all__ = ["paired_mae_difference", "pooled_paired_mae_difference"]
 
 
+def _selected(d: np.ndarray, mask: ArrayLike | None) -> np.ndarray:
+    """The objects (last axis) of the paired differences ``d`` that ``mask`` keeps; at least one."""
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != d.shape[-1:]:
+            raise ValueError(f"mask must have the shape of y_true {d.shape[-1:]}, got {m.shape}")
+        d = d[..., m]
+    if d.shape[-1] == 0:
+        raise ValueError("no objects selected for the paired MAE difference; check the mask")
+    return d
+
+
 def paired_mae_difference(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -72,14 +84,7 @@ def paired_mae_difference(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     t, p = _check_pair(y_true, y_pred, ("y_true", "y_pred"))
     _, r = _check_pair(y_true, y_ref, ("y_true", "y_ref"))
-    d = np.abs(p - t) - np.abs(r - t)
-    if mask is not None:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != d.shape:
-            raise ValueError(f"mask must have the shape of y_true {d.shape}, got {m.shape}")
-        d = d[m]
-    if d.size == 0:
-        raise ValueError("no objects selected for the paired MAE difference; check the mask")
+    d = _selected(np.abs(p - t) - np.abs(r - t), mask)
     diff = float(d.mean())
     if d.size == 1 or np.ptp(d) == 0:  # no spread to resample
         return {"diff": diff, "lo": diff, "hi": diff, "n": int(d.size)}
@@ -150,14 +155,7 @@ def pooled_paired_mae_difference(
     for row_p, row_r in zip(p, r):
         _check_pair(t, row_p, ("y_true", "y_pred"))
         _check_pair(t, row_r, ("y_true", "y_ref"))
-    d = np.abs(p - t) - np.abs(r - t)
-    if mask is not None:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != t.shape:
-            raise ValueError(f"mask must have the shape of y_true {t.shape}, got {m.shape}")
-        d = d[:, m]
-    if d.shape[1] == 0:
-        raise ValueError("no objects selected for the paired MAE difference; check the mask")
+    d = _selected(np.abs(p - t) - np.abs(r - t), mask)
     n_seeds, n = d.shape
     per_seed = d.mean(axis=1)
     out = {"diff": float(per_seed.mean()), "n": int(n), "n_seeds": int(n_seeds),
