@@ -290,7 +290,8 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     """Grouped bars of each variant's MAE relative to the full model, one group per target.
 
     Where ``published`` has the variant and target, its ratio is drawn as a black marker
-    on the bar.
+    on the bar. Over several training seeds (``MAE <t> sd`` columns) each bar has an error
+    bar of the MAE's standard deviation over the seeds, relative to the full model's MAE.
 
     Parameters
     ----------
@@ -323,13 +324,17 @@ def plot_ablation(table: pd.DataFrame, path: str | os.PathLike, *, title: str | 
     width = 0.8 / max(1, len(variants))
     x = np.arange(len(targets))
     published = published or {}
+    full_row = table.iloc[0]  # ablation_table lists the full model first
     top = 1.0
     marked = False
     for k, v in enumerate(variants):
         row = table[table["variant"] == v].iloc[0]
         pos = x + (k - (len(variants) - 1) / 2) * width
         heights = [float(row[c]) for c in cols]
-        ax.bar(pos, heights, width, label=v)
+        # over several training seeds: the MAE's standard deviation over them, relative to the full model's
+        spread = [float(row[f"MAE {t} sd"]) / float(full_row[f"MAE {t}"]) if f"MAE {t} sd" in table.columns
+                  else np.nan for t in targets]
+        ax.bar(pos, heights, width, label=v, yerr=None if np.isnan(spread).all() else spread, capsize=3)
         theirs = [published.get(v, {}).get("mae", {}).get(t, np.nan) for t in targets]
         if np.isfinite(theirs).any():
             ax.plot(pos, theirs, "kD", ms=5, label=None if marked else label)
@@ -626,7 +631,8 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
             + (f", training seed(s) {', '.join(str(s) for s in seeds)}" if seeded else "")
             + "; baselines not retrained.\n")
     atomic_write_text(partial / "ablation.md", md + note)
-    plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model",
+    spread = f"\n({len(seeds)} seeds: mean, error bars one s.d.)" if seeded and len(seeds) > 1 else ""
+    plot_ablation(table, partial / "ablation_mae.png", title=f"{recipe.name}: MAE relative to the full model{spread}",
                   published=ref.values if ref else None, label=ref.label if ref else "published")
 
 
