@@ -208,11 +208,11 @@ def _paired_differences(predictions: Mapping[str, Path | Sequence[Path]], recipe
         if len(paths) != len(full):
             raise ValueError(f"variant {name!r} has {len(paths)} seed(s) of predictions, the full model {len(full)}")
         out[name] = {}
+        frames = [pd.read_parquet(p) for p in paths]
         for t in recipe.target_names:
             # columns: true, then each seed's reference prediction, then each seed's variant prediction
             both, usable = None, True
-            for k, (ref, path) in enumerate(zip(full, paths)):
-                mine = pd.read_parquet(path)
+            for k, (ref, mine) in enumerate(zip(full, frames)):
                 if not all(c in f.columns for f in (ref, mine) for c in (f"{t}_true", f"{t}_pred")):
                     usable = False
                     break
