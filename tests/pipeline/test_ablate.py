@@ -158,7 +158,8 @@ def test_ablate_over_seeds_pools_the_pairs_seed_by_seed(spectra_dataset, tmp_pat
     from astroreg.config import recipe_to_yaml
     from astroreg.evaluation._paired import paired_mae_difference
 
-    recipe = _recipe(spectra_dataset).with_overrides({"training.epochs": 1})
+    recipe = _recipe(spectra_dataset).with_overrides({"training.epochs": 1,
+                                                      "evaluation.regimes": {"bins": 3, "low_quantile": 0.2}})
     (tmp_path / "tiny.yaml").write_text(recipe_to_yaml(recipe))
     out = tmp_path / "abl"
     assert main(["ablate", str(tmp_path / "tiny.yaml"), "--out", str(out), "--quiet", "--seeds", "0", "1"]) == 0
@@ -189,7 +190,17 @@ def test_ablate_over_seeds_pools_the_pairs_seed_by_seed(spectra_dataset, tmp_pat
     assert paired["per_seed"] == pytest.approx(diffs)
     assert table.loc["no_skip", "dMAE feh"] == pytest.approx(np.mean(diffs))
     assert table.loc["no_skip", "dMAE feh lo"] <= table.loc["no_skip", "dMAE feh"] <= table.loc["no_skip", "dMAE feh hi"]
+    # The low end of Teff (evaluation.regimes): the seeds' mean MAE there and its spread; the
+    # single-task variant's runs are one per target and have no low end of their own.
+    for v in ("full", "no_skip"):
+        low = [json.loads((out / v / f"seed-{s}" / "metrics.json").read_text())["low_end"]["residual_mlp"]["teff"]["mae"]
+               for s in (0, 1)]
+        assert table.loc[v, "MAE teff low end"] == pytest.approx(np.mean(low))
+        assert table.loc[v, "MAE teff low end sd"] == pytest.approx(np.std(low, ddof=1))
+    assert np.isnan(table.loc["single_task", "MAE teff low end"])
+    assert np.isfinite(table.loc["no_skip", "dMAE teff low end"])
     md = (out / "ablation.md").read_text()
+    assert "MAE teff low end" in md and "| MAE teff low end (rel)" not in md
     assert "trained with 2 training seeds" in md and "seed by seed" in md and "dMAE, seed 1" in md
     assert json.loads((out / "ablation-options.json").read_text())["seeds"] == [0, 1]
 

@@ -351,6 +351,9 @@ def ablation_table(
         the full row). Where entries carry ``"seed_metrics"`` (one metrics dict per
         training seed; ``metrics`` is then their mean), also ``MAE <t> sd``: the standard
         deviation of the MAE over the seeds; the table's ``attrs["seeds"]`` is their number.
+        Where entries carry ``"low_end": {target: {"mae": ..}}`` (the low end of the true
+        values, ``evaluation.regimes``; over seeds their mean, with ``"seed_low_end"`` per
+        seed), also ``MAE <t> low end`` (and ``MAE <t> low end sd``).
 
     Raises
     ------
@@ -392,8 +395,20 @@ def ablation_table(
         for t in ts if spread else ():
             values = [_mae({k: m}, k, t) for m in per_seed]
             row[f"MAE {t} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+    # The low end of the true values (evaluation.regimes): its MAE, and its spread over the seeds.
+    low_cols: list[str] = []
+    for t in ts:
+        if not any(isinstance((results[k].get("low_end") or {}).get(t), Mapping) for k in names):
+            continue
+        keys = [f"MAE {t} low end", *([f"MAE {t} low end sd"] if spread else [])]
+        for k, row in zip(names, rows):
+            row[keys[0]] = _mae({k: results[k].get("low_end") or {}}, k, t)
+            if spread:
+                values = [_mae({k: m}, k, t) for m in results[k].get("seed_low_end") or []]
+                row[keys[1]] = float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+        low_cols += keys
     cols = ["variant", "description", "parameters", "objects_per_s",
-            *(c for t in ts for c in (f"MAE {t}", *([f"MAE {t} sd"] if spread else []))),
+            *(c for t in ts for c in (f"MAE {t}", *([f"MAE {t} sd"] if spread else []))), *low_cols,
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in ts)]
     # Paired differences to the full model (variant minus full, same objects) with their intervals.
     for t in ts:
@@ -489,9 +504,10 @@ def ablation_markdown(
     >>> ablation_markdown(t).splitlines()[0]
     '## Ablations relative to the full model'
     """
-    targets = [c[4:] for c in table.columns if c.startswith("MAE ") and not c.endswith(("(rel)", " sd"))]
+    targets = [c[4:] for c in table.columns if c.startswith("MAE ") and not c.endswith(("(rel)", " sd", " low end"))]
     cols = ["variant", "parameters",
             *(c for t in targets for c in (f"MAE {t}", f"MAE {t} sd") if c in table.columns),
+            *(c for t in targets for c in (f"MAE {t} low end", f"MAE {t} low end sd") if c in table.columns),
             "parameters (rel)", "time (rel)", *(f"MAE {t} (rel)" for t in targets)]
     theirs = None
     if published:
@@ -505,6 +521,8 @@ def ablation_markdown(
             rows.append(row)
         theirs = pd.DataFrame(rows)
     merged = _interleave(table[cols], theirs, ["variant"])
+    for c in (c for c in cols if " low end" in c):  # a variant without a low end of its own: blank
+        merged[c] = ["" if not np.isfinite(v) else f"{v:.3g}" for v in merged[c]]
     paired = [c for c in table.columns if c.startswith("dMAE ") and not c.endswith((" lo", " hi"))]
     for c in paired:  # "+0.0034 [+0.0012, +0.0056]": variant minus full, 95% interval
         merged[f"{c} [95%]"] = [

@@ -590,14 +590,16 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
             info = json.loads((run_dir / "model_info.json").read_text())[r.model.name]
             params += info["parameters"]
             seconds += 1.0 / info["predict_objects_per_s"]
-        seed_metrics = []
+        seed_metrics, seed_low = [], []
         for base, pairs in by_seed.items():
             if name in single:
                 seed_metrics.append(_combine_single_task(base, [d for _, d in pairs], _without_baselines(recipe)))
                 predictions.setdefault(name, []).append(base / "predictions.parquet")
             else:
                 r, run_dir = pairs[0]
-                seed_metrics.append(Run.open(run_dir).metrics["models"][r.model.name])
+                metrics = Run.open(run_dir).metrics
+                seed_metrics.append(metrics["models"][r.model.name])
+                seed_low.append(metrics.get("low_end", {}).get(r.model.name))  # with evaluation.regimes
                 predictions.setdefault(name, []).append(run_dir / "predictions.parquet")
         results[name] = {
             "description": descriptions.get(name, ""),
@@ -607,8 +609,12 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
             "predict_objects_per_s": 1.0 / seconds,
             "runs": [d.relative_to(partial).as_posix() for pairs in by_seed.values() for _, d in pairs],
         }
+        if seed_low and all(seed_low):
+            results[name]["low_end"] = _mean_metrics(seed_low) if seeded else seed_low[0]
         if seeded:
             results[name] |= {"seeds": [int(s) for s in seeds], "seed_metrics": seed_metrics}
+            if "low_end" in results[name]:
+                results[name]["seed_low_end"] = seed_low
 
     for name, paired in _paired_differences(predictions, recipe).items():
         results[name]["paired"] = paired
