@@ -11,7 +11,14 @@ mean of the seeds' paired differences, and its interval comes from a two-level b
 the seeds are resampled, then the objects, so that it holds the luck of the initialisation
 as well as that of the split (a hierarchical bootstrap; Saravanan et al. 2020,
 Neurons, Behavior, Data analysis, and Theory 3, 1). With a handful of seeds the seed level
-is coarse; the per-seed differences are returned beside it.
+is coarse; the per-seed differences are returned beside it. In simulations
+(``scripts/paired_coverage.py``: 2,000 objects, per-seed differences drawn around a true
+zero, 200 repeats each, 2026-12-04) the 95% interval held zero in 99-100% of repeats when the
+seed-to-seed scatter of the difference was a third of its standard error over the objects
+(the usual case for a fixed test split of thousands); at 1.75 times that error in 87% (2
+seeds), 90% (3), 96% (4) and 96% (8); at 5 times in 71%, 75%, 88% and 91%. Where the seeds'
+differences scatter more than their intervals are wide, read the per-seed table and train
+more seeds.
 """
 
 from __future__ import annotations

@@ -539,7 +539,8 @@ def ablation_markdown(
         lines += ["`dMAE`: the variant's MAE minus the full model's on the same objects, seed paired with seed and "
                   "averaged over the seeds (negative: the variant is better), with a 95% interval from resampling "
                   "the seeds and then the objects; an interval that holds 0 means these seeds and this split "
-                  "cannot tell the two apart.", ""]
+                  "cannot tell the two apart. With few seeds whose differences scatter more than the objects' "
+                  "do, the interval is too narrow: read the seed-by-seed table.", ""]
     elif paired:
         lines += ["`dMAE`: the variant's MAE minus the full model's on the same objects (negative: the variant "
                   "is better), with a 95% bootstrap interval over the objects; an interval that holds 0 means "
