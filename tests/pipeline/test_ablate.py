@@ -201,6 +201,7 @@ def test_ablate_over_seeds_pools_the_pairs_seed_by_seed(spectra_dataset, tmp_pat
     assert np.isfinite(table.loc["no_skip", "dMAE teff low end"])
     md = (out / "ablation.md").read_text()
     assert "MAE teff low end" in md and "| MAE teff low end (rel)" not in md
+    assert "`low end`: the objects whose true teff is at or below the 0.2 quantile of the test split" in md
     assert "trained with 2 training seeds" in md and "seed by seed" in md and "dMAE, seed 1" in md
     assert json.loads((out / "ablation-options.json").read_text())["seeds"] == [0, 1]
 

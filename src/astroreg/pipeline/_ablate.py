@@ -630,6 +630,10 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
     title = f"{recipe.name}: ablations relative to the full model" + (f" ({ref.label})" if ref else "")
     md = ablation_markdown(table, published=ref.values if ref else None, source=ref.source if ref else "",
                            title=title)
+    regimes = recipe.evaluation.regimes
+    if regimes is not None:
+        md += (f"\n`low end`: the objects whose true {regimes.target or recipe.target_names[0]} is at or below the "
+               f"{regimes.low_quantile:g} quantile of the {split} split (`evaluation.regimes`).\n")
     if seeded and len(seeds) > 1:
         md += _per_seed_markdown(results, seeds)
     note = (f"\nMAE on the {split} split; {n_nets} network(s) trained"
