@@ -78,6 +78,12 @@ def _mae(models: Mapping[str, Any], model: str, target: str) -> float:
     return _NAN if value is None else float(value)
 
 
+def _seed_sd(per_seed: Sequence[Mapping[str, Any]] | None, target: str) -> float:
+    """Standard deviation of ``target``'s MAE over the seeds' ``{target: {"mae": ..}}`` (NaN for fewer than 2)."""
+    values = [_mae({"seed": m}, "seed", target) for m in per_seed or []]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+
+
 def _ratio(a: float | None, b: float | None) -> float:
     if a is None or b is None:
         return _NAN
@@ -391,10 +397,8 @@ def ablation_table(
     seeds = max((len(results[k].get("seed_metrics") or []) for k in names), default=0)
     spread = [f"MAE {t} sd" for t in ts] if seeds > 1 else []
     for k, row in zip(names, rows):  # the MAE's standard deviation over the training seeds
-        per_seed = results[k].get("seed_metrics") or []
         for t in ts if spread else ():
-            values = [_mae({k: m}, k, t) for m in per_seed]
-            row[f"MAE {t} sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+            row[f"MAE {t} sd"] = _seed_sd(results[k].get("seed_metrics"), t)
     # The low end of the true values (evaluation.regimes): its MAE, and its spread over the seeds.
     low_cols: list[str] = []
     for t in ts:
@@ -404,8 +408,7 @@ def ablation_table(
         for k, row in zip(names, rows):
             row[keys[0]] = _mae({k: results[k].get("low_end") or {}}, k, t)
             if spread:
-                values = [_mae({k: m}, k, t) for m in results[k].get("seed_low_end") or []]
-                row[keys[1]] = float(np.std(values, ddof=1)) if len(values) > 1 else _NAN
+                row[keys[1]] = _seed_sd(results[k].get("seed_low_end"), t)
         low_cols += keys
     cols = ["variant", "description", "parameters", "objects_per_s",
             *(c for t in ts for c in (f"MAE {t}", *([f"MAE {t} sd"] if spread else []))), *low_cols,

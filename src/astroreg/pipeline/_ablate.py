@@ -229,16 +229,15 @@ def _paired_differences(predictions: Mapping[str, Path | Sequence[Path]], recipe
             if len(v) == 0:
                 continue
             truth, ref_p, var_p = v[:, 0], v[:, 1:1 + n].T, v[:, 1 + n:].T
-            low = truth <= np.quantile(truth, low_q) if low_q is not None and t == low_target else None
-            if n == 1:
-                entry = {"all": paired_mae_difference(truth, var_p[0], ref_p[0])}
-                if low is not None:
-                    entry["low_end"] = paired_mae_difference(truth, var_p[0], ref_p[0], mask=low) | {"quantile": low_q}
-            else:
-                entry = {"all": pooled_paired_mae_difference(truth, var_p, ref_p)}
-                if low is not None:
-                    entry["low_end"] = (pooled_paired_mae_difference(truth, var_p, ref_p, mask=low)
-                                        | {"quantile": low_q})
+
+            def pair(mask=None):
+                if n == 1:  # one seed: the objects alone are resampled
+                    return paired_mae_difference(truth, var_p[0], ref_p[0], mask=mask)
+                return pooled_paired_mae_difference(truth, var_p, ref_p, mask=mask)
+
+            entry = {"all": pair()}
+            if low_q is not None and t == low_target:
+                entry["low_end"] = pair(truth <= np.quantile(truth, low_q)) | {"quantile": low_q}
             out[name][t] = entry
     return out
 
@@ -543,7 +542,7 @@ def _train_all(tasks: list[tuple[Recipe, Path]], data: str | os.PathLike | None,
         pending = {}
         for i, (r, sub) in enumerate(tasks):
             attempted.append(sub)
-            job = r.with_overrides({"training.threads": each}) if r.training.threads != each else r
+            job = r.with_overrides({"training.threads": each})
             pending[pool.submit(run_task, _train_job, job, data, sub)] = i
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -576,14 +575,13 @@ def _ablate_jobs(partial: Path, recipe: Recipe, jobs: dict[str, list[Recipe]], *
         runs = _train_all([(r, sub) for _, _, r, sub in tasks], data, root=partial, workers=workers,
                           progress=progress, bar=bar, attempted=attempted)
 
+    # each variant's runs, seed by seed (one a seed, or one per target for a single-task variant)
+    grouped: dict[str, dict[Path, list[tuple[Recipe, Path]]]] = {}
+    for (name, base, r, _), run_dir in zip(tasks, runs):
+        grouped.setdefault(name, {}).setdefault(base, []).append((r, run_dir))
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[Path]] = {}
-    for name in jobs:
-        # the runs of each seed (one, or one per target for a single-task variant), seed by seed
-        by_seed: dict[Path, list[tuple[Recipe, Path]]] = {}
-        for (task_name, base, r, _), run_dir in zip(tasks, runs):
-            if task_name == name:
-                by_seed.setdefault(base, []).append((r, run_dir))
+    for name, by_seed in grouped.items():
         params, seconds = 0, 0.0
         for r, run_dir in next(iter(by_seed.values())):  # every seed has the same networks
             # Size and speed as train_recipe measured them (the prediction path of astroreg predict).
